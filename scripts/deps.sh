@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install what kite needs to build and test, by Debian package name.
+# Idempotent: does nothing when every package is already installed.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config
+  clang libclang-rt-14-dev          # libFuzzer and the sanitizer runtimes
+  libcmocka-dev                     # unit tests
+  libsodium-dev                     # keyed MAC and randomness (handshake)
+  zlib1g-dev                        # CRC-32 of frame bodies
+  golang-go golang-github-xtaci-kcp-dev   # kcp-go interop tests
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
