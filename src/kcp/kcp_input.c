@@ -66,10 +66,16 @@ static void parse_una(kite__kcp *kcp, uint32_t una) {
   snd_advance(kcp);
 }
 
-/* Returns false for an sn that was never sent (counted). */
+/* Returns false for an sn never sent (counted as bad) or acknowledged over a
+ * window ago (a late duplicate, counted as stale): neither may move the RTT
+ * estimate. */
 static bool parse_ack(kite__kcp *kcp, uint32_t sn, uint32_t ts, uint32_t now) {
   if (kite__ms_diff(sn, kcp->snd_nxt) >= 0) {
     kcp->pool->stats.in_bad_ack++;
+    return false;
+  }
+  if (kite__ms_diff(kcp->snd_una, sn) > (int32_t)kcp->snd_wnd) {
+    kcp->pool->stats.in_stale_ack++;
     return false;
   }
   /* The ack echoes the send time of the copy it acknowledges, so even a

@@ -67,6 +67,7 @@ void kite__kcp_pool_destroy(kite__kcp_pool *pool) {
   free(pool);
 }
 
+#ifndef KITE_NOMEMPOOL
 static bool grow(kite__kcp_pool *pool) {
   slab *s = malloc(sizeof(slab) + SLAB_SEGS * pool->seg_size);
   if (!s)
@@ -80,6 +81,7 @@ static bool grow(kite__kcp_pool *pool) {
   }
   return true;
 }
+#endif
 
 bool kite__kcp_pool_can_get(const kite__kcp_pool *pool, uint32_t n) {
   uint32_t limit = pool->cfg.max_segments - pool->cfg.reserve;

@@ -12,6 +12,7 @@
  * from the pool only while a block has data in flight or out of order, so an
  * idle block owns none. The flush buffer is shared by every block of the
  * pool, since only one block flushes at a time on a thread.
+ * Every dropped segment lands in exactly one in_* counter below.
  *
  * Not thread-safe: a pool and all its blocks belong to one thread.
  * With KITE_NOMEMPOOL (the sanitizer build) every chunk and ring is
@@ -44,8 +45,7 @@ typedef struct kite__kcp_pool_config {
   uint32_t reserve; /* of which kept for in-order data (max_segments / 4) */
 } kite__kcp_pool_config;
 
-/* Refusals and use, counted per pool (per shard). Every dropped segment
- * lands in exactly one in_* counter. */
+/* Refusals and use, counted per pool (per shard). */
 typedef struct kite__kcp_pool_stats {
   uint32_t segs_used, segs_peak, rings_used;
   uint64_t in_short;         /* datagram shorter than a segment header */
@@ -55,6 +55,7 @@ typedef struct kite__kcp_pool_stats {
   uint64_t in_bad_frg;       /* frg at or above the receive window */
   uint64_t in_bad_una;       /* una beyond what was ever sent */
   uint64_t in_bad_ack;       /* ack for an sn never sent */
+  uint64_t in_stale_ack;     /* ack for an sn acked over a window ago */
   uint64_t in_out_of_window; /* sn outside the receive window */
   uint64_t in_no_buffer;     /* data refused by the budget, not acked */
   uint64_t in_dead;          /* input to a block already dead */

@@ -232,7 +232,7 @@ static void later_acks_trigger_fast_resend(void **state) {
     kite__kcp_input(p->b, p->ca.buf[i], p->ca.len[i], p->now + 1);
     kite__kcp_flush(p->b, p->now + 1); /* one ack datagram each */
   }
-  p->ca.n = 0;
+  capture_clear(&p->ca);
   capture_deliver(&p->cb, p->a, p->now + 2);
   uint32_t due;
   assert_true(kite__kcp_next_due(p->a, p->now + 2, &due));
