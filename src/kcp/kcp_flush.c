@@ -161,7 +161,6 @@ static void flush_data(kite__kcp *kcp, out_buf *o, kite__kcp_hdr *h,
   h->frg = 0;
   h->len = 0;
   kcp->resend_due = due;
-  kcp->flags &= (uint16_t)~KCP_F_FAST_DUE;
 
   /* ikcp's congestion response: halve on fast resend, collapse on loss. */
   if (changed) {
@@ -211,6 +210,9 @@ void kite__kcp_flush(kite__kcp *kcp, uint32_t now_ms) {
   flush_probes(kcp, &o, &h, now_ms);
   fill_window(kcp, now_ms);
   flush_data(kcp, &o, &h, now_ms);
+  /* Cleared here, not in flush_data: una may have emptied the window since
+   * the hint was counted, and a stale hint would keep the block due. */
+  kcp->flags &= (uint16_t)~KCP_F_FAST_DUE;
   out_emit(&o);
   check_progress(kcp, now_ms);
 }

@@ -93,20 +93,40 @@ static bool parse_ack(kite__kcp *kcp, uint32_t sn, uint32_t ts, uint32_t now) {
   return true;
 }
 
-/* Segments sent no later than the newest acknowledged one, yet still
- * unacknowledged, count one more hint of loss (kcp-go's conservative rule).
- * Only the holes below |maxack| are walked. */
-static void parse_fastack(kite__kcp *kcp, uint32_t maxack, uint32_t ts) {
-  if (!kcp->snd_ring)
+/* The valid acks of one datagram, for the fast-resend count. */
+#define ACK_BATCH 64
+typedef struct ack_batch {
+  uint32_t n;
+  kite__kcp_ack a[ACK_BATCH];
+} ack_batch;
+
+/* Each ack counts one hint of loss for every hole below it that was sent no
+ * later than the copy it acknowledges (kcp-go's conservative rule). ikcp
+ * counts once per datagram, which with a peer's acks batched into one
+ * datagram delays fast resend past the rto. Only the holes below the newest
+ * ack are walked: O(holes x acks), where ikcp and kcp-go walk the whole send
+ * window for every ack. */
+static void parse_fastack(kite__kcp *kcp, ack_batch *b) {
+  if (!kcp->snd_ring || b->n == 0) {
+    b->n = 0;
     return;
+  }
+  uint32_t maxack = b->a[0].sn;
+  for (uint32_t i = 1; i < b->n; i++)
+    if (kite__ms_diff(b->a[i].sn, maxack) > 0)
+      maxack = b->a[i].sn;
   for (uint32_t sn = kcp->snd_una; kite__ms_diff(sn, maxack) < 0; sn++) {
     kite__kseg *seg = kcp->snd_ring[kite__kcp_slot(kcp, sn)];
-    if (seg && kite__ms_diff(seg->ts, ts) <= 0) {
-      seg->fastack++;
-      if (kcp->fast_resend && seg->fastack >= kcp->fast_resend)
-        kcp->flags |= KCP_F_FAST_DUE;
-    }
+    if (!seg)
+      continue;
+    for (uint32_t i = 0; i < b->n; i++)
+      if (kite__ms_diff(b->a[i].sn, sn) > 0 &&
+          kite__ms_diff(seg->ts, b->a[i].ts) <= 0)
+        seg->fastack++;
+    if (kcp->fast_resend && seg->fastack >= kcp->fast_resend)
+      kcp->flags |= KCP_F_FAST_DUE;
   }
+  b->n = 0;
 }
 
 static void ack_push(kite__kcp *kcp, uint32_t sn, uint32_t ts) {
@@ -212,8 +232,8 @@ int kite__kcp_input(kite__kcp *kcp, const uint8_t *data, size_t len,
     return KITE_EPROTO;
   }
   uint32_t prev_una = kcp->snd_una;
-  bool acked = false;
-  uint32_t maxack = 0, maxack_ts = 0;
+  ack_batch acks;
+  acks.n = 0;
   int rc = 0;
 
   while (len >= KITE_KCP_OVERHEAD) {
@@ -250,11 +270,9 @@ int kite__kcp_input(kite__kcp *kcp, const uint8_t *data, size_t len,
     switch (h.cmd) {
     case KITE_KCP_CMD_ACK:
       if (parse_ack(kcp, h.sn, h.ts, now_ms)) {
-        if (!acked || kite__ms_diff(h.sn, maxack) > 0) {
-          maxack = h.sn;
-          maxack_ts = h.ts;
-        }
-        acked = true;
+        acks.a[acks.n++] = (kite__kcp_ack){h.sn, h.ts};
+        if (acks.n == ACK_BATCH)
+          parse_fastack(kcp, &acks);
       }
       break;
     case KITE_KCP_CMD_PUSH:
@@ -274,8 +292,7 @@ int kite__kcp_input(kite__kcp *kcp, const uint8_t *data, size_t len,
     rc = KITE_EPROTO;
   }
 
-  if (acked)
-    parse_fastack(kcp, maxack, maxack_ts);
+  parse_fastack(kcp, &acks);
   if (kite__ms_diff(kcp->snd_una, prev_una) > 0) {
     cwnd_grow(kcp);
     kcp->progress_ts = now_ms;
