@@ -122,19 +122,21 @@ void kite__kcp_pool_seg_put(kite__kcp_pool *pool, kite__kseg *seg) {
 }
 
 kite__kseg **kite__kcp_pool_ring_get(kite__kcp_pool *pool) {
-  size_t bytes = ((size_t)pool->ring_mask + 1) * sizeof(kite__kseg *);
-  void *r = NULL;
+  kite__kseg **r = NULL;
 #ifndef KITE_NOMEMPOOL
+  /* A ring on the free list is all NULL (the put contract) but for slot 0,
+   * which links the list: clearing that one slot is enough. */
   r = pool->free_rings;
-  if (r)
+  if (r) {
     pool->free_rings = *(void **)r;
+    r[0] = NULL;
+  }
 #endif
   if (!r) {
-    r = malloc(bytes);
+    r = calloc((size_t)pool->ring_mask + 1, sizeof(kite__kseg *));
     if (!r)
       return NULL;
   }
-  memset(r, 0, bytes);
   pool->stats.rings_used++;
   return r;
 }
