@@ -216,15 +216,8 @@ void kite__kcp_rcv_advance(kite__kcp *kcp) {
     if (!seg)
       break;
     ring[i] = NULL;
-    seg->next = NULL;
-    if (kcp->rcv_tail)
-      kcp->rcv_tail->next = seg;
-    else
-      kcp->rcv_head = seg;
-    kcp->rcv_tail = seg;
-    kcp->nrcv_que++;
     kcp->nrcv_buf--;
-    kcp->rcv_nxt++;
+    kite__kcp_deliver(kcp, seg);
   }
   if (kcp->nrcv_buf == 0) {
     kite__kcp_pool_ring_put(kcp->pool, ring);

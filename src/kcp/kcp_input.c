@@ -178,14 +178,7 @@ static void parse_push(kite__kcp *kcp, const kite__kcp_hdr *h,
   seg->len = (uint16_t)h->len;
   memcpy(seg->data, data, h->len);
   if (in_order && !kcp->rcv_ring) { /* the common case: straight to queue */
-    seg->next = NULL;
-    if (kcp->rcv_tail)
-      kcp->rcv_tail->next = seg;
-    else
-      kcp->rcv_head = seg;
-    kcp->rcv_tail = seg;
-    kcp->nrcv_que++;
-    kcp->rcv_nxt++;
+    kite__kcp_deliver(kcp, seg);
   } else {
     if (!kcp->rcv_ring && !(kcp->rcv_ring = kite__kcp_pool_ring_get(pool))) {
       kite__kcp_pool_seg_put(pool, seg);

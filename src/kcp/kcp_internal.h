@@ -74,6 +74,18 @@ static inline uint16_t kite__kcp_wnd_unused(const kite__kcp *kcp) {
              : 0;
 }
 
+/* Appends the next in-order segment (sn == rcv_nxt) to the receive queue. */
+static inline void kite__kcp_deliver(kite__kcp *kcp, kite__kseg *seg) {
+  seg->next = NULL;
+  if (kcp->rcv_tail)
+    kcp->rcv_tail->next = seg;
+  else
+    kcp->rcv_head = seg;
+  kcp->rcv_tail = seg;
+  kcp->nrcv_que++;
+  kcp->rcv_nxt++;
+}
+
 /* Moves contiguous segments from the receive ring to the receive queue,
  * while the queue has room; gives the ring back once it is empty. */
 void kite__kcp_rcv_advance(kite__kcp *kcp);
