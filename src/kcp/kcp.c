@@ -7,6 +7,7 @@
 #include "base/time.h"
 #include "kite/error.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,25 +100,26 @@ void kite__kcp_destroy(kite__kcp *kcp) {
   free(kcp);
 }
 
-int kite__kcp_send(kite__kcp *kcp, const void *data, size_t len) {
-  if (kcp->flags & KCP_F_DEAD)
-    return KITE_EDEAD;
-  if (len == 0)
-    return KITE_EINVAL;
-  size_t count = (len + kcp->mss - 1) / kcp->mss;
-  if (count > kcp->max_frags)
-    return KITE_EMSGSIZE;
+/* Queues |total| bytes gathered from |iov| as messages of at most
+ * |per_msg| fragments each (frg counting down within each message). All or
+ * nothing: a failure leaves the queue as it was. */
+static int queue_bytes(kite__kcp *kcp, const struct iovec *iov, int iovcnt,
+                       size_t total, size_t per_msg) {
+  size_t count = (total + kcp->mss - 1) / kcp->mss;
+  if (count > kcp->snd_queue_max)
+    return KITE_EMSGSIZE; /* could never fit, whatever the peer does */
   if (kcp->nsnd_que + count > kcp->snd_queue_max)
     return KITE_EFULL;
   if (!kite__kcp_pool_can_get(kcp->pool, (uint32_t)count)) {
     kcp->pool->stats.send_no_buffer++;
     return KITE_ENOMEM;
   }
-  /* Build the message on a private list first, so a failure leaves the
-   * queue untouched and never holds a torn message. */
+  /* Build on a private list first, so a failure leaves the queue untouched
+   * and never holds a torn message. */
   kite__kseg *head = NULL, *tail = NULL;
-  const uint8_t *p = data;
-  size_t left = len;
+  const uint8_t *src = iov->iov_base;
+  size_t src_left = iov->iov_len;
+  size_t left = total;
   for (size_t i = 0; i < count; i++) {
     kite__kseg *seg = kite__kcp_pool_seg_get(kcp->pool, false);
     if (!seg) { /* malloc failed: the budget was checked above */
@@ -126,10 +128,23 @@ int kite__kcp_send(kite__kcp *kcp, const void *data, size_t len) {
       return KITE_ENOMEM;
     }
     size_t n = left < kcp->mss ? left : kcp->mss;
-    memcpy(seg->data, p, n);
+    for (size_t have = 0; have < n;) {
+      while (src_left == 0) {
+        iov++;
+        iovcnt--;
+        src = iov->iov_base;
+        src_left = iov->iov_len;
+      }
+      size_t k = n - have < src_left ? n - have : src_left;
+      memcpy(seg->data + have, src, k);
+      have += k;
+      src += k;
+      src_left -= k;
+    }
     seg->len = (uint16_t)n;
-    seg->frg = (uint8_t)(count - i - 1);
-    p += n;
+    size_t msg_start = i - i % per_msg; /* this message's first fragment */
+    size_t msg_frags = count - msg_start < per_msg ? count - msg_start : per_msg;
+    seg->frg = (uint8_t)(msg_frags - (i - msg_start) - 1);
     left -= n;
     if (tail)
       tail->next = seg;
@@ -143,12 +158,34 @@ int kite__kcp_send(kite__kcp *kcp, const void *data, size_t len) {
     kcp->snd_head = head;
   kcp->snd_tail = tail;
   kcp->nsnd_que = (uint16_t)(kcp->nsnd_que + count);
-  kcp->bytes_sent += len;
+  kcp->bytes_sent += total;
   return 0;
 }
 
-/* The next message's fragment count and size, checking that its frg fields
- * count down to 0 as every conforming sender writes them. */
+int kite__kcp_send(kite__kcp *kcp, const void *data, size_t len) {
+  if (kcp->flags & KCP_F_DEAD)
+    return KITE_EDEAD;
+  if (len == 0)
+    return KITE_EINVAL;
+  if ((len + kcp->mss - 1) / kcp->mss > kcp->max_frags)
+    return KITE_EMSGSIZE;
+  struct iovec iov = {(void *)(uintptr_t)data, len};
+  return queue_bytes(kcp, &iov, 1, len, kcp->max_frags);
+}
+
+int kite__kcp_sendv(kite__kcp *kcp, const struct iovec *iov, int iovcnt) {
+  if (kcp->flags & KCP_F_DEAD)
+    return KITE_EDEAD;
+  size_t total = 0;
+  for (int i = 0; i < iovcnt; i++)
+    total += iov[i].iov_len;
+  if (total == 0)
+    return KITE_EINVAL;
+  return queue_bytes(kcp, iov, iovcnt, total, kcp->max_frags);
+}
+
+/* The next message's fragment count and unread size, checking that its frg
+ * fields count down to 0 as every conforming sender writes them. */
 static int next_message(const kite__kcp *kcp, uint32_t *nsegs, size_t *size) {
   const kite__kseg *seg = kcp->rcv_head;
   if (!seg)
@@ -163,7 +200,7 @@ static int next_message(const kite__kcp *kcp, uint32_t *nsegs, size_t *size) {
     bytes += seg->len;
   }
   *nsegs = need;
-  *size = bytes;
+  *size = bytes - kcp->rcv_off;
   return 0;
 }
 
@@ -189,21 +226,31 @@ int kite__kcp_recv(kite__kcp *kcp, void *buf, size_t cap) {
   bool was_full = kcp->nrcv_que >= kcp->rcv_wnd;
   uint8_t *p = buf;
   for (uint32_t i = 0; i < nsegs; i++) {
-    kite__kseg *seg = kcp->rcv_head;
-    kcp->rcv_head = seg->next;
-    memcpy(p, seg->data, seg->len);
-    p += seg->len;
-    kite__kcp_pool_seg_put(kcp->pool, seg);
+    const kite__kseg *seg = kcp->rcv_head;
+    memcpy(p, seg->data + kcp->rcv_off, seg->len - kcp->rcv_off);
+    p += seg->len - kcp->rcv_off;
+    kite__kcp_rcv_pop(kcp);
   }
-  if (!kcp->rcv_head)
-    kcp->rcv_tail = NULL;
-  kcp->nrcv_que = (uint16_t)(kcp->nrcv_que - nsegs);
-  kite__kcp_rcv_advance(kcp);
-  /* The peer saw a closed window: tell it at once that it opened. */
-  if (was_full && kcp->nrcv_que < kcp->rcv_wnd)
-    kcp->flags |= KCP_F_ASK_TELL;
+  kite__kcp_rcv_after_read(kcp, was_full);
   kcp->bytes_received += size;
   return (int)size;
+}
+
+void kite__kcp_rcv_pop(kite__kcp *kcp) {
+  kite__kseg *seg = kcp->rcv_head;
+  kcp->rcv_head = seg->next;
+  if (!kcp->rcv_head)
+    kcp->rcv_tail = NULL;
+  kcp->nrcv_que--;
+  kcp->rcv_bytes -= (uint32_t)(seg->len - kcp->rcv_off);
+  kcp->rcv_off = 0;
+  kite__kcp_pool_seg_put(kcp->pool, seg);
+}
+
+void kite__kcp_rcv_after_read(kite__kcp *kcp, bool was_full) {
+  kite__kcp_rcv_advance(kcp);
+  if (was_full && kcp->nrcv_que < kcp->rcv_wnd)
+    kcp->flags |= KCP_F_ASK_TELL;
 }
 
 void kite__kcp_rcv_advance(kite__kcp *kcp) {

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "kcp/kcp_codec.h"
 #include "kcp/kcp_pool.h"
@@ -105,6 +106,34 @@ int kite__kcp_peeksize(const kite__kcp *kcp);
  * KITE_EAGAIN (none complete), KITE_EMSGSIZE (|cap| too small; nothing
  * consumed), KITE_EPROTO (as peeksize). */
 int kite__kcp_recv(kite__kcp *kcp, void *buf, size_t cap);
+
+/* Queues the bytes gathered from |iov| as one or more messages (as many as
+ * the fragment limit needs): for callers whose data is a byte stream, such
+ * as kite's frames (PROTOCOL.md section 3). All or nothing. Returns 0, or
+ *   KITE_EINVAL   no bytes;
+ *   KITE_EMSGSIZE more segments than snd_queue_max could ever hold;
+ *   KITE_EFULL, KITE_ENOMEM, KITE_EDEAD as kite__kcp_send(). */
+int kite__kcp_sendv(kite__kcp *kcp, const struct iovec *iov, int iovcnt);
+
+/* The receive queue as a byte stream, message boundaries ignored: in-order
+ * bytes are readable as soon as they arrive, whole messages or not. A block
+ * may be read both ways, but a message partly consumed as stream is then
+ * only the rest of it for kite__kcp_recv(). */
+
+/* Unread in-order bytes. */
+size_t kite__kcp_readable(const kite__kcp *kcp);
+
+/* Copies the first |len| unread bytes into |out| without consuming them;
+ * returns how many were copied (fewer when fewer are readable). */
+size_t kite__kcp_peek(const kite__kcp *kcp, void *out, size_t len);
+
+/* The first |len| unread bytes, in place, when they lie in one segment; else
+ * NULL (copy them with kite__kcp_peek()). Valid until the next call on the
+ * block. */
+const uint8_t *kite__kcp_peek_contig(const kite__kcp *kcp, size_t len);
+
+/* Drops the first |len| unread bytes (at most kite__kcp_readable()). */
+void kite__kcp_consume(kite__kcp *kcp, size_t len);
 
 /* Feeds one datagram of one or more segments. Segments are acted on in
  * order until the first one that breaks the protocol; then the rest of the

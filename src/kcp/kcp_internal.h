@@ -40,6 +40,8 @@ struct kite__kcp {
   uint16_t interval;
   uint16_t snd_queue_max;
   uint16_t nsnd_que, nrcv_que, nrcv_buf, nacks;
+  uint16_t rcv_off;   /* bytes of the head segment already read as stream */
+  uint32_t rcv_bytes; /* unread bytes in the receive queue */
 
   uint32_t snd_una, snd_nxt, rcv_nxt;
   uint32_t cwnd, incr, ssthresh;
@@ -83,8 +85,16 @@ static inline void kite__kcp_deliver(kite__kcp *kcp, kite__kseg *seg) {
     kcp->rcv_head = seg;
   kcp->rcv_tail = seg;
   kcp->nrcv_que++;
+  kcp->rcv_bytes += seg->len;
   kcp->rcv_nxt++;
 }
+
+/* Frees the head segment of the receive queue (fully read). */
+void kite__kcp_rcv_pop(kite__kcp *kcp);
+
+/* After reading: refill the queue from the ring, and if the peer saw a
+ * closed window (|was_full|), tell it at once that it opened. */
+void kite__kcp_rcv_after_read(kite__kcp *kcp, bool was_full);
 
 /* Moves contiguous segments from the receive ring to the receive queue,
  * while the queue has room; gives the ring back once it is empty. */

@@ -347,6 +347,110 @@ static void clock_wrap_is_harmless(void **state) {
   pair_free(p);
 }
 
+/* Gathered sends split into messages at the fragment limit, and the
+ * receiver sees the bytes in order whichever way it reads. */
+static void sendv_splits_and_stream_reads_join(void **state) {
+  (void)state;
+  kite__kcp_config c;
+  kite__kcp_config_default(&c);
+  c.snd_queue_max = 400;
+  pair *p = pair_new(&c);
+  size_t mss = 1400 - KITE_KCP_OVERHEAD;
+  size_t total = 300 * mss - 5; /* 300 segments: messages of 127, 127, 46 */
+  uint8_t *data = malloc(total), *in = malloc(total);
+  fill(data, total, 77);
+  struct iovec iov[3] = {{data, 12}, {data + 12, 5000}, {data + 5012, total - 5012}};
+  assert_int_equal(kite__kcp_sendv(p->a, iov, 3), 0);
+  assert_int_equal(kite__kcp_unacked(p->a), 300);
+  size_t got = 0;
+  int msgs = 0;
+  for (int round = 0; round < 50 && got < total; round++) {
+    pair_round(p);
+    int n;
+    while ((n = kite__kcp_recv(p->b, in + got, total - got)) > 0) {
+      got += (size_t)n;
+      msgs++;
+    }
+    p->now += 10;
+  }
+  assert_int_equal(got, total);
+  assert_int_equal(msgs, 3);
+  assert_memory_equal(in, data, total);
+  /* A send that could never fit the queue is refused as too large. */
+  struct iovec huge = {data, 401 * mss};
+  uint8_t *big = malloc(401 * mss);
+  huge.iov_base = big;
+  assert_int_equal(kite__kcp_sendv(p->a, &huge, 1), KITE_EMSGSIZE);
+  struct iovec none = {data, 0};
+  assert_int_equal(kite__kcp_sendv(p->a, &none, 1), KITE_EINVAL);
+  free(big);
+  pair_round(p);
+  free(data);
+  free(in);
+  pair_free(p);
+}
+
+static void stream_reads_cross_segments_and_messages(void **state) {
+  (void)state;
+  pair *p = pair_new(NULL);
+  size_t mss = 1400 - KITE_KCP_OVERHEAD;
+  static uint8_t data[3 * 1376 + 100], in[sizeof(data)];
+  fill(data, sizeof(data), 5);
+  /* Two messages: one of 2 segments, one of 2 (the last short). */
+  assert_int_equal(kite__kcp_send(p->a, data, 2 * mss), 0);
+  assert_int_equal(kite__kcp_send(p->a, data + 2 * mss, mss + 100), 0);
+  assert_int_equal(kite__kcp_readable(p->b), 0);
+  assert_null(kite__kcp_peek_contig(p->b, 1));
+  pair_round(p);
+  assert_int_equal(kite__kcp_readable(p->b), sizeof(data));
+  /* In place within a segment; NULL across one. */
+  const uint8_t *v = kite__kcp_peek_contig(p->b, mss);
+  assert_non_null(v);
+  assert_memory_equal(v, data, mss);
+  assert_null(kite__kcp_peek_contig(p->b, mss + 1));
+  assert_int_equal(kite__kcp_peek(p->b, in, sizeof(in) + 50), sizeof(data));
+  assert_memory_equal(in, data, sizeof(data));
+  /* Consume in odd steps that straddle segments and messages. */
+  size_t at = 0, steps[] = {12, 1000, 500, mss, 3, 1000};
+  for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+    kite__kcp_consume(p->b, steps[i]);
+    at += steps[i];
+    assert_int_equal(kite__kcp_readable(p->b), sizeof(data) - at);
+    assert_int_equal(kite__kcp_peek(p->b, in, 40), 40);
+    assert_memory_equal(in, data + at, 40);
+  }
+  /* The rest of the partly read message, through the message API. */
+  size_t rest = sizeof(data) - at;
+  assert_int_equal(kite__kcp_recv(p->b, in, sizeof(in)), (int)rest);
+  assert_memory_equal(in, data + at, rest);
+  assert_int_equal(kite__kcp_readable(p->b), 0);
+  kite__kcp_consume(p->b, 10); /* nothing left: harmless */
+  pair_round(p);
+  pair_free(p);
+}
+
+/* A stream reader that empties a full receive queue reopens the window at
+ * once (WINS), as recv does. */
+static void stream_consume_reopens_a_full_window(void **state) {
+  (void)state;
+  kite__kcp_config c;
+  kite__kcp_config_default(&c);
+  c.rcv_wnd = 4;
+  c.peer_rcv_wnd = 4;
+  pair *p = pair_new(&c);
+  uint8_t msg[100] = {0};
+  for (int i = 0; i < 4; i++)
+    kite__kcp_send(p->a, msg, sizeof(msg));
+  pair_round(p);
+  pair_round(p);
+  assert_int_equal(kite__kcp_readable(p->b), 400);
+  kite__kcp_consume(p->b, 400);
+  kite__kcp_flush(p->b, p->now);
+  assert_int_equal(capture_count(&p->cb, KITE_KCP_CMD_WINS), 1);
+  pair_round(p);
+  pair_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(invalid_configs_are_refused),
@@ -360,6 +464,9 @@ int main(void) {
       cmocka_unit_test(silence_is_a_dead_link_reported_once),
       cmocka_unit_test(slow_progress_is_not_death),
       cmocka_unit_test(clock_wrap_is_harmless),
+      cmocka_unit_test(sendv_splits_and_stream_reads_join),
+      cmocka_unit_test(stream_reads_cross_segments_and_messages),
+      cmocka_unit_test(stream_consume_reopens_a_full_window),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
