@@ -1,0 +1,39 @@
+#include "base/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+const char *kite_log_level_name(kite_log_level level) {
+  switch (level) {
+  case KITE_LOG_DEBUG: return "debug";
+  case KITE_LOG_INFO: return "info";
+  case KITE_LOG_WARN: return "warn";
+  case KITE_LOG_ERROR: return "error";
+  }
+  return "?";
+}
+
+void kite_log_stderr(void *user, kite_log_level level, const char *msg) {
+  (void)user;
+  /* One fprintf per line: stdio locks the stream, so lines never mix. */
+  fprintf(stderr, "kite %s %s\n", kite_log_level_name(level), msg);
+}
+
+void kite__log_init(kite__log *log, kite_log_fn fn, void *user,
+                    kite_log_level min) {
+  log->fn = fn ? fn : kite_log_stderr;
+  log->user = user;
+  log->min = min;
+}
+
+void kite__logf(const kite__log *log, kite_log_level level, const char *fmt,
+                ...) {
+  if (level < log->min)
+    return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  log->fn(log->user, level, line);
+}
