@@ -1,0 +1,13 @@
+/* kite: a real-time game server framework. Include this for everything. */
+#ifndef KITE_H
+#define KITE_H
+
+#include "kite/error.h"
+#include "kite/log.h"
+#include "kite/server.h"
+
+#define KITE_VERSION_MAJOR 0
+#define KITE_VERSION_MINOR 1
+#define KITE_PROTOCOL_VERSION 1
+
+#endif

@@ -1,0 +1,212 @@
+/*
+ * kite server: players connect over KCP (PROTOCOL.md), each session owned
+ * by one shard thread for its whole life.
+ *
+ *   kite_server_config cfg;
+ *   kite_server_config_init(&cfg);
+ *   cfg.udp_addr = "0.0.0.0:7001";
+ *   cfg.on_message = handle;               // (server, session, msg_id, body, len)
+ *   kite_server *srv;
+ *   if (kite_server_create(&srv, &cfg) < 0) ...;   // binds, or says why not
+ *   kite_server_start(srv);                // shard threads run
+ *   ...                                    // kite_session_send() from anywhere
+ *   kite_server_stop(srv);                 // graceful: flush, CLOSE, callbacks
+ *   kite_server_destroy(srv);
+ *
+ * Threads. Callbacks run on the shard thread that owns the session, one at
+ * a time per shard: a session's callbacks never run concurrently, and run
+ * in order: on_connect once, then on_message for each frame, then
+ * on_disconnect once. Functions say which threads may call them.
+ */
+#ifndef KITE_SERVER_H
+#define KITE_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kite/error.h"
+#include "kite/log.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kite_server kite_server;
+
+/* A session's id: never 0, never reused for another session (a generation
+ * in the id tells a stale id from a newer session in the same slot), so an
+ * id kept after on_disconnect is harmlessly refused with KITE_ENOTFOUND. */
+typedef uint64_t kite_session_id;
+
+/* Why a session ended: PROTOCOL.md's one enum, shared by CLOSE. */
+typedef enum kite_close_reason {
+  KITE_CLOSE_NORMAL = 0,    /* the peer closed */
+  KITE_CLOSE_IDLE = 1,      /* nothing from the peer for idle_timeout_ms */
+  KITE_CLOSE_PROTOCOL = 2,  /* the peer broke the protocol */
+  KITE_CLOSE_SHUTDOWN = 3,  /* the server stopped */
+  KITE_CLOSE_KICKED = 4,    /* kite_session_close() */
+  KITE_CLOSE_DEAD_LINK = 5, /* no acknowledgement for dead_link_ms */
+  KITE_CLOSE_SLOW_PEER = 6, /* output backlog over its limit */
+} kite_close_reason;
+
+const char *kite_close_reason_name(int reason);
+
+/* Called on the session's shard thread. |body| is valid only during the
+ * call (copy what you keep). A callback may call any kite_session_*() and
+ * kite_server_stats(), but not kite_server_stop() or _destroy(). */
+typedef void (*kite_on_connect_fn)(kite_server *srv, kite_session_id id,
+                                   void *user);
+typedef void (*kite_on_message_fn)(kite_server *srv, kite_session_id id,
+                                   uint16_t msg_id, const uint8_t *body,
+                                   size_t len, void *user);
+typedef void (*kite_on_disconnect_fn)(kite_server *srv, kite_session_id id,
+                                      int reason, void *user);
+
+typedef struct kite_server_config {
+  const char *udp_addr;     /* "HOST:PORT", "[::]:PORT"; port 0: any (NULL: 127.0.0.1:7001) */
+  int threads;              /* shard threads; 0: one per CPU (0) */
+  uint32_t max_sessions;    /* sessions at once, all shards (100000) */
+  uint32_t idle_timeout_ms; /* nothing received this long: close (10000) */
+  uint32_t handshake_timeout_ms; /* half-open with no segment: drop (5000) */
+  uint32_t cookie_lifetime_s;    /* a CHALLENGE's cookie is valid (10) */
+  uint32_t max_frame;       /* largest frame body accepted (65536) */
+  uint32_t mtu;             /* largest datagram; CONNECT may lower it (1400) */
+  uint32_t snd_wnd, rcv_wnd; /* KCP windows, in segments (128, 128) */
+  uint32_t interval_ms;     /* KCP timer granularity (10) */
+  uint32_t dead_link_ms;    /* no ack this long with data out: close (15000) */
+  uint32_t send_queue_max;  /* segments queued per session (1024) */
+  uint32_t shard_segments_max; /* KCP buffer budget per shard, segments (65536) */
+  uint32_t inbox_max;       /* commands from other threads per shard (65536) */
+  uint32_t stop_timeout_ms; /* graceful stop waits this long for acks (3000) */
+  bool steering;            /* steer segments to their shard in the kernel (true) */
+
+  kite_on_connect_fn on_connect;       /* may be NULL */
+  kite_on_message_fn on_message;       /* may be NULL: frames are dropped */
+  kite_on_disconnect_fn on_disconnect; /* may be NULL */
+  void *user;                          /* passed to the callbacks */
+
+  kite_log_fn log;          /* NULL: kite_log_stderr */
+  void *log_user;
+  kite_log_level log_level; /* KITE_LOG_INFO */
+} kite_server_config;
+
+/* Fills |cfg| with the defaults above. */
+void kite_server_config_init(kite_server_config *cfg);
+
+/* Validates |cfg|, binds the sockets and allocates every table, so that
+ * kite_server_start() cannot fail on resources. |cfg| is copied (udp_addr
+ * too). Returns 0 and sets *out, or:
+ *   KITE_EINVAL  a bad value (the log says which field);
+ *   KITE_ESYS    a socket call failed (the log names it and errno);
+ *   KITE_ENOMEM. */
+int kite_server_create(kite_server **out, const kite_server_config *cfg);
+
+/* Starts the shard threads and returns. KITE_ESTATE if started already,
+ * KITE_ESYS if a thread cannot start. Any thread but a callback. */
+int kite_server_start(kite_server *srv);
+
+/* Graceful stop: new handshakes get REJECT (shutting down); each session's
+ * queued data is flushed until acknowledged or stop_timeout_ms passes; each
+ * gets CLOSE (reason 3) and on_disconnect; then the threads end. Blocks
+ * until then. Any thread but a callback; a second call returns at once. */
+int kite_server_stop(kite_server *srv);
+
+/* Stops (if running) and frees everything. NULL is ignored. */
+void kite_server_destroy(kite_server *srv);
+
+/* The UDP port bound (useful after asking for port 0). */
+int kite_server_udp_port(const kite_server *srv);
+
+/* Sends one frame (PROTOCOL.md section 4) to a session; |body| is copied.
+ * Any thread, callbacks included; per-session order is kept for calls from
+ * one thread. From the session's own shard it goes straight to KCP, and out
+ * at the end of the current batch; from another thread it is handed over.
+ * Returns 0, or
+ *   KITE_ENOTFOUND  no such session (closed, or a stale id);
+ *   KITE_EFULL      the session's send queue (send_queue_max) or the
+ *                   shard's inbox is full: nothing sent; retry or shed;
+ *   KITE_EMSGSIZE   |len| above max_frame;
+ *   KITE_EINVAL     msg_id 0 (ping) or in 0xFF00..0xFFFF (kite's own).
+ * A frame accepted from another thread that no longer fits when it reaches
+ * the shard closes the session as a slow peer (reason 6). */
+int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
+                      const void *body, size_t len);
+
+/* Closes a session (reason 4, kicked): on_disconnect follows on its shard.
+ * Any thread. KITE_ENOTFOUND when it is gone already. */
+int kite_session_close(kite_server *srv, kite_session_id id);
+
+/* The application's pointer for a session (NULL until set). The session's
+ * shard thread only (its callbacks). KITE_ENOTFOUND for a stale id. */
+int kite_session_set_user(kite_server *srv, kite_session_id id, void *user);
+void *kite_session_user(kite_server *srv, kite_session_id id);
+
+typedef struct kite_session_stats {
+  uint32_t srtt_ms, rttvar_ms, rto_ms;
+  uint32_t retransmits;      /* on timeout and fast */
+  uint64_t bytes_in, bytes_out;   /* frame bytes, headers included */
+  uint64_t frames_in, frames_out;
+  char peer[64];             /* "1.2.3.4:5678" */
+} kite_session_stats;
+
+/* The session's shard thread only. 0 or KITE_ENOTFOUND. */
+int kite_session_get_stats(kite_server *srv, kite_session_id id,
+                           kite_session_stats *out);
+
+/* Server counters, summed over shards: X(name, help). */
+#define KITE_SERVER_STATS(X)                                                 \
+  X(sessions, "sessions open or half-open now")                              \
+  X(sessions_opened, "sessions that reached on_connect")                     \
+  X(closed_normal, "sessions closed by the peer")                            \
+  X(closed_idle, "sessions closed for idleness")                             \
+  X(closed_protocol, "sessions closed for a protocol error")                 \
+  X(closed_shutdown, "sessions closed by a server stop")                     \
+  X(closed_kicked, "sessions closed by the application")                     \
+  X(closed_dead_link, "sessions closed for a dead link")                     \
+  X(closed_slow_peer, "sessions closed for an output backlog")               \
+  X(halfopen_expired, "accepted sessions that never sent a segment")         \
+  X(hello, "HELLO packets answered")                                         \
+  X(connect, "CONNECT packets received")                                     \
+  X(accept, "ACCEPT packets sent for new sessions")                          \
+  X(accept_again, "ACCEPT packets sent again for a repeated CONNECT")        \
+  X(reject_full, "CONNECTs refused: server full")                            \
+  X(reject_version, "handshakes refused: version")                           \
+  X(reject_shutdown, "CONNECTs refused: shutting down")                      \
+  X(reject_cookie, "CONNECTs refused: cookie invalid or stale")              \
+  X(dgrams_in, "datagrams received")                                         \
+  X(dgrams_out, "datagrams sent")                                            \
+  X(bytes_in, "UDP payload bytes received")                                  \
+  X(bytes_out, "UDP payload bytes sent")                                     \
+  X(dgrams_out_dropped, "datagrams the kernel refused to send")              \
+  X(retransmits, "KCP segments sent again")                                  \
+  X(frames_in, "frames delivered to on_message")                             \
+  X(frames_out, "frames queued by kite_session_send")                        \
+  X(pings, "pings answered")                                                 \
+  X(drop_short, "datagrams too short to be anything")                        \
+  X(drop_truncated, "datagrams larger than a receive buffer")                \
+  X(drop_control, "control packets malformed, of unknown type or misplaced") \
+  X(drop_unknown_conv, "segments for no live session")                       \
+  X(drop_wrong_addr, "segments for a session from another address")          \
+  X(drop_kcp, "segments the KCP engine refused")                             \
+  X(drop_close, "CLOSE packets with a wrong conv, token or address")         \
+  X(drop_frame, "frames breaking the protocol (the session closed)")         \
+  X(drop_stale_cmd, "commands for sessions gone before they ran")            \
+  X(handoffs, "datagrams handed to their owning shard (steering off)")       \
+  X(inbox_full, "hand-offs refused: a shard's inbox was full")               \
+  X(kcp_no_buffer, "segments refused by a shard's KCP budget")
+
+typedef struct kite_server_stats {
+#define KITE__STAT_FIELD(name, help) uint64_t name;
+  KITE_SERVER_STATS(KITE__STAT_FIELD)
+#undef KITE__STAT_FIELD
+} kite_server_stats;
+
+/* A snapshot of the counters, summed over shards. Any thread; each counter
+ * is read atomically, the set is not one instant. */
+void kite_server_stats_get(const kite_server *srv, kite_server_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

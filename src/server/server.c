@@ -1,0 +1,372 @@
+/*
+ * The server object: configuration, sockets and threads, and the public
+ * calls that route to the shard owning a session.
+ */
+#include "server/server_internal.h"
+
+#include "proto/frame.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define SHARDS_MAX 64 /* conv's first byte names the shard */
+
+const char *kite_close_reason_name(int reason) {
+  switch (reason) {
+  case KITE_CLOSE_NORMAL: return "normal";
+  case KITE_CLOSE_IDLE: return "idle timeout";
+  case KITE_CLOSE_PROTOCOL: return "protocol error";
+  case KITE_CLOSE_SHUTDOWN: return "server shutdown";
+  case KITE_CLOSE_KICKED: return "kicked";
+  case KITE_CLOSE_DEAD_LINK: return "dead link";
+  case KITE_CLOSE_SLOW_PEER: return "slow peer";
+  }
+  return "unknown";
+}
+
+void kite_server_config_init(kite_server_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->udp_addr = "127.0.0.1:7001";
+  cfg->max_sessions = 100000;
+  cfg->idle_timeout_ms = 10000;
+  cfg->handshake_timeout_ms = 5000;
+  cfg->cookie_lifetime_s = 10;
+  cfg->max_frame = 65536;
+  cfg->mtu = 1400;
+  cfg->snd_wnd = 128;
+  cfg->rcv_wnd = 128;
+  cfg->interval_ms = 10;
+  cfg->dead_link_ms = 15000;
+  cfg->send_queue_max = 1024;
+  cfg->shard_segments_max = 65536;
+  cfg->inbox_max = 65536;
+  cfg->stop_timeout_ms = 3000;
+  cfg->steering = true;
+  cfg->log_level = KITE_LOG_INFO;
+}
+
+/* Every field with its bounds; the log names the one that is wrong. */
+static int validate(const kite_server_config *c, kite__log *log) {
+#define CHECK(cond, field)                                                   \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      kite__logf(log, KITE_LOG_ERROR, "config: %s is out of range", field);  \
+      return KITE_EINVAL;                                                    \
+    }                                                                        \
+  } while (0)
+  CHECK(c->threads >= 0 && c->threads <= SHARDS_MAX, "threads");
+  CHECK(c->max_sessions >= 1 && c->max_sessions <= (1u << 24), "max_sessions");
+  CHECK(c->idle_timeout_ms >= 100, "idle_timeout_ms");
+  CHECK(c->handshake_timeout_ms >= 100, "handshake_timeout_ms");
+  CHECK(c->cookie_lifetime_s >= 1 && c->cookie_lifetime_s <= 3600, "cookie_lifetime_s");
+  CHECK(c->mtu >= 200 && c->mtu <= KITE__UDP_DGRAM_MAX, "mtu");
+  CHECK(c->snd_wnd >= 4 && c->snd_wnd <= 4096, "snd_wnd");
+  CHECK(c->rcv_wnd >= 4 && c->rcv_wnd <= 4096, "rcv_wnd");
+  CHECK(c->interval_ms >= 1 && c->interval_ms <= 1000, "interval_ms");
+  CHECK(c->dead_link_ms >= 100, "dead_link_ms");
+  CHECK(c->send_queue_max >= 16 && c->send_queue_max <= 65535, "send_queue_max");
+  CHECK(c->shard_segments_max >= 64, "shard_segments_max");
+  CHECK(c->inbox_max >= 16, "inbox_max");
+  /* A frame must fit the peer's receive window whole, or it never arrives
+   * (frames wait in KCP until complete), and the send queue. */
+  uint64_t mss = c->mtu - KITE_KCP_OVERHEAD;
+  CHECK(c->max_frame >= KITE__PING_BODY_MAX &&
+            c->max_frame + KITE__FRAME_HDR <= (uint64_t)(c->rcv_wnd - 1) * mss &&
+            c->max_frame + KITE__FRAME_HDR <= (uint64_t)c->send_queue_max * mss,
+        "max_frame (must fit rcv_wnd and send_queue_max segments)");
+#undef CHECK
+  return 0;
+}
+
+static int open_sockets(kite_server *srv) {
+  kite__addr addr = srv->bind;
+  for (uint32_t i = 0; i < srv->nshards; i++) {
+    int err = 0;
+    const char *what = "";
+    int fd = kite__udp_open(&addr, true, &err, &what);
+    if (fd < 0) {
+      char a[64];
+      kite__logf(&srv->log, KITE_LOG_ERROR, "%s on %s failed: %s", what,
+                 kite__addr_format(&addr, a, sizeof(a)), strerror(err));
+      return KITE_ESYS;
+    }
+    srv->shards[i].fd = fd;
+    if (i == 0) { /* port 0: every shard joins the port the first got */
+      srv->port = kite__udp_local_port(fd);
+      if (addr.sa.sa_family == AF_INET)
+        addr.v4.sin_port = htons((uint16_t)srv->port);
+      else
+        addr.v6.sin6_port = htons((uint16_t)srv->port);
+    }
+  }
+  /* Steering goes on once every socket has joined, so indexes are final. */
+  srv->steering = false;
+  if (srv->cfg.steering && srv->nshards > 1) {
+    int err = 0;
+    if (kite__udp_steer_by_first_byte(srv->shards[0].fd, &err) == 0)
+      srv->steering = true;
+    else
+      kite__logf(&srv->log, KITE_LOG_WARN,
+                 "setsockopt(SO_ATTACH_REUSEPORT_CBPF) failed: %s; shards hand "
+                 "segments over instead",
+                 strerror(err));
+  }
+  for (uint32_t i = 0; i < srv->nshards; i++) {
+    kite__shard *sh = &srv->shards[i];
+    sh->epfd = epoll_create1(EPOLL_CLOEXEC);
+    sh->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (sh->epfd < 0 || sh->evfd < 0) {
+      kite__logf(&srv->log, KITE_LOG_ERROR, "epoll/eventfd failed: %s",
+                 strerror(errno));
+      return KITE_ESYS;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = sh->fd};
+    struct epoll_event ew = {.events = EPOLLIN, .data.fd = sh->evfd};
+    if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->fd, &ev) < 0 ||
+        epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->evfd, &ew) < 0) {
+      kite__logf(&srv->log, KITE_LOG_ERROR, "epoll_ctl() failed: %s",
+                 strerror(errno));
+      return KITE_ESYS;
+    }
+    kite__udp_tx_init(sh->tx, sh->fd);
+  }
+  return 0;
+}
+
+int kite_server_create(kite_server **out, const kite_server_config *cfg) {
+  *out = NULL;
+  if (sodium_init() < 0)
+    return KITE_ESYS;
+  kite_server *srv = calloc(1, sizeof(*srv));
+  if (!srv)
+    return KITE_ENOMEM;
+  srv->cfg = *cfg;
+  kite__log_init(&srv->log, cfg->log, cfg->log_user, cfg->log_level);
+  pthread_mutex_init(&srv->stop_lock, NULL);
+  int rc = validate(cfg, &srv->log);
+  if (rc < 0)
+    goto fail;
+  srv->udp_addr = strdup(cfg->udp_addr ? cfg->udp_addr : "127.0.0.1:7001");
+  srv->cfg.udp_addr = srv->udp_addr;
+  if (!srv->udp_addr) {
+    rc = KITE_ENOMEM;
+    goto fail;
+  }
+  if (kite__addr_parse(&srv->bind, srv->udp_addr) < 0) {
+    kite__logf(&srv->log, KITE_LOG_ERROR, "config: udp_addr \"%s\" is not HOST:PORT",
+               srv->udp_addr);
+    rc = KITE_EINVAL;
+    goto fail;
+  }
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  srv->nshards = cfg->threads ? (uint32_t)cfg->threads
+                              : (uint32_t)(cpus > 0 ? (cpus < SHARDS_MAX ? cpus : SHARDS_MAX) : 1);
+  uint32_t per_shard = cfg->max_sessions / srv->nshards * 2 + 64;
+  if (per_shard > cfg->max_sessions)
+    per_shard = cfg->max_sessions;
+  while ((1u << srv->slot_bits) < per_shard)
+    srv->slot_bits++;
+  randombytes_buf(srv->master, sizeof(srv->master));
+  randombytes_buf(srv->route_key, sizeof(srv->route_key));
+  atomic_init(&srv->sessions, 0);
+  atomic_init(&srv->stopping, false);
+  srv->shards = calloc(srv->nshards, sizeof(*srv->shards));
+  if (!srv->shards) {
+    rc = KITE_ENOMEM;
+    goto fail;
+  }
+  for (uint32_t i = 0; i < srv->nshards; i++)
+    if ((rc = kite__shard_init(&srv->shards[i], srv, i)) < 0)
+      goto fail;
+  if ((rc = open_sockets(srv)) < 0)
+    goto fail;
+  *out = srv;
+  return 0;
+fail:
+  kite_server_destroy(srv);
+  return rc;
+}
+
+int kite_server_start(kite_server *srv) {
+  if (srv->started)
+    return KITE_ESTATE;
+  srv->started = true;
+  for (uint32_t i = 0; i < srv->nshards; i++) {
+    kite__shard *sh = &srv->shards[i];
+    int err = pthread_create(&sh->thread, NULL, kite__shard_main, sh);
+    if (err) {
+      kite__logf(&srv->log, KITE_LOG_ERROR, "pthread_create() failed: %s",
+                 strerror(err));
+      kite_server_stop(srv);
+      return KITE_ESYS;
+    }
+    sh->thread_started = true;
+  }
+  char a[64];
+  kite__logf(&srv->log, KITE_LOG_INFO,
+             "listening on udp %s (port %d), %u shards, steering %s",
+             kite__addr_format(&srv->bind, a, sizeof(a)), srv->port,
+             srv->nshards, srv->steering ? "on" : "off (hand-offs)");
+  return 0;
+}
+
+int kite_server_stop(kite_server *srv) {
+  if (kite__shard_current())
+    return KITE_ESTATE; /* from a callback: it would wait for itself */
+  pthread_mutex_lock(&srv->stop_lock);
+  if (srv->stopped || !srv->started) {
+    srv->stopped = true;
+    pthread_mutex_unlock(&srv->stop_lock);
+    return 0;
+  }
+  atomic_store_explicit(&srv->stopping, true, memory_order_release);
+  for (uint32_t i = 0; i < srv->nshards; i++) {
+    uint64_t one = 1;
+    ssize_t w = write(srv->shards[i].evfd, &one, sizeof(one));
+    (void)w;
+  }
+  for (uint32_t i = 0; i < srv->nshards; i++)
+    if (srv->shards[i].thread_started)
+      pthread_join(srv->shards[i].thread, NULL);
+  srv->stopped = true;
+  pthread_mutex_unlock(&srv->stop_lock);
+  kite__logf(&srv->log, KITE_LOG_INFO, "stopped");
+  return 0;
+}
+
+void kite_server_destroy(kite_server *srv) {
+  if (!srv)
+    return;
+  kite_server_stop(srv);
+  if (srv->shards)
+    for (uint32_t i = 0; i < srv->nshards; i++)
+      kite__shard_free(&srv->shards[i]);
+  free(srv->shards);
+  free(srv->udp_addr);
+  sodium_memzero(srv->master, sizeof(srv->master));
+  pthread_mutex_destroy(&srv->stop_lock);
+  free(srv);
+}
+
+int kite_server_udp_port(const kite_server *srv) { return srv->port; }
+
+int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
+                      const void *body, size_t len) {
+  if (msg_id == KITE__MSG_PING || msg_id >= KITE__MSG_RESERVED_MIN)
+    return KITE_EINVAL;
+  if (len > srv->cfg.max_frame)
+    return KITE_EMSGSIZE;
+  kite__session *s = kite__session_by_id(srv, id);
+  if (!s)
+    return KITE_ENOTFOUND;
+  kite__shard *sh = s->shard;
+  if (kite__shard_current() == sh) {
+    if (s->state != KITE__S_OPEN && s->state != KITE__S_CLOSING)
+      return KITE_ENOTFOUND;
+    int rc = kite__session_send_frame(s, msg_id, 0, body, len);
+    if (rc == 0)
+      KITE__STAT_INC(sh, frames_out);
+    return rc;
+  }
+  /* Another thread: reserve room in the session's queue, then hand over. */
+  uint32_t mss = srv->cfg.mtu - KITE_KCP_OVERHEAD;
+  uint32_t segs = (uint32_t)((KITE__FRAME_HDR + len + mss - 1) / mss);
+  uint32_t before = atomic_fetch_add_explicit(&s->pending, segs, memory_order_relaxed);
+  if (before + segs > srv->cfg.send_queue_max) {
+    atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
+    return KITE_EFULL;
+  }
+  kite__cmd *cmd = malloc(sizeof(*cmd) + len);
+  if (!cmd) {
+    atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
+    return KITE_ENOMEM;
+  }
+  cmd->type = KITE__CMD_SEND;
+  cmd->msg_id = msg_id;
+  cmd->len = (uint32_t)len;
+  cmd->segs = segs;
+  cmd->id = id;
+  memcpy(cmd->data, body, len);
+  if (!kite__shard_post(sh, cmd)) {
+    atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
+    free(cmd);
+    return KITE_EFULL;
+  }
+  return 0;
+}
+
+int kite_session_close(kite_server *srv, kite_session_id id) {
+  kite__session *s = kite__session_by_id(srv, id);
+  if (!s)
+    return KITE_ENOTFOUND;
+  kite__shard *sh = s->shard;
+  if (kite__shard_current() == sh) {
+    if (s->state == KITE__S_FREE)
+      return KITE_ENOTFOUND;
+    kite__session_close(s, KITE_CLOSE_KICKED);
+    return 0;
+  }
+  kite__cmd *cmd = malloc(sizeof(*cmd));
+  if (!cmd)
+    return KITE_ENOMEM;
+  cmd->type = KITE__CMD_CLOSE;
+  cmd->id = id;
+  if (!kite__shard_post(sh, cmd)) {
+    free(cmd);
+    return KITE_EFULL;
+  }
+  return 0;
+}
+
+static kite__session *own_session(kite_server *srv, kite_session_id id) {
+  kite__session *s = kite__session_by_id(srv, id);
+  if (!s || s->shard != kite__shard_current() || s->state == KITE__S_FREE)
+    return NULL;
+  return s;
+}
+
+int kite_session_set_user(kite_server *srv, kite_session_id id, void *user) {
+  kite__session *s = own_session(srv, id);
+  if (!s)
+    return KITE_ENOTFOUND;
+  s->user = user;
+  return 0;
+}
+
+void *kite_session_user(kite_server *srv, kite_session_id id) {
+  kite__session *s = own_session(srv, id);
+  return s ? s->user : NULL;
+}
+
+int kite_session_get_stats(kite_server *srv, kite_session_id id,
+                       kite_session_stats *out) {
+  kite__session *s = own_session(srv, id);
+  if (!s)
+    return KITE_ENOTFOUND;
+  kite__kcp_stats st;
+  kite__kcp_get_stats(s->kcp, &st);
+  out->srtt_ms = st.srtt_ms;
+  out->rttvar_ms = st.rttvar_ms;
+  out->rto_ms = st.rto_ms;
+  out->retransmits = st.retransmits + st.fast_retransmits;
+  out->bytes_in = s->bytes_in;
+  out->bytes_out = s->bytes_out;
+  out->frames_in = s->frames_in;
+  out->frames_out = s->frames_out;
+  kite__addr_format(&s->peer, out->peer, sizeof(out->peer));
+  return 0;
+}
+
+void kite_server_stats_get(const kite_server *srv, kite_server_stats *out) {
+  memset(out, 0, sizeof(*out));
+  uint64_t *field = (uint64_t *)out;
+  for (uint32_t i = 0; i < srv->nshards; i++)
+    for (int k = 0; k < KITE__ST_COUNT; k++)
+      field[k] += atomic_load_explicit(&srv->shards[i].stats[k],
+                                       memory_order_relaxed);
+}

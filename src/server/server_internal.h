@@ -1,0 +1,193 @@
+/*
+ * The runtime's shared structures: the server, its shards, their sessions
+ * and the commands other threads hand a shard. Only src/server includes it.
+ *
+ * Ownership: a shard thread alone touches its sessions, wheel, pool, maps
+ * and batches. Other threads reach a shard only through its inbox (a
+ * bounded MPSC queue) and its eventfd, and read only the atomic fields
+ * marked so below.
+ */
+#ifndef KITE_SERVER_INTERNAL_H
+#define KITE_SERVER_INTERNAL_H
+
+#include "kite/server.h"
+
+#include "base/log.h"
+#include "base/map.h"
+#include "base/mpsc.h"
+#include "kcp/kcp.h"
+#include "net/udp.h"
+#include "proto/control.h"
+#include "server/cookie.h"
+#include "base/wheel.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct kite__shard kite__shard;
+
+enum kite__session_state {
+  KITE__S_FREE = 0,
+  KITE__S_HALF_OPEN, /* accepted; no segment yet: the app has not heard */
+  KITE__S_OPEN,
+  KITE__S_CLOSING,   /* server stopping: flushing until acked or deadline */
+};
+
+#define KITE__NO_CLOSE 0xFF
+
+typedef struct kite__session {
+  kite__timer timer; /* one per session: min(kcp due, idle, deadline) */
+  kite__kcp *kcp;
+  kite__shard *shard;
+  struct kite__session *free_next;
+  struct kite__session *dirty_next; /* to flush at the end of the batch */
+  void *user;
+  kite__addr peer;
+  kite__local local; /* where the peer's datagrams arrive: replies leave here */
+  uint64_t hs_key;   /* in the shard's handshake map: (addr, port, nonce) */
+  _Atomic uint32_t generation; /* read by other threads to check ids */
+  _Atomic uint32_t pending;    /* segments in the inbox for this slot */
+  uint32_t conv;
+  uint32_t slot;
+  uint32_t last_rx_ms;
+  uint32_t deadline_ms; /* half-open: handshake; closing: stop */
+  uint16_t mtu, peer_rcv_wnd;
+  uint8_t token[8];
+  uint8_t nonce[8];
+  uint8_t state;
+  uint8_t opened;        /* on_connect ran: on_disconnect is owed */
+  uint8_t dirty;         /* on the dirty list */
+  uint8_t in_callback;   /* closes are deferred to a safe point */
+  uint8_t close_pending; /* KITE__NO_CLOSE or a kite_close_reason */
+  uint64_t frames_in, frames_out, bytes_in, bytes_out;
+} kite__session;
+
+/* Per-shard counters, written by the shard alone (relaxed load + store:
+ * plain moves, no locked instruction), read by any thread. */
+enum kite__stat {
+#define KITE__STAT_ENUM(name, help) KITE__ST_##name,
+  KITE_SERVER_STATS(KITE__STAT_ENUM)
+#undef KITE__STAT_ENUM
+  KITE__ST_COUNT
+};
+
+#define KITE__STAT_ADD(sh, name, n)                                          \
+  atomic_store_explicit(&(sh)->stats[KITE__ST_##name],                       \
+                        atomic_load_explicit(&(sh)->stats[KITE__ST_##name],  \
+                                             memory_order_relaxed) + (n),    \
+                        memory_order_relaxed)
+#define KITE__STAT_INC(sh, name) KITE__STAT_ADD(sh, name, 1)
+
+enum kite__cmd_type {
+  KITE__CMD_SEND,    /* a frame from another thread */
+  KITE__CMD_CLOSE,   /* kite_session_close() from another thread */
+  KITE__CMD_DGRAM,   /* a datagram that reached the wrong shard */
+  KITE__CMD_CONNECT, /* a CONNECT whose owner is this shard */
+};
+
+typedef struct kite__cmd {
+  uint8_t type;
+  uint8_t fresh; /* CONNECT: the cookie is within its lifetime */
+  uint16_t msg_id;
+  uint32_t len;  /* bytes in data */
+  uint32_t segs; /* SEND: segments reserved in the session's pending */
+  kite_session_id id;
+  kite__addr from;
+  kite__local local;
+  kite__ctrl ctrl;
+  uint8_t data[];
+} kite__cmd;
+
+struct kite__shard {
+  kite_server *srv;
+  uint32_t index;
+  int fd, epfd, evfd;
+  pthread_t thread;
+  bool thread_started;
+
+  kite__kcp_pool *pool;
+  kite__kcp_config kcp_cfg; /* the server's; mtu and peer window per session */
+  kite__wheel wheel;
+  kite__cookie_jar jar;
+  kite__map hs; /* (addr, port, nonce) -> slot, for idempotent CONNECT */
+
+  kite__session *slots;
+  uint32_t nslots, nsessions;
+  kite__session *free;
+  kite__session *dirty;
+
+  kite__mpsc inbox;
+  atomic_int wake_pending; /* an eventfd write is on its way */
+
+  kite__udp_rx *rx;
+  kite__udp_tx *tx;
+  uint8_t *scratch; /* header + max_frame: frames that span segments */
+  uint32_t now;     /* ms, refreshed once per loop iteration */
+  bool stop_seen;
+
+  _Atomic uint64_t stats[KITE__ST_COUNT];
+};
+
+struct kite_server {
+  kite_server_config cfg;
+  char *udp_addr; /* cfg.udp_addr's copy */
+  kite__log log;
+  kite__addr bind;
+  int port;
+  uint32_t nshards;
+  kite__shard *shards;
+  uint32_t slot_bits; /* conv: shard (8) | slot (slot_bits) | random */
+  uint8_t master[KITE__COOKIE_MASTER_BYTES];
+  uint8_t route_key[16]; /* keyed hash: owner choice, handshake map */
+  bool steering;         /* the kernel steers segments to their shard */
+  _Atomic uint32_t sessions; /* all shards: for max_sessions */
+  atomic_bool stopping;
+  bool started, stopped;
+  pthread_mutex_t stop_lock;
+};
+
+/* session.c */
+kite__session *kite__session_by_id(kite_server *srv, kite_session_id id);
+kite_session_id kite__session_id(const kite__session *s);
+kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
+                                 const kite__local *local,
+                                 const uint8_t nonce[8], uint64_t hs_key,
+                                 uint16_t mtu, uint16_t peer_rcv_wnd);
+void kite__session_input(kite__shard *sh, kite__session *s,
+                         const uint8_t *data, size_t len);
+int kite__session_send_frame(kite__session *s, uint16_t msg_id,
+                             uint16_t flags, const void *body, size_t len);
+/* Closes now, or at the next safe point when a callback or the engine is
+ * running on the session. Sends CLOSE (|reason|) unless the peer closed. */
+void kite__session_close(kite__session *s, uint8_t reason);
+void kite__session_schedule(kite__session *s);
+void kite__session_mark_dirty(kite__session *s);
+void kite__session_on_timer(kite__timer *t, void *user);
+/* After a flush or callbacks: carries out a deferred close. */
+void kite__session_settle(kite__session *s);
+
+/* handshake.c */
+void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
+                             const kite__addr *from, const kite__local *local);
+void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
+                             const kite__addr *from, const kite__local *local,
+                             bool fresh);
+void kite__handshake_send_accept(kite__session *s);
+void kite__handshake_send_close(kite__session *s, uint8_t reason);
+
+/* shard.c */
+int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index);
+void kite__shard_free(kite__shard *sh);
+void *kite__shard_main(void *arg);
+/* Any thread: queues |cmd| (owned by the shard on success) and wakes the
+ * shard. false when the inbox is full (the caller still owns |cmd|). */
+bool kite__shard_post(kite__shard *sh, kite__cmd *cmd);
+/* The shard the calling thread runs, or NULL. */
+kite__shard *kite__shard_current(void);
+void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
+                          const kite__addr *from, const kite__local *local);
+/* Sends one control packet from this shard's socket. */
+void kite__shard_send_ctrl(kite__shard *sh, const kite__ctrl *c,
+                           const kite__addr *to, const kite__local *local);
+
+#endif

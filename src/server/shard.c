@@ -1,0 +1,326 @@
+/*
+ * A shard: one thread, one UDP socket in the SO_REUSEPORT group, one epoll
+ * loop, and the sessions it owns. Each iteration reads datagrams in batches
+ * (a budget per wakeup, so timers and the inbox are never starved), runs
+ * the commands other threads posted, fires due timers, then flushes every
+ * session touched in the iteration (acks and replies together) and sends
+ * the batch with sendmmsg.
+ */
+#include "server/server_internal.h"
+
+#include "base/clock.h"
+#include "base/time.h"
+#include "kcp/kcp_codec.h"
+#include "proto/frame.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define RX_BATCHES_PER_WAKEUP 8 /* 8 x 64 datagrams, then other work */
+#define INBOX_PER_WAKEUP 4096   /* commands, likewise */
+
+static _Thread_local kite__shard *current_shard;
+
+kite__shard *kite__shard_current(void) { return current_shard; }
+
+int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
+  const kite_server_config *cfg = &srv->cfg;
+  sh->srv = srv;
+  sh->index = index;
+  sh->fd = sh->epfd = sh->evfd = -1;
+  for (int i = 0; i < KITE__ST_COUNT; i++)
+    atomic_init(&sh->stats[i], 0);
+  atomic_init(&sh->wake_pending, 0);
+
+  kite__kcp_pool_config pc;
+  kite__kcp_pool_config_default(&pc);
+  pc.mtu = cfg->mtu;
+  pc.wnd_max = cfg->snd_wnd > cfg->rcv_wnd ? cfg->snd_wnd : cfg->rcv_wnd;
+  if (pc.wnd_max < 256)
+    pc.wnd_max = 256; /* a client may announce up to this */
+  pc.max_segments = cfg->shard_segments_max;
+  pc.reserve = pc.max_segments / 4;
+  sh->pool = kite__kcp_pool_create(&pc);
+  kite__kcp_config_default(&sh->kcp_cfg);
+  sh->kcp_cfg.snd_wnd = cfg->snd_wnd;
+  sh->kcp_cfg.rcv_wnd = cfg->rcv_wnd;
+  sh->kcp_cfg.interval_ms = cfg->interval_ms;
+  sh->kcp_cfg.dead_link_ms = cfg->dead_link_ms;
+  sh->kcp_cfg.snd_queue_max = cfg->send_queue_max;
+
+  uint32_t per_shard = cfg->max_sessions / srv->nshards * 2 + 64;
+  if (per_shard > cfg->max_sessions)
+    per_shard = cfg->max_sessions;
+  sh->nslots = per_shard;
+  sh->slots = calloc(per_shard, sizeof(*sh->slots));
+  sh->rx = malloc(sizeof(*sh->rx));
+  sh->tx = malloc(sizeof(*sh->tx));
+  sh->scratch = malloc(KITE__FRAME_HDR + (size_t)cfg->max_frame);
+  if (!sh->pool || !sh->slots || !sh->rx || !sh->tx || !sh->scratch ||
+      kite__map_init(&sh->hs, per_shard) < 0 ||
+      kite__mpsc_init(&sh->inbox, cfg->inbox_max) < 0)
+    return KITE_ENOMEM;
+  for (uint32_t i = per_shard; i-- > 0;) {
+    kite__session *s = &sh->slots[i];
+    s->shard = sh;
+    s->slot = i;
+    atomic_init(&s->generation, 1);
+    atomic_init(&s->pending, 0);
+    kite__timer_init(&s->timer);
+    s->free_next = sh->free;
+    sh->free = s;
+  }
+  sh->now = kite__now_ms();
+  kite__wheel_init(&sh->wheel, sh->now);
+  return kite__cookie_jar_init(&sh->jar, srv->master, cfg->cookie_lifetime_s);
+}
+
+void kite__shard_free(kite__shard *sh) {
+  if (sh->slots) {
+    for (uint32_t i = 0; i < sh->nslots; i++)
+      if (sh->slots[i].kcp)
+        kite__kcp_destroy(sh->slots[i].kcp);
+  }
+  kite__cmd *cmd;
+  if (sh->inbox.slots) {
+    while ((cmd = kite__mpsc_pop(&sh->inbox)))
+      free(cmd);
+    kite__mpsc_free(&sh->inbox);
+  }
+  kite__map_free(&sh->hs);
+  kite__kcp_pool_destroy(sh->pool);
+  free(sh->slots);
+  free(sh->rx);
+  free(sh->tx);
+  free(sh->scratch);
+  kite__cookie_jar_clear(&sh->jar);
+  if (sh->fd >= 0)
+    close(sh->fd);
+  if (sh->epfd >= 0)
+    close(sh->epfd);
+  if (sh->evfd >= 0)
+    close(sh->evfd);
+}
+
+bool kite__shard_post(kite__shard *sh, kite__cmd *cmd) {
+  if (!kite__mpsc_push(&sh->inbox, cmd))
+    return false;
+  /* One eventfd write per wake-up, not per command. */
+  if (atomic_exchange_explicit(&sh->wake_pending, 1, memory_order_acq_rel) == 0) {
+    uint64_t one = 1;
+    ssize_t w = write(sh->evfd, &one, sizeof(one));
+    (void)w; /* the counter cannot overflow: it is drained every wake-up */
+  }
+  return true;
+}
+
+void kite__shard_send_ctrl(kite__shard *sh, const kite__ctrl *c,
+                           const kite__addr *to, const kite__local *local) {
+  uint8_t buf[KITE__CTRL_MAX];
+  int n = kite__ctrl_encode(buf, sizeof(buf), c);
+  if (n > 0)
+    kite__udp_tx_add(sh->tx, to, local, buf, (size_t)n);
+}
+
+static void handoff(kite__shard *sh, uint32_t owner, const uint8_t *data,
+                    size_t len, const kite__addr *from,
+                    const kite__local *local) {
+  kite__cmd *cmd = malloc(sizeof(*cmd) + len);
+  if (!cmd)
+    return;
+  *cmd = (kite__cmd){.type = KITE__CMD_DGRAM, .len = (uint32_t)len,
+                     .from = *from, .local = *local};
+  memcpy(cmd->data, data, len);
+  if (kite__shard_post(&sh->srv->shards[owner], cmd))
+    KITE__STAT_INC(sh, handoffs);
+  else {
+    free(cmd);
+    KITE__STAT_INC(sh, inbox_full);
+  }
+}
+
+void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
+                          const kite__addr *from, const kite__local *local) {
+  if (len < 4) {
+    KITE__STAT_INC(sh, drop_short);
+    return;
+  }
+  if (kite__ctrl_is_control(data, len)) {
+    kite__handshake_control(sh, data, len, from, local);
+    return;
+  }
+  if (len < KITE_KCP_OVERHEAD) {
+    KITE__STAT_INC(sh, drop_short);
+    return;
+  }
+  uint32_t conv = kite__kcp_peek_conv(data);
+  uint32_t owner = conv & 0xFF;
+  if (owner != sh->index) {
+    /* Steering is off or unavailable: the owner is one hand-off away. */
+    if (owner < sh->srv->nshards)
+      handoff(sh, owner, data, len, from, local);
+    else
+      KITE__STAT_INC(sh, drop_unknown_conv);
+    return;
+  }
+  uint32_t slot = (conv >> 8) & ((1u << sh->srv->slot_bits) - 1);
+  kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
+  if (!s || s->state == KITE__S_FREE || s->conv != conv) {
+    KITE__STAT_INC(sh, drop_unknown_conv);
+    return;
+  }
+  if (!kite__addr_equal(&s->peer, from)) {
+    KITE__STAT_INC(sh, drop_wrong_addr); /* never acted on, never answered */
+    return;
+  }
+  kite__session_input(sh, s, data, len);
+}
+
+static void read_datagrams(kite__shard *sh) {
+  for (int b = 0; b < RX_BATCHES_PER_WAKEUP; b++) {
+    int err = 0;
+    int n = kite__udp_recv(sh->fd, sh->rx, &err);
+    if (n < 0) {
+      kite__logf(&sh->srv->log, KITE_LOG_WARN, "shard %u: recvmmsg() failed: %s",
+                 sh->index, strerror(err));
+      return;
+    }
+    for (int i = 0; i < n; i++) {
+      struct mmsghdr *m = &sh->rx->msgs[i];
+      KITE__STAT_INC(sh, dgrams_in);
+      KITE__STAT_ADD(sh, bytes_in, m->msg_len);
+      if (m->msg_hdr.msg_flags & MSG_TRUNC) {
+        KITE__STAT_INC(sh, drop_truncated);
+        continue;
+      }
+      kite__shard_dispatch(sh, sh->rx->buf[i], m->msg_len, &sh->rx->from[i],
+                           &sh->rx->local[i]);
+    }
+    if (n < KITE__UDP_BATCH)
+      return;
+  }
+}
+
+static void run_command(kite__shard *sh, kite__cmd *cmd) {
+  kite__session *s;
+  switch (cmd->type) {
+  case KITE__CMD_SEND:
+    s = kite__session_by_id(sh->srv, cmd->id);
+    if (s && s->shard == sh)
+      atomic_fetch_sub_explicit(&s->pending, cmd->segs, memory_order_relaxed);
+    if (!s || s->state == KITE__S_FREE || s->state == KITE__S_HALF_OPEN) {
+      KITE__STAT_INC(sh, drop_stale_cmd);
+      break;
+    }
+    if (kite__session_send_frame(s, cmd->msg_id, 0, cmd->data, cmd->len) < 0)
+      kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* backlog over limit */
+    break;
+  case KITE__CMD_CLOSE:
+    s = kite__session_by_id(sh->srv, cmd->id);
+    if (s && s->state != KITE__S_FREE)
+      kite__session_close(s, KITE_CLOSE_KICKED);
+    else
+      KITE__STAT_INC(sh, drop_stale_cmd);
+    break;
+  case KITE__CMD_DGRAM:
+    kite__shard_dispatch(sh, cmd->data, cmd->len, &cmd->from, &cmd->local);
+    break;
+  case KITE__CMD_CONNECT:
+    kite__handshake_connect(sh, &cmd->ctrl, &cmd->from, &cmd->local,
+                            cmd->fresh);
+    break;
+  }
+  free(cmd);
+}
+
+static void drain_inbox(kite__shard *sh) {
+  /* Clear the flag before reading, so a post racing with us wakes us. */
+  atomic_store_explicit(&sh->wake_pending, 0, memory_order_release);
+  kite__cmd *cmd;
+  for (int i = 0; i < INBOX_PER_WAKEUP && (cmd = kite__mpsc_pop(&sh->inbox)); i++)
+    run_command(sh, cmd);
+}
+
+static void flush_dirty(kite__shard *sh) {
+  while (sh->dirty) {
+    kite__session *s = sh->dirty;
+    sh->dirty = s->dirty_next;
+    s->dirty = 0;
+    if (s->state == KITE__S_FREE)
+      continue;
+    kite__kcp_flush(s->kcp, sh->now);
+    kite__session_settle(s);
+    if (s->state != KITE__S_FREE)
+      kite__session_schedule(s);
+  }
+}
+
+/* The server is stopping: refuse new sessions, drop half-open ones, and
+ * give each open one until stop_timeout_ms to have its data acknowledged
+ * (session.c closes it with reason 3 then). */
+static void begin_stop(kite__shard *sh) {
+  sh->stop_seen = true;
+  uint32_t deadline = sh->now + sh->srv->cfg.stop_timeout_ms;
+  for (uint32_t i = 0; i < sh->nslots; i++) {
+    kite__session *s = &sh->slots[i];
+    if (s->state == KITE__S_HALF_OPEN) {
+      kite__session_close(s, KITE_CLOSE_NORMAL); /* silently */
+    } else if (s->state == KITE__S_OPEN) {
+      s->state = KITE__S_CLOSING;
+      s->deadline_ms = deadline;
+      kite__session_mark_dirty(s);
+    }
+  }
+}
+
+static void account_tx(kite__shard *sh, uint64_t *sent, uint64_t *dropped,
+                       uint64_t *bytes) {
+  KITE__STAT_ADD(sh, dgrams_out, sh->tx->sent - *sent);
+  KITE__STAT_ADD(sh, dgrams_out_dropped, sh->tx->dropped - *dropped);
+  KITE__STAT_ADD(sh, bytes_out, sh->tx->bytes - *bytes);
+  *sent = sh->tx->sent;
+  *dropped = sh->tx->dropped;
+  *bytes = sh->tx->bytes;
+}
+
+void *kite__shard_main(void *arg) {
+  kite__shard *sh = arg;
+  kite_server *srv = sh->srv;
+  current_shard = sh;
+  uint64_t sent = 0, dropped = 0, bytes = 0;
+  struct epoll_event ev[2];
+  for (;;) {
+    int timeout = sh->dirty ? 0 : kite__wheel_timeout_ms(&sh->wheel, sh->now, 1000);
+    if (timeout < 0)
+      timeout = 1000; /* nothing scheduled: still look at the stop flag */
+    int n = epoll_wait(sh->epfd, ev, 2, timeout);
+    if (n < 0 && errno != EINTR)
+      kite__logf(&srv->log, KITE_LOG_ERROR, "shard %u: epoll_wait() failed: %s",
+                 sh->index, strerror(errno));
+    sh->now = kite__now_ms();
+    for (int i = 0; i < n; i++) {
+      if (ev[i].data.fd == sh->fd) {
+        read_datagrams(sh);
+      } else {
+        uint64_t v;
+        ssize_t r = read(sh->evfd, &v, sizeof(v));
+        (void)r;
+      }
+    }
+    drain_inbox(sh);
+    if (!sh->stop_seen && atomic_load_explicit(&srv->stopping, memory_order_acquire))
+      begin_stop(sh);
+    kite__wheel_advance(&sh->wheel, sh->now, kite__session_on_timer, sh);
+    flush_dirty(sh);
+    kite__udp_tx_flush(sh->tx);
+    account_tx(sh, &sent, &dropped, &bytes);
+    if (sh->stop_seen && sh->nsessions == 0)
+      break;
+  }
+  current_shard = NULL;
+  return NULL;
+}
