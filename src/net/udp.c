@@ -40,6 +40,11 @@ int kite__udp_open(const kite__addr *addr, bool reuseport, int *err,
   if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) < 0 &&
       family == AF_INET)
     return fail(fd, err, what, "setsockopt(IP_PKTINFO)");
+  /* Large kernel buffers ride out bursts (best effort: the kernel caps them
+   * at net.core.rmem_max / wmem_max). */
+  int bytes = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
   if (bind(fd, &addr->sa, kite__addr_len(addr)) < 0)
     return fail(fd, err, what, "bind()");
   return fd;

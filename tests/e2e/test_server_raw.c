@@ -1,0 +1,422 @@
+/*
+ * The server against raw UDP on loopback: PROTOCOL.md section 2's rules and
+ * hostile traffic. Each case checks what came back (or did not) and the
+ * server's counters; a KCP engine stands in for a client where a session
+ * must open.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "kite/kite.h"
+
+#include "base/clock.h"
+#include "kcp/kcp.h"
+#include "net/addr.h"
+#include "proto/control.h"
+#include "proto/frame.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static atomic_int connects, disconnects, last_reason, messages;
+
+static void on_connect(kite_server *s, kite_session_id id, void *u) {
+  (void)s; (void)id; (void)u;
+  atomic_fetch_add(&connects, 1);
+}
+static void on_disconnect(kite_server *s, kite_session_id id, int r, void *u) {
+  (void)s; (void)id; (void)u;
+  atomic_store(&last_reason, r);
+  atomic_fetch_add(&disconnects, 1);
+}
+static void on_message(kite_server *s, kite_session_id id, uint16_t m,
+                       const uint8_t *b, size_t n, void *u) {
+  (void)u;
+  atomic_fetch_add(&messages, 1);
+  kite_session_send(s, id, m, b, n);
+}
+
+typedef struct fixture {
+  kite_server *srv;
+  kite__addr addr;
+  int fd; /* the test's client socket */
+} fixture;
+
+static int udp_socket(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  return fd;
+}
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof(*f));
+  kite_server_config cfg;
+  kite_server_config_init(&cfg);
+  cfg.udp_addr = "127.0.0.1:0";
+  cfg.threads = 2;
+  cfg.handshake_timeout_ms = 300;
+  cfg.idle_timeout_ms = 2000;
+  cfg.log_level = KITE_LOG_WARN;
+  cfg.on_connect = on_connect;
+  cfg.on_disconnect = on_disconnect;
+  cfg.on_message = on_message;
+  assert_int_equal(kite_server_create(&f->srv, &cfg), 0);
+  assert_int_equal(kite_server_start(f->srv), 0);
+  char text[64];
+  snprintf(text, sizeof(text), "127.0.0.1:%d", kite_server_udp_port(f->srv));
+  assert_int_equal(kite__addr_parse(&f->addr, text), 0);
+  f->fd = udp_socket();
+  atomic_store(&connects, 0);
+  atomic_store(&disconnects, 0);
+  atomic_store(&messages, 0);
+  atomic_store(&last_reason, -1);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  kite_server_destroy(f->srv);
+  close(f->fd);
+  free(f);
+  return 0;
+}
+
+static void send_raw(int fd, const kite__addr *to, const void *buf, size_t len) {
+  assert_int_equal(sendto(fd, buf, len, 0, &to->sa, kite__addr_len(to)), (ssize_t)len);
+}
+
+static void send_ctrl(int fd, const kite__addr *to, const kite__ctrl *c) {
+  uint8_t buf[KITE__CTRL_MAX];
+  int n = kite__ctrl_encode(buf, sizeof(buf), c);
+  assert_true(n > 0);
+  send_raw(fd, to, buf, (size_t)n);
+}
+
+/* The next datagram within |ms|, or -1. */
+static int recv_raw(int fd, uint8_t *buf, size_t cap, int ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  if (poll(&p, 1, ms) <= 0)
+    return -1;
+  return (int)recv(fd, buf, cap, 0);
+}
+
+/* The next control packet of |type| within |ms|. */
+static bool recv_ctrl(int fd, uint8_t type, kite__ctrl *out, int ms) {
+  uint64_t end = kite__now_us() + (uint64_t)ms * 1000;
+  uint8_t buf[2048];
+  while (kite__now_us() < end) {
+    int n = recv_raw(fd, buf, sizeof(buf), (int)((end - kite__now_us()) / 1000) + 1);
+    if (n > 0 && kite__ctrl_decode(buf, (size_t)n, out) == 0 && out->type == type)
+      return true;
+  }
+  return false;
+}
+
+static kite_server_stats stats(const fixture *f) {
+  kite_server_stats st;
+  kite_server_stats_get(f->srv, &st);
+  return st;
+}
+
+/* Waits until |cond| (an expression over the caller's st) holds, up to
+ * 2 s, then asserts it. */
+#define EVENTUALLY(f, cond)                                                  \
+  do {                                                                       \
+    for (int i_ = 0; i_ < 400; i_++) {                                       \
+      st = stats(f);                                                         \
+      if (cond)                                                              \
+        break;                                                               \
+      usleep(5000);                                                          \
+    }                                                                        \
+    st = stats(f);                                                           \
+    assert_true(cond);                                                       \
+  } while (0)
+
+static kite__ctrl hello(const uint8_t nonce[8]) {
+  kite__ctrl h = {.type = KITE__CTRL_HELLO};
+  memcpy(h.nonce, nonce, 8);
+  return h;
+}
+
+/* HELLO, CHALLENGE, CONNECT, ACCEPT on |fd|. */
+static kite__ctrl handshake(fixture *f, int fd, const uint8_t nonce[8]) {
+  kite__ctrl h = hello(nonce), ch, acc;
+  send_ctrl(fd, &f->addr, &h);
+  assert_true(recv_ctrl(fd, KITE__CTRL_CHALLENGE, &ch, 1000));
+  kite__ctrl c = {.type = KITE__CTRL_CONNECT, .mtu = 1400, .rcv_wnd = 128};
+  memcpy(c.nonce, nonce, 8);
+  memcpy(c.cookie, ch.cookie, 16);
+  send_ctrl(fd, &f->addr, &c);
+  assert_true(recv_ctrl(fd, KITE__CTRL_ACCEPT, &acc, 1000));
+  assert_memory_equal(acc.nonce, nonce, 8);
+  return acc;
+}
+
+static void hello_flood_allocates_nothing_and_never_amplifies(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  uint8_t buf[2048];
+  int sent = 0;
+  for (int i = 0; i < 2000; i++) {
+    uint8_t nonce[8];
+    memcpy(nonce, &i, sizeof(i));
+    kite__ctrl h = hello(nonce);
+    send_ctrl(f->fd, &f->addr, &h);
+    sent++;
+    int n;
+    while ((n = recv_raw(f->fd, buf, sizeof(buf), 0)) > 0)
+      assert_true(n <= 64); /* never more than the request */
+  }
+  /* Loopback may drop part of a burst: what must hold is that every HELLO
+   * the server read was answered, and that it holds no state for any. */
+  uint64_t seen = 0;
+  for (int i = 0; i < 100; i++) { /* until the counters settle */
+    usleep(10000);
+    st = stats(f);
+    if (st.dgrams_in == seen && st.hello == seen)
+      break;
+    seen = st.dgrams_in;
+  }
+  assert_true(st.hello > 100);
+  assert_int_equal(st.hello, st.dgrams_in);
+  /* A HELLO shorter than 64 bytes gets nothing at all. */
+  uint8_t shorty[KITE__CTRL_MAX];
+  kite__ctrl h = hello((uint8_t[8]){9});
+  kite__ctrl_encode(shorty, sizeof(shorty), &h);
+  send_raw(f->fd, &f->addr, shorty, 63);
+  EVENTUALLY(f, st.drop_control == 1);
+  assert_int_equal(st.hello + st.drop_control, st.dgrams_in);
+  assert_int_equal(st.sessions, 0);
+  assert_int_equal(st.accept, 0);
+  int n;
+  while ((n = recv_raw(f->fd, buf, sizeof(buf), 50)) > 0)
+    assert_int_equal(n, 32); /* CHALLENGEs only */
+  assert_true(sent == 2000);
+}
+
+static void other_versions_are_refused_with_ours(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  kite__ctrl h = hello((uint8_t[8]){1, 2, 3});
+  h.version = 2;
+  send_ctrl(f->fd, &f->addr, &h);
+  kite__ctrl r;
+  assert_true(recv_ctrl(f->fd, KITE__CTRL_REJECT, &r, 1000));
+  assert_int_equal(r.reason, KITE__REJECT_VERSION);
+  assert_int_equal(r.version, KITE__PROTO_VERSION); /* the server's own */
+  EVENTUALLY(f, st.reject_version == 1);
+  assert_int_equal(st.sessions, 0);
+}
+
+static void bad_replayed_and_foreign_cookies_are_refused(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  uint8_t nonce[8] = {7, 7, 7};
+  kite__ctrl h = hello(nonce), ch, r;
+  send_ctrl(f->fd, &f->addr, &h);
+  assert_true(recv_ctrl(f->fd, KITE__CTRL_CHALLENGE, &ch, 1000));
+  kite__ctrl c = {.type = KITE__CTRL_CONNECT, .mtu = 1400, .rcv_wnd = 128};
+  memcpy(c.nonce, nonce, 8);
+  memcpy(c.cookie, ch.cookie, 16);
+  c.cookie[10] ^= 1; /* a bit flipped */
+  send_ctrl(f->fd, &f->addr, &c);
+  assert_true(recv_ctrl(f->fd, KITE__CTRL_REJECT, &r, 1000));
+  assert_int_equal(r.reason, KITE__REJECT_COOKIE);
+  /* The genuine cookie from another socket (another port). */
+  int other = udp_socket();
+  memcpy(c.cookie, ch.cookie, 16);
+  send_ctrl(other, &f->addr, &c);
+  assert_true(recv_ctrl(other, KITE__CTRL_REJECT, &r, 1000));
+  assert_int_equal(r.reason, KITE__REJECT_COOKIE);
+  /* ...and for another nonce. */
+  c.nonce[0] ^= 0xFF;
+  send_ctrl(f->fd, &f->addr, &c);
+  assert_true(recv_ctrl(f->fd, KITE__CTRL_REJECT, &r, 1000));
+  close(other);
+  st = stats(f);
+  assert_int_equal(st.reject_cookie, 3);
+  assert_int_equal(st.sessions, 0);
+}
+
+static void repeated_connect_gets_the_same_accept(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  uint8_t nonce[8] = {1, 1, 2, 3, 5, 8};
+  kite__ctrl h = hello(nonce), ch, a1, a2;
+  send_ctrl(f->fd, &f->addr, &h);
+  assert_true(recv_ctrl(f->fd, KITE__CTRL_CHALLENGE, &ch, 1000));
+  kite__ctrl c = {.type = KITE__CTRL_CONNECT, .mtu = 1200, .rcv_wnd = 64};
+  memcpy(c.nonce, nonce, 8);
+  memcpy(c.cookie, ch.cookie, 16);
+  send_ctrl(f->fd, &f->addr, &c);
+  assert_true(recv_ctrl(f->fd, KITE__CTRL_ACCEPT, &a1, 1000));
+  send_ctrl(f->fd, &f->addr, &c);
+  assert_true(recv_ctrl(f->fd, KITE__CTRL_ACCEPT, &a2, 1000));
+  assert_memory_equal(&a1, &a2, sizeof(a1));
+  assert_int_equal(a1.mtu, 1200); /* the smaller of both */
+  assert_true(a1.conv != KITE__CTRL_MAGIC);
+  st = stats(f);
+  assert_int_equal(st.accept, 1);
+  assert_int_equal(st.accept_again, 1);
+  assert_int_equal(st.sessions, 1);
+  /* Half-open: no segment within the handshake timeout, dropped silently. */
+  EVENTUALLY(f, st.sessions == 0);
+  assert_int_equal(st.halfopen_expired, 1);
+  assert_int_equal(atomic_load(&connects), 0);
+  assert_int_equal(atomic_load(&disconnects), 0);
+}
+
+/* A client stand-in: a KCP block on the test's socket. */
+typedef struct mini {
+  int fd;
+  const kite__addr *to;
+  kite__kcp_pool *pool;
+  kite__kcp *kcp;
+} mini;
+
+static void mini_out(kite__kcp *k, const uint8_t *b, size_t n, void *u) {
+  (void)k;
+  mini *m = u;
+  send_raw(m->fd, m->to, b, n);
+}
+static const kite__kcp_ops mini_ops = {mini_out, NULL};
+
+static void mini_open(mini *m, int fd, const kite__addr *to, uint32_t conv) {
+  kite__kcp_pool_config pc;
+  kite__kcp_pool_config_default(&pc);
+  m->pool = kite__kcp_pool_create(&pc);
+  kite__kcp_config c;
+  kite__kcp_config_default(&c);
+  m->fd = fd;
+  m->to = to;
+  assert_int_equal(kite__kcp_create(&m->kcp, conv, &c, m->pool, &mini_ops, m), 0);
+}
+
+static void mini_send_frame(mini *m, uint16_t msg_id, uint16_t flags,
+                            const void *body, size_t len, bool crc) {
+  uint8_t hdr[KITE__FRAME_HDR];
+  kite__frame_header(hdr, msg_id, flags, body, (uint32_t)len, crc);
+  struct iovec iov[2] = {{hdr, 12}, {(void *)(uintptr_t)body, len}};
+  assert_int_equal(kite__kcp_sendv(m->kcp, iov, len ? 2 : 1), 0);
+  kite__kcp_flush(m->kcp, kite__now_ms());
+}
+
+static void mini_close(mini *m) {
+  kite__kcp_destroy(m->kcp);
+  kite__kcp_pool_destroy(m->pool);
+}
+
+static void segments_from_elsewhere_or_unknown_convs_do_nothing(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  uint8_t nonce[8] = {42};
+  kite__ctrl acc = handshake(f, f->fd, nonce);
+  /* The right conv from another socket: never acted on. */
+  int other = udp_socket();
+  mini m;
+  mini_open(&m, other, &f->addr, acc.conv);
+  mini_send_frame(&m, KITE__MSG_PING, 0, "x", 1, false);
+  /* Random convs: nothing answers. */
+  uint8_t junk[64];
+  for (int i = 0; i < 500; i++) {
+    for (size_t k = 0; k < sizeof(junk); k++)
+      junk[k] = (uint8_t)(rand() >> 7);
+    if (kite__ctrl_is_control(junk, sizeof(junk)))
+      continue;
+    send_raw(other, &f->addr, junk, sizeof(junk));
+  }
+  EVENTUALLY(f, st.drop_wrong_addr >= 1 && st.drop_unknown_conv >= 450);
+  uint8_t buf[2048];
+  assert_int_equal(recv_raw(other, buf, sizeof(buf), 100), -1); /* silence */
+  assert_int_equal(atomic_load(&connects), 0);
+  assert_int_equal(st.sessions_opened, 0);
+  mini_close(&m);
+  close(other);
+}
+
+static void forged_close_is_ignored_and_bad_frames_close(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  uint8_t nonce[8] = {43};
+  kite__ctrl acc = handshake(f, f->fd, nonce);
+  mini m;
+  mini_open(&m, f->fd, &f->addr, acc.conv);
+  mini_send_frame(&m, KITE__MSG_PING, 0, "hi", 2, true);
+  EVENTUALLY(f, st.sessions_opened == 1);
+  assert_int_equal(atomic_load(&connects), 1);
+  /* CLOSE with a wrong token, and the right token from another socket. */
+  kite__ctrl c = {.type = KITE__CTRL_CLOSE, .conv = acc.conv};
+  memcpy(c.token, acc.token, 8);
+  c.token[0] ^= 1;
+  send_ctrl(f->fd, &f->addr, &c);
+  int other = udp_socket();
+  c.token[0] ^= 1;
+  send_ctrl(other, &f->addr, &c);
+  EVENTUALLY(f, st.drop_close == 2);
+  assert_int_equal(st.sessions, 1);
+  /* An echo still works... */
+  mini_send_frame(&m, 7, 0, "abc", 3, true);
+  EVENTUALLY(f, st.frames_in == 1);
+  /* ...then a frame with a bad CRC closes the session (reason 2). */
+  uint8_t hdr[KITE__FRAME_HDR];
+  kite__frame_header(hdr, 8, 0, "abc", 3, true);
+  hdr[8] ^= 1;
+  struct iovec iov[2] = {{hdr, 12}, {"abc", 3}};
+  kite__kcp_sendv(m.kcp, iov, 2);
+  kite__kcp_flush(m.kcp, kite__now_ms());
+  EVENTUALLY(f, st.closed_protocol == 1 && st.sessions == 0);
+  assert_int_equal(st.drop_frame, 1);
+  assert_int_equal(atomic_load(&disconnects), 1);
+  assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_PROTOCOL);
+  /* The client was told: CLOSE reason 2 with its token. */
+  kite__ctrl got;
+  assert_true(recv_ctrl(f->fd, KITE__CTRL_CLOSE, &got, 1000));
+  assert_int_equal(got.reason, KITE_CLOSE_PROTOCOL);
+  assert_memory_equal(got.token, acc.token, 8);
+  mini_close(&m);
+  close(other);
+}
+
+static void genuine_close_ends_the_session_once(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  uint8_t nonce[8] = {44};
+  kite__ctrl acc = handshake(f, f->fd, nonce);
+  mini m;
+  mini_open(&m, f->fd, &f->addr, acc.conv);
+  mini_send_frame(&m, KITE__MSG_PING, 0, NULL, 0, false);
+  EVENTUALLY(f, st.sessions_opened == 1);
+  kite__ctrl c = {.type = KITE__CTRL_CLOSE, .conv = acc.conv};
+  memcpy(c.token, acc.token, 8);
+  for (int i = 0; i < 3; i++)
+    send_ctrl(f->fd, &f->addr, &c);
+  EVENTUALLY(f, st.closed_normal == 1 && st.sessions == 0);
+  usleep(50000);
+  assert_int_equal(atomic_load(&disconnects), 1); /* exactly once */
+  assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_NORMAL);
+  assert_int_equal(stats(f).drop_close, 2); /* the two later copies */
+  mini_close(&m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(hello_flood_allocates_nothing_and_never_amplifies, setup, teardown),
+      cmocka_unit_test_setup_teardown(other_versions_are_refused_with_ours, setup, teardown),
+      cmocka_unit_test_setup_teardown(bad_replayed_and_foreign_cookies_are_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(repeated_connect_gets_the_same_accept, setup, teardown),
+      cmocka_unit_test_setup_teardown(segments_from_elsewhere_or_unknown_convs_do_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(forged_close_is_ignored_and_bad_frames_close, setup, teardown),
+      cmocka_unit_test_setup_teardown(genuine_close_ends_the_session_once, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
