@@ -57,12 +57,13 @@ static int udp_socket(void) {
   return fd;
 }
 
-static int setup(void **state) {
+static int setup_with(void **state, bool steering) {
   fixture *f = calloc(1, sizeof(*f));
   kite_server_config cfg;
   kite_server_config_init(&cfg);
   cfg.udp_addr = "127.0.0.1:0";
   cfg.threads = 2;
+  cfg.steering = steering;
   cfg.handshake_timeout_ms = 300;
   cfg.idle_timeout_ms = 2000;
   cfg.log_level = KITE_LOG_WARN;
@@ -82,6 +83,9 @@ static int setup(void **state) {
   *state = f;
   return 0;
 }
+
+static int setup(void **state) { return setup_with(state, true); }
+static int setup_unsteered(void **state) { return setup_with(state, false); }
 
 static int teardown(void **state) {
   fixture *f = *state;
@@ -408,6 +412,62 @@ static void genuine_close_ends_the_session_once(void **state) {
   mini_close(&m);
 }
 
+/* Many sessions from many sockets spread over both shards; each exchanges
+ * an echo. Returns how many opened. */
+static int open_many(fixture *f, int n) {
+  enum { N = 40 };
+  assert_true(n <= N);
+  int fds[N];
+  mini m[N];
+  kite__ctrl acc[N];
+  uint32_t owners = 0;
+  for (int i = 0; i < n; i++) {
+    fds[i] = udp_socket();
+    uint8_t nonce[8] = {9, (uint8_t)i};
+    acc[i] = handshake(f, fds[i], nonce);
+    owners |= 1u << (acc[i].conv & 0xFF);
+    mini_open(&m[i], fds[i], &f->addr, acc[i].conv);
+    mini_send_frame(&m[i], 5, 0, "echo", 4, true);
+  }
+  assert_int_equal(owners, 3); /* both shards own sessions */
+  kite_server_stats st;
+  EVENTUALLY(f, st.frames_in == (uint64_t)n);
+  /* Each echo comes back (its KCP segment carries it). */
+  uint8_t buf[2048];
+  for (int i = 0; i < n; i++) {
+    bool echoed = false;
+    for (int tries = 0; tries < 50 && !echoed; tries++) {
+      int len = recv_raw(fds[i], buf, sizeof(buf), 20);
+      if (len > 0 && !kite__ctrl_is_control(buf, (size_t)len)) {
+        kite__kcp_input(m[i].kcp, buf, (size_t)len, kite__now_ms());
+        uint8_t msg[64];
+        kite__kcp_flush(m[i].kcp, kite__now_ms());
+        echoed = kite__kcp_peek(m[i].kcp, msg, 16) == 16 && memcmp(msg + 12, "echo", 4) == 0;
+      }
+    }
+    assert_true(echoed);
+    mini_close(&m[i]);
+    close(fds[i]);
+  }
+  return n;
+}
+
+static void steering_keeps_every_segment_on_its_shard(void **state) {
+  fixture *f = *state;
+  open_many(f, 30);
+  kite_server_stats st = stats(f);
+  assert_int_equal(st.sessions_opened, 30);
+  assert_int_equal(st.handoffs, 0); /* the kernel put each on its owner */
+}
+
+static void without_steering_shards_hand_segments_over(void **state) {
+  fixture *f = *state;
+  open_many(f, 30);
+  kite_server_stats st = stats(f);
+  assert_int_equal(st.sessions_opened, 30);
+  assert_true(st.handoffs > 0); /* the kernel's hash ignores conv */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(hello_flood_allocates_nothing_and_never_amplifies, setup, teardown),
@@ -417,6 +477,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(segments_from_elsewhere_or_unknown_convs_do_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(forged_close_is_ignored_and_bad_frames_close, setup, teardown),
       cmocka_unit_test_setup_teardown(genuine_close_ends_the_session_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(steering_keeps_every_segment_on_its_shard, setup, teardown),
+      cmocka_unit_test_setup_teardown(without_steering_shards_hand_segments_over, setup_unsteered, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
