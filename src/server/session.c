@@ -84,7 +84,6 @@ kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
   s->peer = *peer;
   s->local = *local;
   s->hs_key = hs_key;
-  atomic_store_explicit(&s->pending, 0, memory_order_relaxed);
   s->conv = conv;
   s->last_rx_ms = sh->now;
   s->deadline_ms = sh->now + sh->srv->cfg.handshake_timeout_ms;
@@ -193,6 +192,9 @@ void kite__session_schedule(kite__session *s) {
   uint32_t due;
   if (kite__kcp_next_due(s->kcp, sh->now, &due))
     at = kite__ms_min(at, due);
+  /* Stopping and all acknowledged: close now, not at the deadline. */
+  if (s->state == KITE__S_CLOSING && kite__kcp_unacked(s->kcp) == 0)
+    at = sh->now;
   kite__wheel_add(&sh->wheel, &s->timer, at);
 }
 

@@ -208,17 +208,24 @@ static void read_datagrams(kite__shard *sh) {
 static void run_command(kite__shard *sh, kite__cmd *cmd) {
   kite__session *s;
   switch (cmd->type) {
-  case KITE__CMD_SEND:
+  case KITE__CMD_SEND: {
+    /* The reservation belongs to the slot, whichever session holds it
+     * now: give it back even when the session it was for is gone. */
+    uint32_t slot = (uint32_t)(cmd->id >> 32) & 0xFFFFFF;
+    if (slot < sh->nslots)
+      atomic_fetch_sub_explicit(&sh->slots[slot].pending, cmd->segs,
+                                memory_order_relaxed);
     s = kite__session_by_id(sh->srv, cmd->id);
-    if (s && s->shard == sh)
-      atomic_fetch_sub_explicit(&s->pending, cmd->segs, memory_order_relaxed);
     if (!s || s->state == KITE__S_FREE || s->state == KITE__S_HALF_OPEN) {
       KITE__STAT_INC(sh, drop_stale_cmd);
       break;
     }
     if (kite__session_send_frame(s, cmd->msg_id, 0, cmd->data, cmd->len) < 0)
       kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* backlog over limit */
+    else
+      KITE__STAT_INC(sh, frames_out);
     break;
+  }
   case KITE__CMD_CLOSE:
     s = kite__session_by_id(sh->srv, cmd->id);
     if (s && s->state != KITE__S_FREE)

@@ -19,6 +19,7 @@
 #include "proto/frame.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -27,9 +28,11 @@
 #include <unistd.h>
 
 static atomic_int connects, disconnects, last_reason, messages;
+static _Atomic kite_session_id last_id;
 
 static void on_connect(kite_server *s, kite_session_id id, void *u) {
-  (void)s; (void)id; (void)u;
+  (void)s; (void)u;
+  atomic_store(&last_id, id);
   atomic_fetch_add(&connects, 1);
 }
 static void on_disconnect(kite_server *s, kite_session_id id, int r, void *u) {
@@ -57,13 +60,14 @@ static int udp_socket(void) {
   return fd;
 }
 
-static int setup_with(void **state, bool steering) {
+static int setup_with(void **state, bool steering, uint32_t stop_timeout_ms) {
   fixture *f = calloc(1, sizeof(*f));
   kite_server_config cfg;
   kite_server_config_init(&cfg);
   cfg.udp_addr = "127.0.0.1:0";
   cfg.threads = 2;
   cfg.steering = steering;
+  cfg.stop_timeout_ms = stop_timeout_ms;
   cfg.handshake_timeout_ms = 300;
   cfg.idle_timeout_ms = 2000;
   cfg.log_level = KITE_LOG_WARN;
@@ -84,8 +88,11 @@ static int setup_with(void **state, bool steering) {
   return 0;
 }
 
-static int setup(void **state) { return setup_with(state, true); }
-static int setup_unsteered(void **state) { return setup_with(state, false); }
+static int setup(void **state) { return setup_with(state, true, 3000); }
+static int setup_unsteered(void **state) { return setup_with(state, false, 3000); }
+/* A stop deadline far beyond the test's patience: a stop that waited for
+ * it, rather than for the acks, fails the test. */
+static int setup_patient_stop(void **state) { return setup_with(state, true, 60000); }
 
 static int teardown(void **state) {
   fixture *f = *state;
@@ -468,6 +475,72 @@ static void without_steering_shards_hand_segments_over(void **state) {
   assert_true(st.handoffs > 0); /* the kernel's hash ignores conv */
 }
 
+static void *stop_server(void *srv) {
+  kite_server_stop(srv);
+  return NULL;
+}
+
+static void graceful_stop_delivers_queued_frames_then_closes(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  uint8_t nonce[8] = {46};
+  kite__ctrl acc = handshake(f, f->fd, nonce);
+  mini m;
+  mini_open(&m, f->fd, &f->addr, acc.conv);
+  mini_send_frame(&m, KITE__MSG_PING, 0, NULL, 0, false);
+  EVENTUALLY(f, st.sessions_opened == 1);
+  kite_session_id id = atomic_load(&last_id);
+  static uint8_t body[1000];
+  for (int i = 0; i < 50; i++) { /* from this thread: through the inbox */
+    body[0] = (uint8_t)i;
+    assert_int_equal(kite_session_send(f->srv, id, 100, body, sizeof(body)), 0);
+  }
+  pthread_t stopper;
+  pthread_create(&stopper, NULL, stop_server, f->srv);
+  int frames = 0;
+  bool closed = false;
+  uint8_t buf[2048];
+  uint64_t end = kite__now_us() + 5000000;
+  while (!closed && kite__now_us() < end) {
+    int n = recv_raw(f->fd, buf, sizeof(buf), 20);
+    if (n > 0 && kite__ctrl_is_control(buf, (size_t)n)) {
+      kite__ctrl c;
+      if (kite__ctrl_decode(buf, (size_t)n, &c) == 0 && c.type == KITE__CTRL_CLOSE) {
+        assert_int_equal(c.reason, KITE_CLOSE_SHUTDOWN);
+        closed = true;
+      }
+    } else if (n > 0) {
+      kite__kcp_input(m.kcp, buf, (size_t)n, kite__now_ms());
+    }
+    kite__kcp_flush(m.kcp, kite__now_ms()); /* our acks */
+    for (;;) { /* frames, in order, before the CLOSE */
+      uint8_t raw[KITE__FRAME_HDR];
+      if (kite__kcp_peek(m.kcp, raw, sizeof(raw)) < sizeof(raw))
+        break;
+      kite__frame_hdr h;
+      kite__frame_hdr_decode(raw, &h);
+      if (kite__kcp_readable(m.kcp) < KITE__FRAME_HDR + h.len)
+        break;
+      if (h.msg_id == 100) {
+        uint8_t first[KITE__FRAME_HDR + 1];
+        kite__kcp_peek(m.kcp, first, sizeof(first));
+        assert_int_equal(first[KITE__FRAME_HDR], frames);
+        frames++;
+      }
+      kite__kcp_consume(m.kcp, KITE__FRAME_HDR + h.len);
+    }
+  }
+  pthread_join(stopper, NULL);
+  assert_true(closed); /* within 5 s, though the deadline was 60 s */
+  assert_int_equal(frames, 50);
+  assert_int_equal(atomic_load(&disconnects), 1);
+  assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_SHUTDOWN);
+  st = stats(f);
+  assert_int_equal(st.closed_shutdown, 1);
+  assert_int_equal(st.sessions, 0);
+  mini_close(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(hello_flood_allocates_nothing_and_never_amplifies, setup, teardown),
@@ -479,6 +552,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(genuine_close_ends_the_session_once, setup, teardown),
       cmocka_unit_test_setup_teardown(steering_keeps_every_segment_on_its_shard, setup, teardown),
       cmocka_unit_test_setup_teardown(without_steering_shards_hand_segments_over, setup_unsteered, teardown),
+      cmocka_unit_test_setup_teardown(graceful_stop_delivers_queued_frames_then_closes, setup_patient_stop, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
