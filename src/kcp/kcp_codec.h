@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/le.h"
+
 #define KITE_KCP_OVERHEAD 24
 
 enum {
@@ -37,8 +39,7 @@ void kite__kcp_hdr_decode(const uint8_t *p, kite__kcp_hdr *h);
 
 /* The conv of a datagram that starts with a segment (its first 4 bytes). */
 static inline uint32_t kite__kcp_peek_conv(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
+  return kite__get_le32(p);
 }
 
 #endif

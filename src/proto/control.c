@@ -1,35 +1,14 @@
 #include "proto/control.h"
 
+#include "base/le.h"
+
 #include <string.h>
 
 #include "kite/error.h"
 
-static inline uint8_t *put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  return p + 2;
-}
-
-static inline uint8_t *put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-  return p + 4;
-}
-
 static inline uint8_t *put(uint8_t *p, const uint8_t *src, size_t n) {
   memcpy(p, src, n);
   return p + n;
-}
-
-static inline uint16_t get16(const uint8_t *p) {
-  return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
 }
 
 size_t kite__ctrl_size(uint8_t type) {
@@ -75,23 +54,23 @@ int kite__ctrl_decode(const uint8_t *p, size_t len, kite__ctrl *out) {
     break;
   case KITE__CTRL_CONNECT:
     memcpy(out->cookie, b + 8, KITE__CTRL_COOKIE);
-    out->mtu = get16(b + 24);
-    out->rcv_wnd = get16(b + 26);
+    out->mtu = kite__get_le16(b + 24);
+    out->rcv_wnd = kite__get_le16(b + 26);
     break;
   case KITE__CTRL_ACCEPT:
-    out->conv = get32(b + 8);
+    out->conv = kite__get_le32(b + 8);
     memcpy(out->token, b + 12, KITE__CTRL_TOKEN);
-    out->mtu = get16(b + 20);
-    out->rcv_wnd = get16(b + 22);
-    out->idle_timeout_ms = get32(b + 24);
-    out->max_frame = get32(b + 28);
+    out->mtu = kite__get_le16(b + 20);
+    out->rcv_wnd = kite__get_le16(b + 22);
+    out->idle_timeout_ms = kite__get_le32(b + 24);
+    out->max_frame = kite__get_le32(b + 28);
     break;
   case KITE__CTRL_REJECT:
     out->reason = b[8];
     break;
   case KITE__CTRL_CLOSE:
     memset(out->nonce, 0, KITE__CTRL_NONCE); /* bytes 8..15 are conv, token */
-    out->conv = get32(b);
+    out->conv = kite__get_le32(b);
     memcpy(out->token, b + 4, KITE__CTRL_TOKEN);
     out->reason = b[12];
     break;
@@ -100,8 +79,8 @@ int kite__ctrl_decode(const uint8_t *p, size_t len, kite__ctrl *out) {
     break;
   case KITE__CTRL_OPENED:
     memset(out->nonce, 0, KITE__CTRL_NONCE);
-    out->idle_timeout_ms = get32(b);
-    out->max_frame = get32(b + 4);
+    out->idle_timeout_ms = kite__get_le32(b);
+    out->max_frame = kite__get_le32(b + 4);
     break;
   }
   return 0;
@@ -114,12 +93,12 @@ int kite__ctrl_encode(uint8_t *out, size_t cap, const kite__ctrl *c) {
   if (cap < size)
     return KITE_EMSGSIZE;
 
-  uint8_t *p = put32(out, KITE__CTRL_MAGIC);
+  uint8_t *p = kite__put_le32(out, KITE__CTRL_MAGIC);
   *p++ = c->type;
   /* A nonzero version is written as given: REJECT reason 2 carries the
    * server's own version (section 2), and tests forge other versions. */
   *p++ = c->version ? c->version : KITE__PROTO_VERSION;
-  p = put16(p, 0); /* reserved */
+  p = kite__put_le16(p, 0); /* reserved */
 
   switch (c->type) {
   case KITE__CTRL_HELLO:
@@ -132,32 +111,32 @@ int kite__ctrl_encode(uint8_t *out, size_t cap, const kite__ctrl *c) {
   case KITE__CTRL_CONNECT:
     p = put(p, c->nonce, KITE__CTRL_NONCE);
     p = put(p, c->cookie, KITE__CTRL_COOKIE);
-    p = put16(p, c->mtu);
-    p = put16(p, c->rcv_wnd);
+    p = kite__put_le16(p, c->mtu);
+    p = kite__put_le16(p, c->rcv_wnd);
     break;
   case KITE__CTRL_ACCEPT:
     p = put(p, c->nonce, KITE__CTRL_NONCE);
-    p = put32(p, c->conv);
+    p = kite__put_le32(p, c->conv);
     p = put(p, c->token, KITE__CTRL_TOKEN);
-    p = put16(p, c->mtu);
-    p = put16(p, c->rcv_wnd);
-    p = put32(p, c->idle_timeout_ms);
-    p = put32(p, c->max_frame);
+    p = kite__put_le16(p, c->mtu);
+    p = kite__put_le16(p, c->rcv_wnd);
+    p = kite__put_le32(p, c->idle_timeout_ms);
+    p = kite__put_le32(p, c->max_frame);
     break;
   case KITE__CTRL_REJECT:
     p = put(p, c->nonce, KITE__CTRL_NONCE);
     *p++ = c->reason;
     break;
   case KITE__CTRL_CLOSE:
-    p = put32(p, c->conv);
+    p = kite__put_le32(p, c->conv);
     p = put(p, c->token, KITE__CTRL_TOKEN);
     *p++ = c->reason;
     break;
   case KITE__CTRL_OPEN:
     break;
   case KITE__CTRL_OPENED:
-    p = put32(p, c->idle_timeout_ms);
-    p = put32(p, c->max_frame);
+    p = kite__put_le32(p, c->idle_timeout_ms);
+    p = kite__put_le32(p, c->max_frame);
     break;
   }
   /* HELLO and CONNECT: the padding that keeps replies from amplifying. */

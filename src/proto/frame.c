@@ -1,46 +1,27 @@
 #include "proto/frame.h"
 
+#include "base/le.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "kite/error.h"
 
-static inline void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-}
-
-static inline uint16_t get16(const uint8_t *p) {
-  return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-
 void kite__frame_hdr_encode(uint8_t out[KITE__FRAME_HDR],
                             const kite__frame_hdr *h) {
-  put32(out, h->len);
-  put16(out + 4, h->msg_id);
-  put16(out + 6, h->flags);
-  put32(out + 8, h->crc32);
+  kite__put_le32(out, h->len);
+  kite__put_le16(out + 4, h->msg_id);
+  kite__put_le16(out + 6, h->flags);
+  kite__put_le32(out + 8, h->crc32);
 }
 
 void kite__frame_hdr_decode(const uint8_t in[KITE__FRAME_HDR],
                             kite__frame_hdr *h) {
-  h->len = get32(in);
-  h->msg_id = get16(in + 4);
-  h->flags = get16(in + 6);
-  h->crc32 = get32(in + 8);
+  h->len = kite__get_le32(in);
+  h->msg_id = kite__get_le16(in + 4);
+  h->flags = kite__get_le16(in + 6);
+  h->crc32 = kite__get_le32(in + 8);
 }
 
 /* zlib's crc32 of |len| bytes; an empty body has CRC 0, and zlib returns

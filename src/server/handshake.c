@@ -6,9 +6,9 @@
  */
 #include "server/server_internal.h"
 
+#include "base/le.h"
 #include "base/time.h"
 
-#include <endian.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,9 +77,7 @@ static uint64_t hs_hash(const kite_server *srv, const kite__addr *a,
  * age" (PROTOCOL.md), so it is forwarded, not refused here. */
 static bool cookie_genuine(kite__shard *sh, const kite__addr *from,
                            const kite__ctrl *c, uint32_t now_s) {
-  uint32_t ts;
-  memcpy(&ts, c->cookie, 4);
-  ts = le32toh(ts);
+  uint32_t ts = kite__get_le32(c->cookie);
   if ((int32_t)(ts - now_s) > 1)
     return false;
   uint8_t again[KITE__COOKIE_BYTES];
