@@ -2,8 +2,10 @@
 #ifndef KITE_H
 #define KITE_H
 
+#include "kite/client.h"
 #include "kite/error.h"
 #include "kite/log.h"
+#include "kite/reason.h"
 #include "kite/server.h"
 
 #define KITE_VERSION_MAJOR 0

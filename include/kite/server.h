@@ -27,6 +27,7 @@
 
 #include "kite/error.h"
 #include "kite/log.h"
+#include "kite/reason.h" /* kite_close_reason, shared with the client */
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,19 +39,6 @@ typedef struct kite_server kite_server;
  * in the id tells a stale id from a newer session in the same slot), so an
  * id kept after on_disconnect is harmlessly refused with KITE_ENOTFOUND. */
 typedef uint64_t kite_session_id;
-
-/* Why a session ended: PROTOCOL.md's one enum, shared by CLOSE. */
-typedef enum kite_close_reason {
-  KITE_CLOSE_NORMAL = 0,    /* the peer closed */
-  KITE_CLOSE_IDLE = 1,      /* nothing from the peer for idle_timeout_ms */
-  KITE_CLOSE_PROTOCOL = 2,  /* the peer broke the protocol */
-  KITE_CLOSE_SHUTDOWN = 3,  /* the server stopped */
-  KITE_CLOSE_KICKED = 4,    /* kite_session_close() */
-  KITE_CLOSE_DEAD_LINK = 5, /* no acknowledgement for dead_link_ms */
-  KITE_CLOSE_SLOW_PEER = 6, /* output backlog over its limit */
-} kite_close_reason;
-
-const char *kite_close_reason_name(int reason);
 
 /* Called on the session's shard thread. |body| is valid only during the
  * call (copy what you keep). A callback may call any kite_session_*() and

@@ -140,7 +140,10 @@ static void handle_close(kite__shard *sh, const kite__ctrl *c,
     KITE__STAT_INC(sh, drop_close);
     return;
   }
-  kite__session_close(s, KITE_CLOSE_NORMAL);
+  /* The peer says why it closed; the application hears the same reason
+   * (PROTOCOL.md: one code serves CLOSE and on_disconnect). */
+  uint8_t reason = c->reason <= KITE_CLOSE_SLOW_PEER ? c->reason : KITE_CLOSE_NORMAL;
+  kite__session_close_by_peer(s, reason);
 }
 
 void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,

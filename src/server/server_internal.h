@@ -160,6 +160,8 @@ int kite__session_send_frame(kite__session *s, uint16_t msg_id,
 /* Closes now, or at the next safe point when a callback or the engine is
  * running on the session. Sends CLOSE (|reason|) unless the peer closed. */
 void kite__session_close(kite__session *s, uint8_t reason);
+/* The peer's CLOSE: on_disconnect gets its reason, and no CLOSE goes back. */
+void kite__session_close_by_peer(kite__session *s, uint8_t reason);
 void kite__session_schedule(kite__session *s);
 void kite__session_mark_dirty(kite__session *s);
 void kite__session_on_timer(kite__timer *t, void *user);

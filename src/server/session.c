@@ -137,7 +137,17 @@ static void count_close(kite__shard *sh, uint8_t reason) {
   }
 }
 
+static void session_end(kite__session *s, uint8_t reason, bool tell_peer);
+
 void kite__session_close(kite__session *s, uint8_t reason) {
+  session_end(s, reason, reason != KITE_CLOSE_NORMAL);
+}
+
+void kite__session_close_by_peer(kite__session *s, uint8_t reason) {
+  session_end(s, reason, false);
+}
+
+static void session_end(kite__session *s, uint8_t reason, bool tell_peer) {
   if (s->state == KITE__S_FREE)
     return;
   if (s->in_callback) {
@@ -149,7 +159,7 @@ void kite__session_close(kite__session *s, uint8_t reason) {
   kite_server *srv = sh->srv;
   if (s->state == KITE__S_HALF_OPEN) {
     /* The application never heard of it: it leaves silently. */
-    if (reason != KITE_CLOSE_NORMAL)
+    if (tell_peer)
       kite__handshake_send_close(s, reason);
     KITE__STAT_INC(sh, halfopen_expired);
     session_free(s);
@@ -157,7 +167,7 @@ void kite__session_close(kite__session *s, uint8_t reason) {
   }
   if (reason == KITE_CLOSE_KICKED)
     kite__kcp_flush(s->kcp, sh->now); /* what is queued leaves first */
-  if (reason != KITE_CLOSE_NORMAL)
+  if (tell_peer)
     kite__handshake_send_close(s, reason);
   count_close(sh, reason);
   if (s->opened && srv->cfg.on_disconnect) {

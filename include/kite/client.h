@@ -1,0 +1,257 @@
+/*
+ * kite client: sessions to a kite server over KCP (PROTOCOL.md), many of
+ * them on one UDP socket, driven from one thread by a poll call.
+ *
+ *   kite_client_config cfg;
+ *   kite_client_config_init(&cfg);
+ *   cfg.on_connect = ...; cfg.on_message = ...; cfg.on_disconnect = ...;
+ *   kite_client *cli;
+ *   if (kite_client_create(&cli, &cfg) < 0) ...;   // binds, or says why not
+ *   kite_conn *conn;
+ *   kite_client_connect(cli, "127.0.0.1:7001", my_state, &conn);  // async
+ *   for (;;) kite_client_poll(cli, 100);     // I/O, timers and callbacks
+ *   kite_client_destroy(cli);                // CLOSE for open sessions
+ *
+ * Threads. A client and all its sessions belong to the thread that polls
+ * it: every function here must be called from that thread (or, for an
+ * application with several threads, under one lock of its own), and
+ * callbacks run on it, from inside kite_client_poll() only. Several clients
+ * on several threads are independent.
+ *
+ * Callbacks. Per session, in order: on_connect once (if the handshake
+ * succeeds), on_message for each frame, then on_disconnect exactly once for
+ * every kite_client_connect() that returned 0, whether the session opened
+ * or not. A callback may call kite_conn_send(), _ping(), _close(),
+ * _user(), _get_stats() on any session, and kite_client_connect(),
+ * kite_client_fd(), kite_client_timeout_ms() and kite_client_stats_get();
+ * not kite_client_poll() (KITE_ESTATE) nor kite_client_destroy() (ignored).
+ * A close requested inside a callback takes effect at a safe point of the
+ * same poll; a session's on_disconnect never runs inside another of its
+ * callbacks.
+ *
+ * Lifetimes. A kite_conn pointer is valid from kite_client_connect() until
+ * its on_disconnect returns (or until kite_client_destroy(), which runs no
+ * callbacks); it must not be used afterwards. Pointers passed to callbacks
+ * (|body|) are valid only during the call.
+ */
+#ifndef KITE_CLIENT_H
+#define KITE_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kite/error.h"
+#include "kite/log.h"
+#include "kite/reason.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kite_client kite_client; /* one UDP socket, many sessions */
+typedef struct kite_conn kite_conn;     /* one session */
+
+/* Reasons for on_disconnect. 0..255: the CLOSE reasons of PROTOCOL.md
+ * (kite_close_reason in kite/reason.h), either received from the server in
+ * a CLOSE (the byte as received) or decided here, when this client sent
+ * that CLOSE: KITE_CLOSE_NORMAL after kite_conn_close(), KITE_CLOSE_IDLE,
+ * KITE_CLOSE_PROTOCOL, KITE_CLOSE_DEAD_LINK. From 0x100 up, outcomes that
+ * no CLOSE carries: */
+enum kite_client_reason {
+  /* The server refused the handshake: REJECT reason r is reported as
+   * 0x100 + r (KITE_CONNECT_REJECTED(r)), whatever r is. */
+  KITE_CONNECT_REJECTED_FULL = 0x101,     /* REJECT 1: server full */
+  KITE_CONNECT_REJECTED_VERSION = 0x102,  /* REJECT 2: version (also a
+                                             REJECT whose header carries
+                                             another version) */
+  KITE_CONNECT_REJECTED_SHUTDOWN = 0x103, /* REJECT 3: shutting down */
+  KITE_CONNECT_REJECTED_COOKIE = 0x104,   /* REJECT 4: cookie invalid */
+  /* No CHALLENGE or no ACCEPT after |retries| retransmissions. */
+  KITE_CONNECT_TIMEOUT = 0x200,
+  /* This client ran out of memory for the session (its KCP block, or a
+   * frame spanning datagrams); CLOSE reason 0 was sent if it was open. */
+  KITE_CLIENT_NOMEM = 0x201,
+};
+#define KITE_CONNECT_REJECTED(r) (0x100 + (int)(r))
+
+/* A static name for any on_disconnect reason (never NULL). Thread-safe. */
+const char *kite_client_reason_name(int reason);
+
+typedef struct kite_client_config {
+  /* Local address. NULL: "[::]:0", dual-stack, so IPv4 and IPv6 servers
+   * both work (falling back to "0.0.0.0:0" on a host without IPv6). An
+   * IPv4 address here takes IPv4 servers only. (NULL) */
+  const char *bind_addr;
+  uint32_t max_sessions;   /* sessions at once, connecting or open (65536) */
+  uint32_t mtu;            /* offered in CONNECT; 64..2048 (1400) */
+  uint32_t snd_wnd, rcv_wnd; /* KCP windows in segments; 1..32768 (128, 128) */
+  uint32_t interval_ms;    /* KCP timer granularity (10) */
+  uint32_t retry_ms;       /* HELLO/CONNECT retransmission period (250) */
+  uint32_t retries;        /* retransmissions of each, after the first (8) */
+  /* Ping period once open; 0: min(idle_timeout_ms / 3, 15000) from ACCEPT
+   * (15000 when the server sends no idle timeout). (0) */
+  uint32_t ping_ms;
+  uint32_t send_queue_max; /* KCP segments queued per session (1024) */
+  uint32_t dead_link_ms;   /* no ack this long with data out: close (15000) */
+  /* Largest frame body accepted from the server; the limit used is the
+   * smaller of this and ACCEPT's max_frame. Bounds what one session may
+   * buffer for a frame that spans datagrams. (1 MiB) */
+  uint32_t max_frame;
+  uint32_t segments_max;   /* KCP budget, all sessions, in segments (65536) */
+  uint32_t socket_buffer;  /* SO_RCVBUF and SO_SNDBUF; 0: the system's (0) */
+  bool crc;                /* set the CRC-32 of every frame sent (false) */
+
+  /* Each may be NULL. |user| below is the client-wide pointer; the
+   * session's own is kite_conn_user(). |body| is valid during the call. */
+  void (*on_connect)(kite_conn *c, void *user);
+  void (*on_message)(kite_conn *c, uint16_t msg_id, const uint8_t *body,
+                     size_t len, void *user);
+  /* Exactly once per kite_client_connect() that returned 0. |c| is freed
+   * when it returns. */
+  void (*on_disconnect)(kite_conn *c, int reason, void *user);
+  void *user;
+
+  kite_log_fn log;          /* NULL: kite_log_stderr */
+  void *log_user;
+  kite_log_level log_level; /* KITE_LOG_INFO */
+} kite_client_config;
+
+/* Fills |cfg| with the defaults above. */
+void kite_client_config_init(kite_client_config *cfg);
+
+/* Validates |cfg| (copied; bind_addr is read only here), binds the socket
+ * and allocates the tables for max_sessions, so that only the per-session
+ * allocation of kite_client_connect() remains. Returns 0 and sets *out, or
+ *   KITE_EINVAL  a bad value (the log says which field);
+ *   KITE_ESYS    sodium_init() or a socket call failed (the log says which);
+ *   KITE_ENOMEM. */
+int kite_client_create(kite_client **out, const kite_client_config *cfg);
+
+/* Sends CLOSE (reason 0, three times) for every open session, then frees
+ * the client and every kite_conn. Runs no callbacks. NULL is ignored. Not
+ * from a callback: there it logs an error and does nothing. */
+void kite_client_destroy(kite_client *c);
+
+/* Starts a session with the server at |server_addr| ("1.2.3.4:7001",
+ * "[::1]:7001", or "host:7001", resolved here, blocking, first address):
+ * sends HELLO and returns; the handshake goes on inside kite_client_poll().
+ * |conn_user| is the session's pointer (kite_conn_user()). On 0, *out (if
+ * |out| is not NULL) is the session, valid until its on_disconnect returns,
+ * which will run exactly once. Or, and then no callback runs:
+ *   KITE_EINVAL  bad address, port 0, or an IPv6 server on an IPv4 socket;
+ *   KITE_EFULL   max_sessions sessions exist (a closed one counts until
+ *                its on_disconnect is called: from there, reconnecting
+ *                at the limit works);
+ *   KITE_ENOMEM.
+ * Callbacks may call it. */
+int kite_client_connect(kite_client *c, const char *server_addr,
+                        void *conn_user, kite_conn **out);
+
+/* Sends what is queued, then waits up to |timeout_ms| (0: not at all; -1:
+ * until something happens) for datagrams or the next timer, handles
+ * everything due (handshakes, KCP, frames, pings, timeouts) and runs the
+ * callbacks. May return before |timeout_ms| has passed, as soon as
+ * something was handled. Returns 0, or
+ *   KITE_ESTATE  called from a callback;
+ *   KITE_ESYS    poll() or recvmmsg() failed (errno in the log). */
+int kite_client_poll(kite_client *c, int timeout_ms);
+
+/* The socket, for an outer event loop: when it is readable, or when
+ * kite_client_timeout_ms() has passed, call kite_client_poll(c, 0). The
+ * client owns it: do not read, write or close it. */
+int kite_client_fd(const kite_client *c);
+
+/* Milliseconds until kite_client_poll() next has work without a datagram:
+ * 0 when something waits already (data queued by calls made outside poll,
+ * a close to report), -1 when nothing is scheduled. Never late; sometimes
+ * early for a timer far ahead (the timer wheel wakes to re-file it), which
+ * costs one poll that finds nothing to do. */
+int kite_client_timeout_ms(const kite_client *c);
+
+/* Queues one frame (PROTOCOL.md section 4) on the session's KCP stream;
+ * |body| (NULL when |len| is 0) is copied, so the caller keeps it. It
+ * leaves at the end of the current poll, or at the next one when called
+ * outside poll. Returns 0, or
+ *   KITE_ESTATE    before on_connect, or once closed (on_disconnect pending);
+ *   KITE_EINVAL    msg_id 0 (ping) or 0xFF00..0xFFFF (kite's own);
+ *   KITE_EMSGSIZE  |len| above the server's max_frame (from ACCEPT), or a
+ *                  frame that send_queue_max could never hold;
+ *   KITE_EFULL     the session's send queue (send_queue_max) is full:
+ *                  nothing queued; retry after the server has acked;
+ *   KITE_ENOMEM    the client's KCP budget (segments_max) is spent.
+ * Callbacks may call it. */
+int kite_conn_send(kite_conn *conn, uint16_t msg_id, const void *body,
+                   size_t len);
+
+/* Queues an extra ping now; its pong updates last_rtt_ms. Pings also go
+ * out every ping_ms on their own. 0, KITE_ESTATE (not open), KITE_EFULL or
+ * KITE_ENOMEM as kite_conn_send(). Callbacks may call it. */
+int kite_conn_ping(kite_conn *conn);
+
+/* Closes the session: when open, what is queued gets one transmission (as
+ * much as KCP's window allows; none is retransmitted) and CLOSE (reason 0,
+ * with the token) follows three times, leaving with the current poll's
+ * batch, or at once when called outside poll; no acknowledgement is
+ * waited for. During the handshake nothing is sent. Its
+ * on_disconnect(KITE_CLOSE_NORMAL) runs from the next poll (or from the
+ * safe point of the current one, when called from a callback). Returns 0,
+ * or KITE_ECLOSED when it is closed already. Callbacks may call it. */
+int kite_conn_close(kite_conn *conn);
+
+/* The |conn_user| given to kite_client_connect(). */
+void *kite_conn_user(const kite_conn *conn);
+
+typedef struct kite_conn_stats {
+  uint32_t srtt_ms, rto_ms; /* KCP's estimate (0 before ACCEPT) */
+  uint32_t retransmits;     /* KCP segments sent again, timeout and fast */
+  uint32_t last_rtt_ms;     /* from the last pong (0 until one arrives) */
+  uint64_t frames_in, frames_out; /* application frames, pings excluded */
+  uint32_t conv;            /* from ACCEPT (0 before) */
+} kite_conn_stats;
+
+void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out);
+
+/* Client counters: X(name, help). */
+#define KITE_CLIENT_STATS(X)                                                 \
+  X(sessions, "sessions now, from connect until on_disconnect returns")      \
+  X(connected, "sessions that reached on_connect")                           \
+  X(connect_timeouts, "handshakes that got no answer")                       \
+  X(rejected, "handshakes refused by REJECT")                                \
+  X(closed_by_server, "sessions ended by the server's CLOSE")                \
+  X(closed_by_client, "sessions ended by a CLOSE this client sent")          \
+  X(hello_sent, "HELLO packets sent, retransmissions included")              \
+  X(connect_sent, "CONNECT packets sent, retransmissions included")          \
+  X(dgrams_in, "datagrams received")                                         \
+  X(dgrams_out, "datagrams the kernel took")                                 \
+  X(dgrams_out_dropped, "datagrams the kernel refused")                      \
+  X(bytes_in, "UDP payload bytes received")                                  \
+  X(bytes_out, "UDP payload bytes queued for sending")                       \
+  X(frames_in, "frames delivered to on_message")                             \
+  X(frames_out, "frames queued by kite_conn_send")                           \
+  X(pings_sent, "pings sent")                                                \
+  X(pongs_sent, "pings of the server answered")                              \
+  X(drop_short, "datagrams too short to be anything")                        \
+  X(drop_truncated, "datagrams larger than a receive buffer")                \
+  X(drop_control, "control packets malformed, unknown, or out of place")     \
+  X(drop_unknown, "segments, CLOSEs or replies for no session (of that "     \
+                  "address, for segments and CLOSE)")                        \
+  X(drop_wrong_addr, "handshake replies with a session's nonce from another "\
+                     "address")                                              \
+  X(drop_kcp, "segments the KCP engine refused")                             \
+  X(drop_close, "CLOSE packets with a wrong token")                          \
+  X(drop_reserved, "frames with a msg_id reserved for kite")
+
+typedef struct kite_client_stats {
+#define KITE__CLIENT_STAT_FIELD(name, help) uint64_t name;
+  KITE_CLIENT_STATS(KITE__CLIENT_STAT_FIELD)
+#undef KITE__CLIENT_STAT_FIELD
+} kite_client_stats;
+
+/* A snapshot of the counters. */
+void kite_client_stats_get(const kite_client *c, kite_client_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

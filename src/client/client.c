@@ -1,0 +1,519 @@
+/*
+ * The client object: its socket, its tables, and the poll loop that
+ * receives datagrams, hands each to its session, fires timers, and runs
+ * deferred work at safe points (client_internal.h tells the flow).
+ */
+#include "client/client_internal.h"
+
+#include "base/clock.h"
+#include "base/time.h"
+#include "kcp/kcp_codec.h"
+#include "kite/error.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* recvmmsg batches per poll: bounds the time one poll spends receiving
+ * (1,024 datagrams) so timers and sends are never starved by a flood. */
+#define KITE__CLIENT_RX_BATCHES 16
+
+/* The most stream bytes read out of one session's KCP at a time. */
+#define KITE__CLIENT_SCRATCH_MAX (4u << 20)
+
+void kite_client_config_init(kite_client_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->max_sessions = 65536;
+  cfg->mtu = 1400;
+  cfg->snd_wnd = 128;
+  cfg->rcv_wnd = 128;
+  cfg->interval_ms = 10;
+  cfg->retry_ms = 250;
+  cfg->retries = 8;
+  cfg->send_queue_max = 1024;
+  cfg->dead_link_ms = 15000;
+  cfg->max_frame = 1u << 20;
+  cfg->segments_max = 65536;
+  cfg->log_level = KITE_LOG_INFO;
+}
+
+const char *kite_client_reason_name(int reason) {
+  switch (reason) {
+  case KITE_CONNECT_REJECTED_FULL: return "rejected: server full";
+  case KITE_CONNECT_REJECTED_VERSION: return "rejected: version";
+  case KITE_CONNECT_REJECTED_SHUTDOWN: return "rejected: shutting down";
+  case KITE_CONNECT_REJECTED_COOKIE: return "rejected: cookie";
+  case KITE_CONNECT_TIMEOUT: return "connect timeout";
+  case KITE_CLIENT_NOMEM: return "out of memory";
+  }
+  if (reason >= 0x100 && reason <= 0x1FF)
+    return "rejected";
+  return kite_close_reason_name(reason);
+}
+
+static uint32_t monotonic_ms(void *user) {
+  (void)user;
+  return kite__now_ms();
+}
+
+uint32_t kite__client_time(kite_client *cli) {
+  if (!cli->in_poll)
+    cli->now = cli->clock(cli->clock_user);
+  return cli->now;
+}
+
+void kite__client_set_clock(kite_client *cli, kite__client_clock_fn fn,
+                            void *user) {
+  cli->clock = fn ? fn : monotonic_ms;
+  cli->clock_user = fn ? user : NULL;
+  cli->now = cli->clock(cli->clock_user);
+  kite__wheel_init(&cli->wheel, cli->now);
+}
+
+void kite__client_touch(kite_conn *conn) {
+  if (conn->touched)
+    return;
+  kite_client *cli = conn->cli;
+  conn->touched = true;
+  conn->touched_next = cli->touched;
+  cli->touched = conn;
+}
+
+void kite__client_send_ctrl(kite_conn *conn, const kite__ctrl *k, int copies) {
+  uint8_t buf[KITE__CTRL_MAX];
+  int n = kite__ctrl_encode(buf, sizeof(buf), k);
+  if (n < 0)
+    return; /* our own packets always encode: a bug, not a condition */
+  for (int i = 0; i < copies; i++)
+    kite__udp_tx_add(conn->cli->tx, &conn->server, NULL, buf, (size_t)n);
+}
+
+/* splitmix64's finalizer: the map indexes by the key's low bits, and a
+ * server may use a conv's low byte to route (its shard), so mix first. */
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+uint64_t kite__client_conv_key(uint32_t conv, const kite__addr *server) {
+  /* FNV-1a over the address and port, then the conv in the high half: a
+   * collision of two live (conv, address) pairs needs a 64-bit one, and
+   * the lookup checks both anyway. */
+  uint64_t h = 0xcbf29ce484222325ull;
+  const uint8_t *p;
+  size_t n;
+  if (server->sa.sa_family == AF_INET6) {
+    p = (const uint8_t *)&server->v6.sin6_addr;
+    n = 16;
+  } else {
+    p = (const uint8_t *)&server->v4.sin_addr;
+    n = 4;
+  }
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 0x100000001b3ull;
+  h = (h ^ kite__addr_port(server)) * 0x100000001b3ull;
+  return mix64(h ^ ((uint64_t)conv << 32) ^ conv);
+}
+
+/* ---- create and destroy ---- */
+
+static int bad(kite_client *c, const char *field) {
+  kite__logf(&c->log, KITE_LOG_ERROR, "kite_client_create: bad %s", field);
+  return KITE_EINVAL;
+}
+
+static int check_config(kite_client *c, const kite_client_config *cfg) {
+  if (cfg->max_sessions < 1 || cfg->max_sessions > (1u << 24))
+    return bad(c, "max_sessions (1..16777216)");
+  if (cfg->mtu < 64 || cfg->mtu > KITE__UDP_DGRAM_MAX)
+    return bad(c, "mtu (64..2048)");
+  if (cfg->snd_wnd < 1 || cfg->snd_wnd > 32768)
+    return bad(c, "snd_wnd (1..32768)");
+  if (cfg->rcv_wnd < 1 || cfg->rcv_wnd > 32768)
+    return bad(c, "rcv_wnd (1..32768)");
+  if (cfg->interval_ms < 1 || cfg->interval_ms > 5000)
+    return bad(c, "interval_ms (1..5000)");
+  if (cfg->retry_ms < 1 || cfg->retry_ms > 60000)
+    return bad(c, "retry_ms (1..60000)");
+  if (cfg->retries > 1000)
+    return bad(c, "retries (0..1000)");
+  if (cfg->ping_ms > 3600000)
+    return bad(c, "ping_ms (0..3600000)");
+  if (cfg->send_queue_max < 1 || cfg->send_queue_max > 65535)
+    return bad(c, "send_queue_max (1..65535)");
+  if (cfg->dead_link_ms < 1 || cfg->dead_link_ms > 3600000)
+    return bad(c, "dead_link_ms (1..3600000)");
+  if (cfg->segments_max < 16)
+    return bad(c, "segments_max (16..)");
+  if (cfg->socket_buffer > (1u << 30))
+    return bad(c, "socket_buffer");
+  return 0;
+}
+
+static void set_buffers(kite_client *c) {
+  int size = (int)c->cfg.socket_buffer;
+  if (size == 0)
+    return;
+  /* Without privileges the kernel caps these at rmem_max / wmem_max: a
+   * smaller buffer only costs drops under load, so warn and go on. */
+  if (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0 ||
+      setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) < 0)
+    kite__logf(&c->log, KITE_LOG_WARN,
+               "setsockopt(SO_RCVBUF/SO_SNDBUF) failed: %s", strerror(errno));
+}
+
+static int open_socket(kite_client *c, const char *bind_addr) {
+  kite__addr a;
+  int err = 0;
+  const char *what = "socket()";
+  if (bind_addr) {
+    if (kite__addr_parse(&a, bind_addr) < 0)
+      return bad(c, "bind_addr");
+    c->fd = kite__udp_open(&a, false, &err, &what);
+  } else {
+    /* Dual-stack by default, so that one client reaches IPv4 and IPv6
+     * servers; a kernel without IPv6 refuses the socket itself. */
+    kite__addr_parse(&a, "[::]:0");
+    c->fd = kite__udp_open(&a, false, &err, &what);
+    if (c->fd < 0 && (err == EAFNOSUPPORT || err == EADDRNOTAVAIL)) {
+      kite__addr_parse(&a, "0.0.0.0:0");
+      c->fd = kite__udp_open(&a, false, &err, &what);
+    }
+  }
+  if (c->fd < 0) {
+    kite__logf(&c->log, KITE_LOG_ERROR, "kite_client_create: %s failed: %s",
+               what, strerror(err));
+    return KITE_ESYS;
+  }
+  c->v6 = a.sa.sa_family == AF_INET6;
+  set_buffers(c);
+  return 0;
+}
+
+static int alloc_tables(kite_client *c) {
+  uint32_t max = c->cfg.max_sessions;
+  c->conns = calloc(max, sizeof(*c->conns));
+  c->free_slots = malloc((size_t)max * sizeof(*c->free_slots));
+  c->rx = malloc(sizeof(*c->rx));
+  c->tx = malloc(sizeof(*c->tx));
+  /* Everything a session's receive queue can hold, read in one go: a
+   * frame whose bytes have all arrived is then delivered straight from
+   * here, and only one still arriving is gathered by the frame reader. */
+  c->scratch_cap = (size_t)c->cfg.rcv_wnd * (c->cfg.mtu - KITE_KCP_OVERHEAD);
+  if (c->scratch_cap > KITE__CLIENT_SCRATCH_MAX)
+    c->scratch_cap = KITE__CLIENT_SCRATCH_MAX; /* huge windows: feed in parts */
+  c->scratch = malloc(c->scratch_cap);
+  if (!c->conns || !c->free_slots || !c->rx || !c->tx || !c->scratch)
+    return KITE_ENOMEM;
+  for (uint32_t i = 0; i < max; i++)
+    c->free_slots[i] = max - 1 - i; /* slot 0 is taken first */
+  c->nfree = max;
+  if (kite__map_init(&c->by_nonce, max) < 0)
+    return KITE_ENOMEM;
+  if (kite__map_init(&c->by_conv, max) < 0)
+    return KITE_ENOMEM;
+  kite__kcp_pool_config pc;
+  kite__kcp_pool_config_default(&pc);
+  pc.mtu = c->cfg.mtu;
+  pc.wnd_max =
+      c->cfg.snd_wnd > c->cfg.rcv_wnd ? c->cfg.snd_wnd : c->cfg.rcv_wnd;
+  pc.max_segments = c->cfg.segments_max;
+  pc.reserve = pc.max_segments / 4;
+  c->pool = kite__kcp_pool_create(&pc);
+  if (!c->pool)
+    return KITE_ENOMEM;
+  kite__udp_tx_init(c->tx, c->fd);
+  return 0;
+}
+
+static void free_all(kite_client *c) {
+  if (c->fd >= 0)
+    close(c->fd);
+  if (c->pool)
+    kite__kcp_pool_destroy(c->pool);
+  kite__map_free(&c->by_nonce);
+  kite__map_free(&c->by_conv);
+  free(c->conns);
+  free(c->free_slots);
+  free(c->rx);
+  free(c->tx);
+  free(c->scratch);
+  free(c);
+}
+
+int kite_client_create(kite_client **out, const kite_client_config *cfg) {
+  if (!out)
+    return KITE_EINVAL;
+  *out = NULL;
+  if (!cfg)
+    return KITE_EINVAL;
+  kite_client *c = calloc(1, sizeof(*c));
+  if (!c)
+    return KITE_ENOMEM;
+  c->fd = -1;
+  c->cfg = *cfg;
+  c->cfg.bind_addr = NULL; /* read below only: not kept */
+  kite__log_init(&c->log, cfg->log, cfg->log_user, cfg->log_level);
+  int rc = check_config(c, cfg);
+  if (rc == 0 && sodium_init() < 0) {
+    kite__logf(&c->log, KITE_LOG_ERROR,
+               "kite_client_create: sodium_init() failed");
+    rc = KITE_ESYS;
+  }
+  if (rc == 0)
+    rc = open_socket(c, cfg->bind_addr);
+  if (rc == 0)
+    rc = alloc_tables(c);
+  if (rc < 0) {
+    free_all(c);
+    return rc;
+  }
+  kite__client_set_clock(c, NULL, NULL);
+  *out = c;
+  return 0;
+}
+
+void kite_client_destroy(kite_client *c) {
+  if (!c)
+    return;
+  if (c->in_poll) {
+    kite__logf(&c->log, KITE_LOG_ERROR,
+               "kite_client_destroy() called from a callback: ignored");
+    return;
+  }
+  kite__client_time(c);
+  /* Every session is freed by slot below, reported or not: the lists
+   * would only point into freed memory. */
+  for (uint32_t i = 0; i < c->cfg.max_sessions; i++) {
+    kite_conn *conn = c->conns[i];
+    if (!conn)
+      continue;
+    kite__conn_close(conn, KITE_CLOSE_NORMAL, KITE__CLOSE_NORMAL);
+    c->closing = c->closing_tail = NULL;
+    kite__conn_free(conn);
+  }
+  c->touched = NULL;
+  kite__udp_tx_flush(c->tx);
+  free_all(c);
+}
+
+/* ---- receiving ---- */
+
+/* A session found by nonce must also be talking to the sender. */
+static kite_conn *by_nonce(kite_client *c, const kite__ctrl *k,
+                           const kite__addr *from) {
+  uint64_t key;
+  uint32_t slot;
+  memcpy(&key, k->nonce, sizeof(key));
+  if (!kite__map_get(&c->by_nonce, key, &slot)) {
+    c->stats.drop_unknown++;
+    return NULL;
+  }
+  kite_conn *conn = kite__client_conn_at(c, slot);
+  if (!kite__addr_equal(&conn->server, from)) {
+    c->stats.drop_wrong_addr++;
+    return NULL;
+  }
+  return conn;
+}
+
+static kite_conn *by_conv(kite_client *c, uint32_t conv,
+                          const kite__addr *from) {
+  uint32_t slot;
+  if (!kite__map_get(&c->by_conv, kite__client_conv_key(conv, from), &slot)) {
+    c->stats.drop_unknown++;
+    return NULL;
+  }
+  kite_conn *conn = kite__client_conn_at(c, slot);
+  if (conn->conv != conv || !kite__addr_equal(&conn->server, from)) {
+    c->stats.drop_unknown++; /* a 64-bit key collision: not ours */
+    return NULL;
+  }
+  return conn;
+}
+
+/* PROTOCOL.md section 2: handshake replies are routed by our nonce, CLOSE
+ * by conv; requests (HELLO, CONNECT) and TCP's OPEN/OPENED have no place
+ * here. */
+static void on_control(kite_client *c, const uint8_t *p, size_t len,
+                       const kite__addr *from) {
+  kite__ctrl k;
+  int rc = kite__ctrl_decode(p, len, &k);
+  bool version_reject = false;
+  if (rc == KITE__CTRL_EVERSION && k.type == KITE__CTRL_REJECT &&
+      len >= KITE__CTRL_HDR + KITE__CTRL_NONCE) {
+    /* A server of another version says so in its own header, with our
+     * nonce where version 1 puts it (control.h, EVERSION). */
+    version_reject = true;
+  } else if (rc < 0) {
+    c->stats.drop_control++;
+    return;
+  }
+  kite_conn *conn;
+  switch (k.type) {
+  case KITE__CTRL_CHALLENGE:
+  case KITE__CTRL_ACCEPT:
+  case KITE__CTRL_REJECT:
+    if ((conn = by_nonce(c, &k, from)))
+      kite__hs_on_packet(conn, &k, version_reject);
+    return;
+  case KITE__CTRL_CLOSE:
+    if ((conn = by_conv(c, k.conv, from)))
+      kite__conn_on_close_pkt(conn, &k);
+    return;
+  default:
+    c->stats.drop_control++;
+    return;
+  }
+}
+
+static void on_datagram(kite_client *c, const uint8_t *p, size_t len,
+                        const kite__addr *from) {
+  c->stats.dgrams_in++;
+  c->stats.bytes_in += len;
+  if (kite__ctrl_is_control(p, len)) {
+    on_control(c, p, len, from);
+    return;
+  }
+  if (len < KITE_KCP_OVERHEAD) {
+    c->stats.drop_short++;
+    return;
+  }
+  kite_conn *conn = by_conv(c, kite__kcp_peek_conv(p), from);
+  if (conn)
+    kite__stream_input(conn, p, len);
+}
+
+/* Services every touched session (client_internal.h). Callbacks may touch
+ * more, including ones already serviced: the loop runs until none is left.
+ * A session stays marked while it is serviced, so what its own callbacks
+ * send rides in the flush that ends its service, not in a second pass. */
+static void service_touched(kite_client *c) {
+  kite_conn *conn;
+  while ((conn = c->touched)) {
+    c->touched = conn->touched_next;
+    if (conn->state == KITE__CONN_OPEN)
+      kite__stream_service(conn);
+    conn->touched = false;
+    if (conn->state != KITE__CONN_CLOSED)
+      kite__conn_schedule(conn);
+  }
+}
+
+/* Runs the on_disconnect of every closed session, then frees it. The list
+ * is taken whole first: sessions closed by these callbacks wait for the
+ * next round, after anything those callbacks touched has been serviced,
+ * so a session is never freed while still on the touched list. */
+static void run_disconnects(kite_client *c) {
+  kite_conn *list = c->closing;
+  c->closing = c->closing_tail = NULL;
+  while (list) {
+    kite_conn *conn = list;
+    list = conn->closed_next;
+    /* Its slot first: a callback that reconnects at max_sessions may. */
+    kite__conn_detach(conn);
+    if (c->cfg.on_disconnect)
+      c->cfg.on_disconnect(conn, conn->reason, c->cfg.user);
+    kite__conn_free(conn);
+  }
+}
+
+static void safe_point(kite_client *c) {
+  for (;;) {
+    service_touched(c);
+    if (!c->closing)
+      break;
+    run_disconnects(c);
+  }
+  kite__udp_tx_flush(c->tx);
+}
+
+static int receive(kite_client *c) {
+  kite__udp_rx *rx = c->rx;
+  for (int b = 0; b < KITE__CLIENT_RX_BATCHES; b++) {
+    int err = 0;
+    int n = kite__udp_recv(c->fd, rx, &err);
+    if (n < 0) {
+      kite__logf(&c->log, KITE_LOG_ERROR, "recvmmsg() failed: %s",
+                 strerror(err));
+      return KITE_ESYS;
+    }
+    for (int i = 0; i < n; i++) {
+      if (rx->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        c->stats.dgrams_in++;
+        c->stats.drop_truncated++;
+        continue;
+      }
+      on_datagram(c, rx->buf[i], rx->msgs[i].msg_len, &rx->from[i]);
+    }
+    service_touched(c);
+    if (n < KITE__UDP_BATCH)
+      break;
+  }
+  return 0;
+}
+
+static void on_timer(kite__timer *t, void *user) {
+  (void)user;
+  kite_conn *conn = (kite_conn *)((char *)t - offsetof(kite_conn, timer));
+  kite__conn_on_timer(conn);
+}
+
+static bool work_waiting(const kite_client *c) {
+  return c->touched || c->closing || c->tx->n > 0;
+}
+
+int kite_client_poll(kite_client *c, int timeout_ms) {
+  if (c->in_poll)
+    return KITE_ESTATE;
+  c->in_poll = true;
+  c->now = c->clock(c->clock_user);
+  /* What calls made outside poll queued leaves before we sleep. */
+  safe_point(c);
+  int rc = 0;
+  int wait = timeout_ms == 0 ? 0
+                             : kite__wheel_timeout_ms(&c->wheel, c->now,
+                                                      timeout_ms);
+  if (wait < 0)
+    wait = timeout_ms; /* no timer: the caller's bound, or forever */
+  bool readable = true;
+  if (wait != 0) {
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    int n = poll(&pfd, 1, wait);
+    if (n < 0 && errno != EINTR) {
+      kite__logf(&c->log, KITE_LOG_ERROR, "poll() failed: %s", strerror(errno));
+      rc = KITE_ESYS;
+    }
+    readable = n > 0;
+  }
+  c->now = c->clock(c->clock_user);
+  if (readable && rc == 0)
+    rc = receive(c);
+  c->now = c->clock(c->clock_user);
+  kite__wheel_advance(&c->wheel, c->now, on_timer, c);
+  safe_point(c);
+  c->in_poll = false;
+  return rc;
+}
+
+int kite_client_fd(const kite_client *c) { return c->fd; }
+
+int kite_client_timeout_ms(const kite_client *c) {
+  if (work_waiting(c))
+    return 0;
+  return kite__wheel_timeout_ms(&c->wheel, c->clock(c->clock_user), -1);
+}
+
+void kite_client_stats_get(const kite_client *c, kite_client_stats *out) {
+  *out = c->stats;
+  out->dgrams_out = c->tx->sent;
+  out->dgrams_out_dropped = c->tx->dropped;
+  out->bytes_out = c->tx->bytes;
+}

@@ -1,0 +1,268 @@
+/*
+ * A session's life: created by kite_client_connect(), one timer for
+ * everything it waits for, closed (by either side, or by a timeout) with
+ * its on_disconnect deferred to a safe point, then freed. Also the public
+ * kite_conn_* calls, which check state and arguments here and leave the
+ * stream work to client_stream.c.
+ */
+#include "client/client_internal.h"
+
+#include "base/time.h"
+#include "kite/error.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An IPv4 address as a dual-stack socket reports its datagrams
+ * (::ffff:a.b.c.d), so that replies compare equal to it. */
+static void to_v4_mapped(kite__addr *a) {
+  struct sockaddr_in v4 = a->v4;
+  memset(a, 0, sizeof(*a));
+  a->v6.sin6_family = AF_INET6;
+  a->v6.sin6_port = v4.sin_port;
+  a->v6.sin6_addr.s6_addr[10] = 0xff;
+  a->v6.sin6_addr.s6_addr[11] = 0xff;
+  memcpy(&a->v6.sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+}
+
+/* A fresh random nonce, registered. Nonces are never reused (PROTOCOL.md
+ * section 2, step 1): 64 random bits, and a clash with a live session's
+ * (or the all-zero nonce of TCP's REJECT) draws again. */
+static int register_nonce(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  for (int i = 0; i < 16; i++) {
+    uint64_t key;
+    randombytes_buf(conn->nonce, sizeof(conn->nonce));
+    memcpy(&key, conn->nonce, sizeof(key));
+    if (key == 0)
+      continue;
+    int rc = kite__map_put(&cli->by_nonce, key, conn->slot);
+    if (rc != KITE_ESTATE)
+      return rc;
+  }
+  return KITE_EFULL; /* 16 clashes in 2^64: the generator is broken */
+}
+
+int kite_client_connect(kite_client *c, const char *server_addr,
+                        void *conn_user, kite_conn **out) {
+  if (out)
+    *out = NULL;
+  if (!c || !server_addr)
+    return KITE_EINVAL;
+  kite__addr server;
+  if (kite__addr_parse(&server, server_addr) < 0 ||
+      kite__addr_port(&server) == 0)
+    return KITE_EINVAL;
+  if (server.sa.sa_family == AF_INET6 && !c->v6)
+    return KITE_EINVAL;
+  if (server.sa.sa_family == AF_INET && c->v6)
+    to_v4_mapped(&server);
+  if (c->nfree == 0)
+    return KITE_EFULL;
+  kite_conn *conn = calloc(1, sizeof(*conn));
+  if (!conn)
+    return KITE_ENOMEM;
+  conn->cli = c;
+  conn->user = conn_user;
+  conn->server = server;
+  conn->slot = c->free_slots[--c->nfree];
+  int rc = register_nonce(conn);
+  if (rc < 0) {
+    c->free_slots[c->nfree++] = conn->slot;
+    free(conn);
+    return rc;
+  }
+  c->conns[conn->slot] = conn;
+  c->stats.sessions++;
+  kite__client_time(c);
+  kite__hs_start(conn);
+  if (out)
+    *out = conn;
+  return 0;
+}
+
+void kite__conn_schedule(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  uint32_t now = cli->now;
+  uint32_t due;
+  switch (conn->state) {
+  case KITE__CONN_HELLO:
+  case KITE__CONN_CONNECT:
+    due = conn->retry_due_ms;
+    break;
+  case KITE__CONN_OPEN: {
+    /* An idle session wakes for its ping only: the idle deadline lies
+     * beyond it unless ping_ms was set above the server's idle timeout. */
+    due = conn->ping_due_ms;
+    if (conn->idle_timeout_ms)
+      due = kite__ms_min(due, conn->last_rx_ms + conn->idle_timeout_ms);
+    uint32_t kcp_due;
+    if (kite__kcp_next_due(conn->kcp, now, &kcp_due))
+      due = kite__ms_min(due, kcp_due);
+    break;
+  }
+  default:
+    kite__wheel_del(&cli->wheel, &conn->timer);
+    return;
+  }
+  kite__wheel_add(&cli->wheel, &conn->timer, due);
+}
+
+void kite__conn_on_timer(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  uint32_t now = cli->now;
+  switch (conn->state) {
+  case KITE__CONN_HELLO:
+  case KITE__CONN_CONNECT:
+    kite__hs_on_timer(conn);
+    return;
+  case KITE__CONN_OPEN:
+    break;
+  default:
+    return;
+  }
+  if (conn->idle_timeout_ms &&
+      kite__ms_reached(now, conn->last_rx_ms + conn->idle_timeout_ms)) {
+    kite__logf(&cli->log, KITE_LOG_DEBUG, "conv %08x: idle timeout",
+               conn->conv);
+    kite__conn_close(conn, KITE_CLOSE_IDLE, KITE__CLOSE_IDLE);
+    return;
+  }
+  if (kite__ms_reached(now, conn->ping_due_ms)) {
+    /* A full send queue is no reason to fail: the data in it keeps the
+     * session alive as well as a ping would, once acked. */
+    kite__stream_ping(conn);
+    conn->ping_due_ms = now + conn->ping_ms;
+  }
+  /* The KCP flush and the re-arm happen at the safe point. */
+  kite__client_touch(conn);
+}
+
+void kite__conn_close(kite_conn *conn, int reason, int wire_reason) {
+  kite_client *cli = conn->cli;
+  if (conn->state == KITE__CONN_CLOSED)
+    return;
+  bool open = conn->state == KITE__CONN_OPEN;
+  /* CLOSED first: a dead link found by the flush below must not close the
+   * session a second time. */
+  conn->state = KITE__CONN_CLOSED;
+  conn->reason = reason;
+  if (open && reason == KITE_CLOSE_NORMAL && !kite__kcp_is_dead(conn->kcp))
+    kite__kcp_flush(conn->kcp, cli->now); /* one transmission of the tail */
+  if (conn->accepted && wire_reason >= 0) {
+    kite__ctrl k = {.type = KITE__CTRL_CLOSE,
+                    .conv = conn->conv,
+                    .reason = (uint8_t)wire_reason};
+    memcpy(k.token, conn->token, sizeof(k.token));
+    /* Three copies back to back (PROTOCOL.md section 2: no ack). */
+    kite__client_send_ctrl(conn, &k, 3);
+    cli->stats.closed_by_client++;
+  }
+  uint64_t key;
+  memcpy(&key, conn->nonce, sizeof(key));
+  kite__map_del(&cli->by_nonce, key);
+  if (conn->in_conv_map) {
+    kite__map_del(&cli->by_conv,
+                  kite__client_conv_key(conn->conv, &conn->server));
+    conn->in_conv_map = false;
+  }
+  kite__wheel_del(&cli->wheel, &conn->timer);
+  conn->closed_next = NULL;
+  if (cli->closing_tail)
+    cli->closing_tail->closed_next = conn;
+  else
+    cli->closing = conn;
+  cli->closing_tail = conn;
+}
+
+void kite__conn_on_close_pkt(kite_conn *conn, const kite__ctrl *k) {
+  kite_client *cli = conn->cli;
+  if (sodium_memcmp(k->token, conn->token, sizeof(conn->token)) != 0) {
+    cli->stats.drop_close++;
+    return;
+  }
+  kite__logf(&cli->log, KITE_LOG_DEBUG, "conv %08x: CLOSE from server (%s)",
+             conn->conv, kite_close_reason_name(k->reason));
+  cli->stats.closed_by_server++;
+  kite__conn_close(conn, k->reason, -1);
+}
+
+void kite__conn_detach(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  if (conn->slot == KITE__CONN_NO_SLOT)
+    return;
+  cli->conns[conn->slot] = NULL;
+  cli->free_slots[cli->nfree++] = conn->slot;
+  cli->stats.sessions--;
+  conn->slot = KITE__CONN_NO_SLOT;
+}
+
+void kite__conn_free(kite_conn *conn) {
+  kite__wheel_del(&conn->cli->wheel, &conn->timer);
+  kite__kcp_destroy(conn->kcp);
+  kite__frame_reader_free(&conn->reader);
+  kite__conn_detach(conn);
+  free(conn);
+}
+
+/* ---- the public session calls ---- */
+
+int kite_conn_send(kite_conn *conn, uint16_t msg_id, const void *body,
+                   size_t len) {
+  if (!conn || (len && !body))
+    return KITE_EINVAL;
+  if (conn->state != KITE__CONN_OPEN)
+    return KITE_ESTATE;
+  if (msg_id == KITE__MSG_PING || msg_id >= KITE__MSG_RESERVED_MIN)
+    return KITE_EINVAL;
+  if (len > conn->max_frame)
+    return KITE_EMSGSIZE;
+  int rc = kite__stream_send(conn, msg_id, 0, body, len);
+  if (rc == 0) {
+    conn->frames_out++;
+    conn->cli->stats.frames_out++;
+  }
+  return rc;
+}
+
+int kite_conn_ping(kite_conn *conn) {
+  if (!conn)
+    return KITE_EINVAL;
+  if (conn->state != KITE__CONN_OPEN)
+    return KITE_ESTATE;
+  return kite__stream_ping(conn);
+}
+
+int kite_conn_close(kite_conn *conn) {
+  if (!conn)
+    return KITE_EINVAL;
+  if (conn->state == KITE__CONN_CLOSED)
+    return KITE_ECLOSED;
+  kite_client *cli = conn->cli;
+  kite__client_time(cli);
+  kite__conn_close(conn, KITE_CLOSE_NORMAL, KITE__CLOSE_NORMAL);
+  /* Outside poll nothing else would send it soon: a close is often the
+   * application's last word (before it stops polling, or its server), so
+   * it leaves now rather than with the next poll's batch. */
+  if (!cli->in_poll)
+    kite__udp_tx_flush(cli->tx);
+  return 0;
+}
+
+void *kite_conn_user(const kite_conn *conn) { return conn->user; }
+
+void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out) {
+  memset(out, 0, sizeof(*out));
+  if (conn->kcp) {
+    kite__kcp_stats ks;
+    kite__kcp_get_stats(conn->kcp, &ks);
+    out->srtt_ms = ks.srtt_ms;
+    out->rto_ms = ks.rto_ms;
+    out->retransmits = ks.retransmits + ks.fast_retransmits;
+  }
+  out->last_rtt_ms = conn->last_rtt_ms;
+  out->frames_in = conn->frames_in;
+  out->frames_out = conn->frames_out;
+  out->conv = conn->accepted ? conn->conv : 0;
+}

@@ -1,0 +1,203 @@
+/*
+ * The client's insides, shared by its files:
+ *
+ *   client.c            the object: socket, poll loop, demux, safe points
+ *   client_conn.c       a session's life: connect, timer, close, free, and
+ *                       the public kite_conn_* calls
+ *   client_handshake.c  HELLO / CHALLENGE / CONNECT / ACCEPT / REJECT
+ *   client_stream.c     an open session: KCP, frames, pings
+ *
+ * Everything here runs on the client's one thread.
+ *
+ * How work flows. Datagrams and timers never run a session's KCP flush
+ * directly: they "touch" the session (a list), and the client services
+ * every touched session at a safe point (after each receive batch, after
+ * the timers): read its frames, flush its KCP once, re-arm its timer. So a
+ * batch of 64 datagrams costs one flush per session, acks included, and
+ * sends from callbacks ride in the same flush. Closing is deferred the
+ * same way: a closed session leaves the maps and the wheel at once, but
+ * its KCP block and memory live until its on_disconnect has run at the
+ * next safe point, so no callback up the stack ever sees freed memory.
+ */
+#ifndef KITE_CLIENT_INTERNAL_H
+#define KITE_CLIENT_INTERNAL_H
+
+#include "kite/client.h"
+
+#include "base/log.h"
+#include "base/map.h"
+#include "base/wheel.h"
+#include "kcp/kcp.h"
+#include "net/udp.h"
+#include "proto/control.h"
+#include "proto/frame.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum kite__conn_state {
+  KITE__CONN_HELLO = 0, /* HELLO sent, waiting for CHALLENGE */
+  KITE__CONN_CONNECT,   /* CONNECT sent, waiting for ACCEPT */
+  KITE__CONN_OPEN,      /* accepted: KCP runs; on_connect has been called */
+  KITE__CONN_CLOSED,    /* on_disconnect runs at the next safe point */
+};
+
+#define KITE__CONN_NO_SLOT UINT32_MAX
+
+struct kite_conn {
+  kite_client *cli;
+  void *user;
+  uint32_t slot;     /* index in cli->conns; KITE__CONN_NO_SLOT once detached */
+  uint8_t state;     /* kite__conn_state */
+  bool touched;      /* on cli->touched */
+  bool accepted;     /* conv and token are the server's: CLOSE can be sent */
+  bool in_conv_map;
+  uint32_t tries;    /* sends of the current handshake packet */
+  int reason;        /* for on_disconnect, once CLOSED */
+
+  kite__addr server; /* as the socket reports it (v4-mapped on a v6 socket) */
+  uint8_t nonce[KITE__CTRL_NONCE];
+  uint8_t cookie[KITE__CTRL_COOKIE];
+  uint8_t token[KITE__CTRL_TOKEN];
+  uint32_t conv;
+  uint32_t max_frame;       /* the server's (ACCEPT): the limit of our sends */
+  uint32_t idle_timeout_ms; /* the server's (ACCEPT); 0: none */
+  uint32_t ping_ms;
+
+  uint32_t retry_due_ms; /* handshake: the next retransmission or timeout */
+  uint32_t last_rx_ms;   /* open: when the server was last heard */
+  uint32_t ping_due_ms;  /* open: the next periodic ping */
+  uint32_t last_rtt_ms;
+  uint64_t frames_in, frames_out;
+
+  kite__timer timer;     /* the session's one timer */
+  kite__kcp *kcp;        /* from ACCEPT until freed */
+  kite__frame_reader reader;
+  kite_conn *touched_next;
+  kite_conn *closed_next;
+};
+
+/* A 32-bit millisecond clock; tests inject a fake one. */
+typedef uint32_t (*kite__client_clock_fn)(void *user);
+
+struct kite_client {
+  kite_client_config cfg;
+  kite__log log;
+  int fd;
+  bool v6;      /* AF_INET6 socket: IPv4 servers are kept v4-mapped */
+  bool in_poll; /* inside kite_client_poll(): callbacks may be running */
+  uint32_t now; /* the time of the step being handled */
+  kite__client_clock_fn clock;
+  void *clock_user;
+
+  kite__wheel wheel;
+  kite__map by_nonce; /* nonce -> slot, connect until freed */
+  kite__map by_conv;  /* (conv, server address) -> slot, while open */
+  kite_conn **conns;  /* max_sessions slots */
+  uint32_t *free_slots, nfree;
+  kite__kcp_pool *pool;
+
+  kite_conn *touched;                /* to service at the next safe point */
+  kite_conn *closing, *closing_tail; /* on_disconnect pending, in order */
+
+  uint8_t *scratch; /* frames are read out of KCP into this */
+  size_t scratch_cap;
+  kite__udp_rx *rx;
+  kite__udp_tx *tx;
+  kite_client_stats stats;
+};
+
+/* ---- client.c ---- */
+
+/* The time to use now: inside poll, the step's time; outside, a fresh
+ * reading (kept in cli->now). */
+uint32_t kite__client_time(kite_client *cli);
+
+/* Queues |conn| for service at the next safe point (frames read, KCP
+ * flushed, timer re-armed). Idempotent. */
+void kite__client_touch(kite_conn *conn);
+
+/* Encodes |k| and queues it to |conn|'s server, |copies| times. */
+void kite__client_send_ctrl(kite_conn *conn, const kite__ctrl *k, int copies);
+
+/* The by_conv key of a session: conv and server address, so that two
+ * servers that happen to pick the same conv never clash. */
+uint64_t kite__client_conv_key(uint32_t conv, const kite__addr *server);
+
+/* The session in |slot| of a map hit. */
+static inline kite_conn *kite__client_conn_at(kite_client *cli,
+                                              uint32_t slot) {
+  return cli->conns[slot];
+}
+
+/* Test hook: replaces the clock (NULL: the monotonic clock) and restarts
+ * the wheel at the new time. Only while the client holds no session. */
+void kite__client_set_clock(kite_client *cli, kite__client_clock_fn fn,
+                            void *user);
+
+/* ---- client_conn.c ---- */
+
+/* Re-arms |conn|'s timer from its state: the handshake's next
+ * retransmission; or, when open, the earliest of its KCP flush, its ping
+ * and its idle deadline. */
+void kite__conn_schedule(kite_conn *conn);
+
+/* The timer fired. */
+void kite__conn_on_timer(kite_conn *conn);
+
+/* Ends |conn|: takes it out of the maps and the wheel at once and queues
+ * its on_disconnect(|reason|) for the next safe point. When it was
+ * accepted and |wire_reason| >= 0, CLOSE(|wire_reason|) goes out three
+ * times; for a normal close what KCP holds is flushed once first. No-op
+ * when it is closed already. Never frees: see kite__conn_free(). */
+void kite__conn_close(kite_conn *conn, int reason, int wire_reason);
+
+/* A CLOSE from the session's server (conv and address matched): checks
+ * the token in constant time, and ends the session with its reason. */
+void kite__conn_on_close_pkt(kite_conn *conn, const kite__ctrl *k);
+
+/* Gives |conn|'s slot back (it leaves cli->conns) without freeing it:
+ * done just before its on_disconnect. Idempotent. */
+void kite__conn_detach(kite_conn *conn);
+
+/* Frees |conn| and its slot, KCP block and reader (no callback). */
+void kite__conn_free(kite_conn *conn);
+
+/* ---- client_handshake.c ---- */
+
+/* Sends the first HELLO and arms the retransmission timer. */
+void kite__hs_start(kite_conn *conn);
+
+/* The handshake's timer: retransmits, or gives up (KITE_CONNECT_TIMEOUT). */
+void kite__hs_on_timer(kite_conn *conn);
+
+/* CHALLENGE, ACCEPT or REJECT carrying |conn|'s nonce, from its server.
+ * |k| is decoded; |version_reject| marks a REJECT whose header carried
+ * another version (decode said EVERSION). */
+void kite__hs_on_packet(kite_conn *conn, const kite__ctrl *k,
+                        bool version_reject);
+
+/* ---- client_stream.c ---- */
+
+/* ACCEPT arrived for |conn| (state CONNECT; conv and token copied):
+ * validates it, creates the KCP block, registers the conv, sends the ping
+ * that opens the session (PROTOCOL.md section 2, step 5) and calls
+ * on_connect. On failure the session is closed instead. */
+void kite__stream_open(kite_conn *conn, const kite__ctrl *accept);
+
+/* One KCP datagram for |conn| (open). */
+void kite__stream_input(kite_conn *conn, const uint8_t *p, size_t len);
+
+/* Reads the frames KCP holds (on_message, pongs), then flushes KCP. */
+void kite__stream_service(kite_conn *conn);
+
+/* Queues a frame on the KCP stream. Returns 0 or a KITE_E* code as
+ * kite_conn_send() documents (state and argument checks are the caller's). */
+int kite__stream_send(kite_conn *conn, uint16_t msg_id, uint16_t flags,
+                      const void *body, size_t len);
+
+/* Queues a ping carrying the send time. */
+int kite__stream_ping(kite_conn *conn);
+
+#endif

@@ -1,0 +1,1280 @@
+/*
+ * The client against a scripted fake server: a second UDP socket on
+ * 127.0.0.1 port 0 that the test drives packet by packet, with a KCP block
+ * of its own once a session is accepted. The client's clock is a fake one
+ * the test moves, so retransmission, ping, idle and dead-link timings are
+ * exact; only datagram delivery is real (loopback).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/client_internal.h"
+#include "kcp/kcp.h"
+#include "kite/client.h"
+#include "kite/error.h"
+#include "net/addr.h"
+#include "proto/control.h"
+#include "proto/frame.h"
+
+/* ---- the fake clock ---- */
+
+static uint32_t fake_now;
+static uint32_t fake_clock(void *user) {
+  (void)user;
+  return fake_now;
+}
+
+/* ---- what the client's callbacks saw ---- */
+
+#define BODY_MAX 512
+
+typedef struct events {
+  int connects, disconnects, messages;
+  int reason;             /* of the last on_disconnect */
+  kite_conn *last_conn;   /* of the last callback */
+  void *last_conn_user;   /* kite_conn_user() of the last callback */
+  uint16_t msg_id;
+  uint8_t body[BODY_MAX];
+  size_t len;
+  /* things to do from inside callbacks */
+  bool close_in_message;
+  int send_in_disconnect_rc;
+  const char *reconnect_to; /* kite_client_connect() from on_disconnect */
+  kite_client *cli;
+  int poll_in_callback_rc;
+} events;
+
+static void on_connect(kite_conn *c, void *user) {
+  events *e = user;
+  e->connects++;
+  e->last_conn = c;
+  e->last_conn_user = kite_conn_user(c);
+  e->poll_in_callback_rc = kite_client_poll(e->cli, 0);
+}
+
+static void on_message(kite_conn *c, uint16_t msg_id, const uint8_t *body,
+                       size_t len, void *user) {
+  events *e = user;
+  e->messages++;
+  e->last_conn = c;
+  e->last_conn_user = kite_conn_user(c);
+  e->msg_id = msg_id;
+  e->len = len < BODY_MAX ? len : BODY_MAX;
+  memcpy(e->body, body, e->len);
+  if (e->close_in_message)
+    assert_int_equal(kite_conn_close(c), 0);
+}
+
+static void on_disconnect(kite_conn *c, int reason, void *user) {
+  events *e = user;
+  e->disconnects++;
+  e->reason = reason;
+  e->last_conn = c;
+  e->last_conn_user = kite_conn_user(c);
+  e->send_in_disconnect_rc = kite_conn_send(c, 1, "x", 1);
+  if (e->reconnect_to) {
+    const char *to = e->reconnect_to;
+    e->reconnect_to = NULL;
+    assert_int_equal(kite_client_connect(e->cli, to, NULL, NULL), 0);
+  }
+}
+
+static void quiet_log(void *user, kite_log_level level, const char *msg) {
+  (void)user;
+  (void)level;
+  (void)msg;
+}
+
+static void config(kite_client_config *cfg, events *e) {
+  kite_client_config_init(cfg);
+  cfg->on_connect = on_connect;
+  cfg->on_message = on_message;
+  cfg->on_disconnect = on_disconnect;
+  cfg->user = e;
+  cfg->log = quiet_log;
+}
+
+static kite_client *client_new(kite_client_config *cfg, events *e) {
+  kite_client *c;
+  assert_int_equal(kite_client_create(&c, cfg), 0);
+  kite__client_set_clock(c, fake_clock, NULL);
+  e->cli = c;
+  return c;
+}
+
+static bool wait_readable(int fd, int ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, ms) == 1;
+}
+
+/* Polls once, after waiting (real time) for the fake server's datagram to
+ * be readable: loopback delivers at once in practice, this makes sure. */
+static void deliver(kite_client *c) {
+  assert_true(wait_readable(kite_client_fd(c), 1000));
+  assert_int_equal(kite_client_poll(c, 0), 0);
+}
+
+static void tick(kite_client *c) {
+  assert_int_equal(kite_client_poll(c, 0), 0);
+}
+
+/* ---- the fake server ---- */
+
+#define SESS_MAX 4
+#define FRAMES_MAX 64
+#define CTRL_MAX 64
+
+struct fsrv;
+
+typedef struct fsess {
+  struct fsrv *srv;
+  uint32_t conv;
+  uint8_t token[8];
+  kite__kcp *kcp;
+  kite__frame_reader reader;
+  bool silent; /* input only: no acks, no pongs */
+  int nframes;
+  kite__frame_hdr h[FRAMES_MAX];
+  uint8_t body[FRAMES_MAX][64];
+} fsess;
+
+typedef struct fsrv {
+  int fd;
+  char addr[64];
+  kite__addr client;
+  kite__kcp_pool *pool;
+  fsess sess[SESS_MAX];
+  int nsess;
+  int nctrl;
+  kite__ctrl ctrl[CTRL_MAX];
+  size_t ctrl_len[CTRL_MAX];
+  uint8_t ctrl_raw[CTRL_MAX][64];
+  int nkcp; /* KCP datagrams received */
+} fsrv;
+
+static fsrv *srv_new(void) {
+  fsrv *s = calloc(1, sizeof(*s));
+  assert_non_null(s);
+  s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  assert_true(s->fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  socklen_t len = sizeof(a);
+  getsockname(s->fd, (struct sockaddr *)&a, &len);
+  snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", ntohs(a.sin_port));
+  kite__kcp_pool_config pc;
+  kite__kcp_pool_config_default(&pc);
+  s->pool = kite__kcp_pool_create(&pc);
+  assert_non_null(s->pool);
+  return s;
+}
+
+static void srv_free(fsrv *s) {
+  for (int i = 0; i < s->nsess; i++) {
+    kite__kcp_destroy(s->sess[i].kcp);
+    kite__frame_reader_free(&s->sess[i].reader);
+  }
+  kite__kcp_pool_destroy(s->pool);
+  close(s->fd);
+  free(s);
+}
+
+static void srv_send(fsrv *s, const void *buf, size_t len) {
+  assert_int_equal(sendto(s->fd, buf, len, 0, &s->client.sa,
+                          kite__addr_len(&s->client)),
+                   (ssize_t)len);
+}
+
+static void srv_send_ctrl(fsrv *s, const kite__ctrl *k) {
+  uint8_t buf[64];
+  int n = kite__ctrl_encode(buf, sizeof(buf), k);
+  assert_true(n > 0);
+  srv_send(s, buf, (size_t)n);
+}
+
+static void fs_output(kite__kcp *kcp, const uint8_t *buf, size_t len,
+                      void *user) {
+  (void)kcp;
+  fsess *f = user;
+  srv_send(f->srv, buf, len);
+}
+static const kite__kcp_ops fs_ops = {fs_output, NULL};
+
+static fsess *srv_session(fsrv *s, uint32_t conv, const uint8_t token[8]) {
+  assert_true(s->nsess < SESS_MAX);
+  fsess *f = &s->sess[s->nsess++];
+  f->srv = s;
+  f->conv = conv;
+  memcpy(f->token, token, 8);
+  kite__kcp_config kc;
+  kite__kcp_config_default(&kc);
+  assert_int_equal(kite__kcp_create(&f->kcp, conv, &kc, s->pool, &fs_ops, f),
+                   0);
+  kite__frame_reader_init(&f->reader, 65536);
+  return f;
+}
+
+static int fs_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
+  fsess *f = user;
+  assert_true(f->nframes < FRAMES_MAX);
+  f->h[f->nframes] = *h;
+  memcpy(f->body[f->nframes], body, h->len < 64 ? h->len : 64);
+  f->nframes++;
+  if (h->msg_id == 0 && !(h->flags & KITE__FRAME_F_PONG) && !f->silent) {
+    uint8_t hdr[KITE__FRAME_HDR];
+    kite__frame_header(hdr, 0, KITE__FRAME_F_PONG, body, h->len, false);
+    struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)body, h->len}};
+    assert_int_equal(kite__kcp_sendv(f->kcp, iov, h->len ? 2 : 1), 0);
+  }
+  return 0;
+}
+
+/* Reads every datagram waiting (waiting up to 1 s for at least |want|):
+ * control packets are kept, segments go to their session's KCP, whose
+ * frames are then read and (unless silent) acked and answered. */
+static int srv_pump(fsrv *s, int want) {
+  int got = 0;
+  uint8_t buf[2048];
+  for (;;) {
+    if (got < want && !wait_readable(s->fd, 1000))
+      break;
+    kite__addr from;
+    socklen_t fl = sizeof(from);
+    ssize_t n = recvfrom(s->fd, buf, sizeof(buf), 0, &from.sa, &fl);
+    if (n < 0)
+      break;
+    got++;
+    s->client = from;
+    if (kite__ctrl_is_control(buf, (size_t)n)) {
+      assert_true(s->nctrl < CTRL_MAX);
+      kite__ctrl_decode(buf, (size_t)n, &s->ctrl[s->nctrl]);
+      s->ctrl_len[s->nctrl] = (size_t)n;
+      memcpy(s->ctrl_raw[s->nctrl], buf, n < 64 ? (size_t)n : 64);
+      s->nctrl++;
+      continue;
+    }
+    s->nkcp++;
+    uint32_t conv = kite__kcp_peek_conv(buf);
+    for (int i = 0; i < s->nsess; i++)
+      if (s->sess[i].conv == conv)
+        kite__kcp_input(s->sess[i].kcp, buf, (size_t)n, fake_now);
+  }
+  for (int i = 0; i < s->nsess; i++) {
+    fsess *f = &s->sess[i];
+    uint8_t tmp[4096];
+    size_t avail;
+    while ((avail = kite__kcp_readable(f->kcp)) > 0) {
+      size_t k = kite__kcp_peek(f->kcp, tmp,
+                                avail < sizeof(tmp) ? avail : sizeof(tmp));
+      ptrdiff_t used =
+          kite__frame_reader_feed(&f->reader, tmp, k, fs_frame, f, NULL);
+      assert_true(used >= 0);
+      kite__kcp_consume(f->kcp, (size_t)used);
+    }
+    if (!f->silent)
+      kite__kcp_flush(f->kcp, fake_now);
+  }
+  return got;
+}
+
+/* The index of the next control packet of |type| at or after *from, or -1. */
+static int srv_find_ctrl(fsrv *s, int *from, uint8_t type) {
+  for (int i = *from; i < s->nctrl; i++) {
+    if (s->ctrl[i].type == type) {
+      *from = i + 1;
+      return i;
+    }
+  }
+  return -1;
+}
+
+static int srv_count_ctrl(fsrv *s, uint8_t type) {
+  int n = 0;
+  for (int i = 0; i < s->nctrl; i++)
+    n += s->ctrl[i].type == type;
+  return n;
+}
+
+static void fs_send_frame(fsess *f, uint16_t msg_id, uint16_t flags,
+                          const void *body, uint32_t len, bool crc) {
+  uint8_t hdr[KITE__FRAME_HDR];
+  kite__frame_header(hdr, msg_id, flags, body, len, crc);
+  struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)body, len}};
+  assert_int_equal(kite__kcp_sendv(f->kcp, iov, len ? 2 : 1), 0);
+  kite__kcp_flush(f->kcp, fake_now);
+}
+
+static const uint8_t COOKIE[16] = {0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5,
+                                   0xC6, 0xC7, 0xC8, 0xC9, 0xCA, 0xCB,
+                                   0xCC, 0xCD, 0xCE, 0xCF};
+static const uint8_t TOKEN[8] = {0x71, 0x72, 0x73, 0x74,
+                                 0x75, 0x76, 0x77, 0x78};
+
+static kite__ctrl mk(uint8_t type, const uint8_t nonce[8]) {
+  kite__ctrl k;
+  memset(&k, 0, sizeof(k));
+  k.type = type;
+  if (nonce)
+    memcpy(k.nonce, nonce, 8);
+  return k;
+}
+
+static kite__ctrl mk_accept(const uint8_t nonce[8], uint32_t conv,
+                            uint32_t idle_ms, uint32_t max_frame) {
+  kite__ctrl k = mk(KITE__CTRL_ACCEPT, nonce);
+  k.conv = conv;
+  memcpy(k.token, TOKEN, 8);
+  k.mtu = 1400;
+  k.rcv_wnd = 128;
+  k.idle_timeout_ms = idle_ms;
+  k.max_frame = max_frame;
+  return k;
+}
+
+/* Runs the handshake for a session just connected (its HELLO queued):
+ * checks HELLO and CONNECT, answers CHALLENGE and ACCEPT, and returns the
+ * server's session once the opening ping has arrived. */
+static fsess *handshake(kite_client *c, fsrv *s, events *e, uint32_t conv,
+                        uint32_t idle_ms, uint32_t max_frame) {
+  int before = e->connects;
+  tick(c); /* the queued HELLO leaves */
+  int at = s->nctrl;
+  srv_pump(s, 1);
+  int i = srv_find_ctrl(s, &at, KITE__CTRL_HELLO);
+  assert_true(i >= 0);
+  assert_int_equal(s->ctrl_len[i], 64);
+  uint8_t nonce[8];
+  memcpy(nonce, s->ctrl[i].nonce, 8);
+
+  kite__ctrl k = mk(KITE__CTRL_CHALLENGE, nonce);
+  memcpy(k.cookie, COOKIE, 16);
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  srv_pump(s, 1);
+  i = srv_find_ctrl(s, &at, KITE__CTRL_CONNECT);
+  assert_true(i >= 0);
+  assert_int_equal(s->ctrl_len[i], 64);
+  assert_memory_equal(s->ctrl[i].nonce, nonce, 8);
+  assert_memory_equal(s->ctrl[i].cookie, COOKIE, 16);
+  assert_int_equal(s->ctrl[i].mtu, 1400);
+  assert_int_equal(s->ctrl[i].rcv_wnd, 128);
+
+  k = mk_accept(nonce, conv, idle_ms, max_frame);
+  srv_send_ctrl(s, &k);
+  fsess *f = srv_session(s, conv, TOKEN);
+  deliver(c);
+  assert_int_equal(e->connects, before + 1);
+  /* The session opens with a ping (PROTOCOL.md section 2, step 5). */
+  srv_pump(s, 1);
+  assert_true(f->nframes >= 1);
+  assert_int_equal(f->h[0].msg_id, 0);
+  assert_int_equal(f->h[0].flags & KITE__FRAME_F_PONG, 0);
+  assert_int_equal(f->h[0].len, 4);
+  return f;
+}
+
+/* ---- tests ---- */
+
+static void config_and_create(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  assert_int_equal(cfg.max_sessions, 65536);
+  assert_int_equal(cfg.mtu, 1400);
+  assert_int_equal(cfg.snd_wnd, 128);
+  assert_int_equal(cfg.rcv_wnd, 128);
+  assert_int_equal(cfg.interval_ms, 10);
+  assert_int_equal(cfg.retry_ms, 250);
+  assert_int_equal(cfg.retries, 8);
+  assert_int_equal(cfg.ping_ms, 0);
+  assert_int_equal(cfg.send_queue_max, 1024);
+  assert_int_equal(cfg.dead_link_ms, 15000);
+
+  kite_client *c;
+  cfg.mtu = 10;
+  assert_int_equal(kite_client_create(&c, &cfg), KITE_EINVAL);
+  assert_null(c);
+  cfg.mtu = 1400;
+  cfg.max_sessions = 0;
+  assert_int_equal(kite_client_create(&c, &cfg), KITE_EINVAL);
+  cfg.max_sessions = 4;
+  cfg.bind_addr = "not an address";
+  assert_int_equal(kite_client_create(&c, &cfg), KITE_EINVAL);
+  cfg.bind_addr = NULL;
+
+  c = client_new(&cfg, &e);
+  assert_true(kite_client_fd(c) >= 0);
+  assert_int_equal(kite_client_timeout_ms(c), -1);
+  kite_conn *conn = (kite_conn *)1;
+  assert_int_equal(kite_client_connect(c, "nonsense", NULL, &conn),
+                   KITE_EINVAL);
+  assert_null(conn);
+  assert_int_equal(kite_client_connect(c, "127.0.0.1:0", NULL, NULL),
+                   KITE_EINVAL);
+  assert_int_equal(kite_client_poll(c, 0), 0);
+  assert_int_equal(e.disconnects, 0);
+  kite_client_destroy(c);
+  kite_client_destroy(NULL);
+
+  assert_string_equal(kite_client_reason_name(KITE_CONNECT_TIMEOUT),
+                       "connect timeout");
+  assert_string_equal(kite_client_reason_name(KITE_CLOSE_IDLE), "idle timeout");
+  assert_int_equal(KITE_CONNECT_REJECTED(4), KITE_CONNECT_REJECTED_COOKIE);
+}
+
+static void hello_is_64_padded_bytes_with_a_random_nonce(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  kite_conn *a, *b;
+  int ua, ub;
+  assert_int_equal(kite_client_connect(c, s->addr, &ua, &a), 0);
+  assert_int_equal(kite_client_connect(c, s->addr, &ub, &b), 0);
+  assert_ptr_equal(kite_conn_user(a), &ua);
+  /* Queued outside poll: the next poll sends them before it waits. */
+  assert_int_equal(kite_client_timeout_ms(c), 0);
+  tick(c);
+  /* The retransmission is due in 250 ms; the wheel may wake earlier to
+   * cascade it down a level, never later. */
+  int t = kite_client_timeout_ms(c);
+  assert_true(t > 0 && t <= 250);
+  assert_int_equal(srv_pump(s, 2), 2);
+  assert_int_equal(s->nctrl, 2);
+  for (int i = 0; i < 2; i++) {
+    static const uint8_t hdr[8] = {0x4B, 0x49, 0x54, 0x45, 1, 1, 0, 0};
+    assert_int_equal(s->ctrl_len[i], 64);
+    assert_memory_equal(s->ctrl_raw[i], hdr, 8);
+    for (int j = 16; j < 64; j++)
+      assert_int_equal(s->ctrl_raw[i][j], 0);
+  }
+  assert_memory_not_equal(s->ctrl[0].nonce, s->ctrl[1].nonce, 8);
+  /* Sending on a session that is not open yet is refused. */
+  assert_int_equal(kite_conn_send(a, 1, "x", 1), KITE_ESTATE);
+  assert_int_equal(kite_conn_ping(a), KITE_ESTATE);
+  kite_conn_stats st;
+  kite_conn_get_stats(a, &st);
+  assert_int_equal(st.conv, 0);
+  kite_client_destroy(c); /* nothing open: nothing sent, no callback */
+  assert_int_equal(srv_pump(s, 0), 0);
+  assert_int_equal(e.disconnects, 0);
+  srv_free(s);
+}
+
+static void hello_retransmits_then_times_out(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  cfg.retries = 3;
+  fake_now = 1000;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  kite_conn *conn;
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, &conn), 0);
+  tick(c);
+  assert_int_equal(srv_pump(s, 1), 1);
+  uint8_t nonce[8];
+  memcpy(nonce, s->ctrl[0].nonce, 8);
+  /* One send, then 3 retransmissions 250 ms apart, same nonce each time. */
+  for (int k = 1; k <= 3; k++) {
+    fake_now = 1000 + 250 * (uint32_t)k - 1;
+    tick(c);
+    assert_int_equal(srv_pump(s, 0), 0);
+    assert_int_equal(kite_client_timeout_ms(c), 1);
+    fake_now++;
+    tick(c);
+    assert_int_equal(srv_pump(s, 1), 1);
+    assert_int_equal(s->ctrl[k].type, KITE__CTRL_HELLO);
+    assert_memory_equal(s->ctrl[k].nonce, nonce, 8);
+  }
+  /* retry_ms after the last copy: given up, reported once. */
+  fake_now = 1000 + 1000 - 1;
+  tick(c);
+  assert_int_equal(e.disconnects, 0);
+  fake_now++;
+  tick(c);
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(e.reason, KITE_CONNECT_TIMEOUT);
+  assert_ptr_equal(e.last_conn, conn);
+  assert_int_equal(e.send_in_disconnect_rc, KITE_ESTATE);
+  fake_now += 10000;
+  tick(c);
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(srv_pump(s, 0), 0); /* no HELLO after giving up */
+  assert_int_equal(kite_client_timeout_ms(c), -1);
+  kite_client_stats st;
+  kite_client_stats_get(c, &st);
+  assert_int_equal(st.hello_sent, 4);
+  assert_int_equal(st.connect_timeouts, 1);
+  assert_int_equal(st.sessions, 0);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void connect_retransmits_and_ignores_a_second_challenge(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  cfg.retries = 2;
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  tick(c);
+  srv_pump(s, 1);
+  uint8_t nonce[8];
+  memcpy(nonce, s->ctrl[0].nonce, 8);
+
+  fake_now = 100;
+  kite__ctrl k = mk(KITE__CTRL_CHALLENGE, nonce);
+  memcpy(k.cookie, COOKIE, 16);
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(srv_pump(s, 1), 1);
+  assert_int_equal(s->ctrl[1].type, KITE__CTRL_CONNECT);
+  assert_memory_equal(s->ctrl[1].cookie, COOKIE, 16);
+
+  /* A second CHALLENGE (for a retransmitted HELLO) changes nothing. */
+  k.cookie[0] ^= 0xFF;
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(srv_pump(s, 0), 0);
+
+  /* CONNECT, not HELLO, is retransmitted, with the first cookie. */
+  fake_now = 350;
+  tick(c);
+  assert_int_equal(srv_pump(s, 1), 1);
+  assert_int_equal(s->ctrl[2].type, KITE__CTRL_CONNECT);
+  assert_memory_equal(s->ctrl[2].cookie, COOKIE, 16);
+  fake_now = 600;
+  tick(c);
+  assert_int_equal(srv_pump(s, 1), 1);
+  assert_int_equal(s->ctrl[3].type, KITE__CTRL_CONNECT);
+  fake_now = 849;
+  tick(c);
+  assert_int_equal(e.disconnects, 0);
+  fake_now = 850;
+  tick(c);
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(e.reason, KITE_CONNECT_TIMEOUT);
+  assert_int_equal(srv_pump(s, 0), 0);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void session_opens_pings_and_carries_frames(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 5000;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  int user;
+  kite_conn *conn;
+  assert_int_equal(kite_client_connect(c, s->addr, &user, &conn), 0);
+  fsess *f = handshake(c, s, &e, 0x11223344, 30000, 65536);
+  assert_ptr_equal(e.last_conn, conn);
+  assert_ptr_equal(e.last_conn_user, &user);
+  assert_int_equal(e.poll_in_callback_rc, KITE_ESTATE);
+
+  /* The server's pong (sent by srv_pump) arrives 7 ms later: the RTT. */
+  fake_now += 7;
+  deliver(c);
+  kite_conn_stats st;
+  kite_conn_get_stats(conn, &st);
+  assert_int_equal(st.last_rtt_ms, 7);
+  assert_int_equal(st.conv, 0x11223344);
+
+  /* Client to server. */
+  assert_int_equal(kite_conn_send(conn, 7, "hello", 5), 0);
+  assert_int_equal(kite_client_timeout_ms(c), 0); /* queued outside poll */
+  tick(c);
+  srv_pump(s, 1);
+  int n = f->nframes;
+  assert_int_equal(f->h[n - 1].msg_id, 7);
+  assert_int_equal(f->h[n - 1].len, 5);
+  assert_memory_equal(f->body[n - 1], "hello", 5);
+  assert_int_equal(f->h[n - 1].flags, 0);
+
+  /* Server to client, with and without a CRC, and an empty body. */
+  fs_send_frame(f, 9, 0, "world", 5, true);
+  deliver(c);
+  assert_int_equal(e.messages, 1);
+  assert_int_equal(e.msg_id, 9);
+  assert_int_equal(e.len, 5);
+  assert_memory_equal(e.body, "world", 5);
+  fs_send_frame(f, 10, 0, NULL, 0, false);
+  deliver(c);
+  assert_int_equal(e.messages, 2);
+  assert_int_equal(e.msg_id, 10);
+  assert_int_equal(e.len, 0);
+
+  /* A frame larger than a segment, split across KCP messages. */
+  static uint8_t big[5000];
+  for (size_t i = 0; i < sizeof(big); i++)
+    big[i] = (uint8_t)(i * 7);
+  fs_send_frame(f, 11, 0, big, sizeof(big), true);
+  for (int i = 0; i < 10 && e.messages < 3; i++)
+    deliver(c); /* four segments: should they come in two batches */
+  assert_int_equal(e.messages, 3);
+  assert_int_equal(e.msg_id, 11);
+
+  /* The server pings: the client answers with a pong of the same body,
+   * and the application hears nothing of it. */
+  int before = f->nframes;
+  fs_send_frame(f, 0, 0, "abc", 3, false);
+  deliver(c);
+  assert_int_equal(e.messages, 3);
+  srv_pump(s, 1);
+  assert_true(f->nframes > before);
+  bool pong = false;
+  for (int i = before; i < f->nframes; i++)
+    if (f->h[i].msg_id == 0 && (f->h[i].flags & KITE__FRAME_F_PONG) &&
+        f->h[i].len == 3 && memcmp(f->body[i], "abc", 3) == 0)
+      pong = true;
+  assert_true(pong);
+
+  /* A duplicate ACCEPT (the first was "lost") is ignored. */
+  kite__ctrl k = mk_accept(s->ctrl[0].nonce, 0x11223344, 30000, 65536);
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.connects, 1);
+
+  kite_conn_get_stats(conn, &st);
+  assert_int_equal(st.frames_in, 3);
+  assert_int_equal(st.frames_out, 1);
+  assert_int_equal(e.disconnects, 0);
+  kite_client_destroy(c);
+  assert_int_equal(e.disconnects, 0);
+  srv_free(s);
+}
+
+static void send_checks_its_arguments_and_the_queue(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  cfg.send_queue_max = 8;
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  kite_conn *conn;
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, &conn), 0);
+  fsess *f = handshake(c, s, &e, 0x0A0B0C0D, 30000, 100);
+  f->silent = true;
+  assert_int_equal(kite_conn_send(conn, 0, "x", 1), KITE_EINVAL);
+  assert_int_equal(kite_conn_send(conn, 0xFF00, "x", 1), KITE_EINVAL);
+  assert_int_equal(kite_conn_send(conn, 0xFFFF, "x", 1), KITE_EINVAL);
+  assert_int_equal(kite_conn_send(conn, 1, NULL, 5), KITE_EINVAL);
+  static uint8_t body[4096];
+  assert_int_equal(kite_conn_send(conn, 1, body, 101), KITE_EMSGSIZE);
+  assert_int_equal(kite_conn_send(conn, 0xFEFF, body, 100), 0);
+  /* Nothing acked: the window holds 128 segments, then the queue 8. */
+  int rc = 0, sent = 0;
+  for (int i = 0; i < 1000 && rc == 0; i++) {
+    rc = kite_conn_send(conn, 1, body, 100);
+    if (rc == 0)
+      sent++;
+    if (i % 16 == 0)
+      tick(c); /* move queued segments into the window */
+  }
+  assert_int_equal(rc, KITE_EFULL);
+  assert_true(sent >= 8);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void reject_ends_the_handshake_with_its_reason(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  tick(c);
+  assert_int_equal(srv_pump(s, 3), 3);
+  uint8_t n0[8], n1[8], n2[8];
+  memcpy(n0, s->ctrl[0].nonce, 8);
+  memcpy(n1, s->ctrl[1].nonce, 8);
+  memcpy(n2, s->ctrl[2].nonce, 8);
+
+  /* A REJECT for a nonce nobody holds is dropped. */
+  uint8_t other[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  kite__ctrl k = mk(KITE__CTRL_REJECT, other);
+  k.reason = 1;
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.disconnects, 0);
+  kite_client_stats st;
+  kite_client_stats_get(c, &st);
+  assert_int_equal(st.drop_unknown, 1);
+
+  /* Full, on HELLO. */
+  k = mk(KITE__CTRL_REJECT, n0);
+  k.reason = 1;
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(e.reason, KITE_CONNECT_REJECTED_FULL);
+
+  /* Cookie, on CONNECT. */
+  k = mk(KITE__CTRL_CHALLENGE, n1);
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  k = mk(KITE__CTRL_REJECT, n1);
+  k.reason = 4;
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.disconnects, 2);
+  assert_int_equal(e.reason, KITE_CONNECT_REJECTED_COOKIE);
+
+  /* A server of version 2 rejects in its own header. */
+  k = mk(KITE__CTRL_REJECT, n2);
+  k.version = 2;
+  k.reason = 2;
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.disconnects, 3);
+  assert_int_equal(e.reason, KITE_CONNECT_REJECTED_VERSION);
+
+  /* A late REJECT for a finished handshake finds nobody. */
+  k = mk(KITE__CTRL_REJECT, n0);
+  k.reason = 3;
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.disconnects, 3);
+  srv_pump(s, 1);
+  assert_int_equal(srv_count_ctrl(s, KITE__CTRL_CLOSE), 0);
+  kite_client_stats_get(c, &st);
+  assert_int_equal(st.rejected, 3);
+  assert_int_equal(st.sessions, 0);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void only_the_server_address_is_heard(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  fsrv *evil = srv_new();
+  kite_conn *conn;
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, &conn), 0);
+  tick(c);
+  srv_pump(s, 1);
+  uint8_t nonce[8];
+  memcpy(nonce, s->ctrl[0].nonce, 8);
+  evil->client = s->client;
+
+  /* The right nonce from another port: dropped, still in HELLO. */
+  kite__ctrl k = mk(KITE__CTRL_CHALLENGE, nonce);
+  srv_send_ctrl(evil, &k);
+  deliver(c);
+  kite_client_stats st;
+  kite_client_stats_get(c, &st);
+  assert_int_equal(st.drop_wrong_addr, 1);
+  assert_int_equal(srv_pump(s, 0), 0);
+  fake_now = 250;
+  tick(c);
+  srv_pump(s, 1);
+  assert_int_equal(s->ctrl[1].type, KITE__CTRL_HELLO);
+
+  /* Open the session for real, then try segments and CLOSE from evil. */
+  k = mk(KITE__CTRL_CHALLENGE, nonce);
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  k = mk_accept(nonce, 0x55667788, 30000, 65536);
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.connects, 1);
+  fsess *f = srv_session(s, 0x55667788, TOKEN);
+  srv_pump(s, 1);
+
+  fsess *ef = srv_session(evil, 0x55667788, TOKEN);
+  fs_send_frame(ef, 5, 0, "evil", 4, false);
+  deliver(c);
+  assert_int_equal(e.messages, 0);
+  k = mk(KITE__CTRL_CLOSE, NULL);
+  k.conv = 0x55667788;
+  memcpy(k.token, TOKEN, 8);
+  srv_send_ctrl(evil, &k);
+  deliver(c);
+  assert_int_equal(e.disconnects, 0);
+  kite_client_stats_get(c, &st);
+  assert_int_equal(st.drop_unknown, 2);
+
+  fs_send_frame(f, 5, 0, "good", 4, false);
+  deliver(c);
+  assert_int_equal(e.messages, 1);
+  assert_memory_equal(e.body, "good", 4);
+  kite_client_destroy(c);
+  srv_free(s);
+  srv_free(evil);
+}
+
+static void sessions_are_demuxed_by_conv_on_one_socket(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  int ua, ub;
+  kite_conn *a, *b;
+  assert_int_equal(kite_client_connect(c, s->addr, &ua, &a), 0);
+  /* Convs that share their low byte, as a sharded server's may. */
+  fsess *fa = handshake(c, s, &e, 0x01000003, 30000, 65536);
+  assert_int_equal(kite_client_connect(c, s->addr, &ub, &b), 0);
+  fsess *fb = handshake(c, s, &e, 0x02000003, 30000, 65536);
+  fs_send_frame(fb, 21, 0, "to b", 4, false);
+  deliver(c);
+  assert_ptr_equal(e.last_conn, b);
+  assert_ptr_equal(e.last_conn_user, &ub);
+  assert_int_equal(e.msg_id, 21);
+  fs_send_frame(fa, 22, 0, "to a", 4, false);
+  deliver(c);
+  assert_ptr_equal(e.last_conn, a);
+  assert_ptr_equal(e.last_conn_user, &ua);
+  assert_int_equal(e.msg_id, 22);
+  assert_int_equal(kite_conn_send(a, 3, "A", 1), 0);
+  assert_int_equal(kite_conn_send(b, 4, "B", 1), 0);
+  tick(c);
+  int na = fa->nframes, nb = fb->nframes;
+  srv_pump(s, 2);
+  assert_int_equal(fa->nframes, na + 1);
+  assert_int_equal(fb->nframes, nb + 1);
+  assert_int_equal(fa->h[na].msg_id, 3);
+  assert_int_equal(fb->h[nb].msg_id, 4);
+
+  /* A CLOSE for a ends a only. */
+  kite__ctrl k = mk(KITE__CTRL_CLOSE, NULL);
+  k.conv = 0x01000003;
+  memcpy(k.token, TOKEN, 8);
+  k.reason = KITE_CLOSE_KICKED;
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.disconnects, 1);
+  assert_ptr_equal(e.last_conn_user, &ua);
+  assert_int_equal(e.reason, KITE_CLOSE_KICKED);
+  assert_int_equal(kite_conn_send(b, 4, "B", 1), 0);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void server_close_needs_the_token(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  kite_conn *conn;
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, &conn), 0);
+  handshake(c, s, &e, 0x12345678, 30000, 65536);
+  kite__ctrl k = mk(KITE__CTRL_CLOSE, NULL);
+  k.conv = 0x12345678;
+  memcpy(k.token, TOKEN, 8);
+  k.token[7] ^= 1;
+  k.reason = KITE_CLOSE_SHUTDOWN;
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.disconnects, 0);
+  kite_client_stats st;
+  kite_client_stats_get(c, &st);
+  assert_int_equal(st.drop_close, 1);
+
+  k.token[7] ^= 1;
+  int before = s->nctrl;
+  srv_send_ctrl(s, &k);
+  deliver(c);
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(e.reason, KITE_CLOSE_SHUTDOWN);
+  assert_ptr_equal(e.last_conn, conn);
+  assert_int_equal(e.send_in_disconnect_rc, KITE_ESTATE);
+  srv_pump(s, 0);
+  assert_int_equal(s->nctrl, before); /* no CLOSE back */
+  kite_client_stats_get(c, &st);
+  assert_int_equal(st.closed_by_server, 1);
+  assert_int_equal(st.sessions, 0);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void client_close_sends_close_three_times(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  kite_conn *conn;
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, &conn), 0);
+  fsess *f = handshake(c, s, &e, 0x0BADF00D, 30000, 65536);
+  f->silent = true;
+  int nf = f->nframes;
+  assert_int_equal(kite_conn_send(conn, 42, "last", 4), 0);
+  assert_int_equal(kite_conn_close(conn), 0);
+  assert_int_equal(kite_conn_close(conn), KITE_ECLOSED);
+  assert_int_equal(kite_conn_send(conn, 42, "more", 4), KITE_ESTATE);
+  assert_int_equal(e.disconnects, 0); /* not before the next poll */
+  assert_int_equal(kite_client_timeout_ms(c), 0);
+  /* Outside poll, the tail and the CLOSEs leave at once. */
+  int before = s->nctrl;
+  srv_pump(s, 4);
+  tick(c);
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(e.reason, KITE_CLOSE_NORMAL);
+  srv_pump(s, 0);
+  /* The frame queued before the close went out once, ahead of CLOSE. */
+  assert_int_equal(f->nframes, nf + 1);
+  assert_int_equal(f->h[nf].msg_id, 42);
+  assert_int_equal(s->nctrl - before, 3);
+  for (int i = before; i < s->nctrl; i++) {
+    assert_int_equal(s->ctrl[i].type, KITE__CTRL_CLOSE);
+    assert_int_equal(s->ctrl_len[i], 21);
+    assert_int_equal(s->ctrl[i].conv, 0x0BADF00D);
+    assert_memory_equal(s->ctrl[i].token, TOKEN, 8);
+    assert_int_equal(s->ctrl[i].reason, 0);
+  }
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void destroy_closes_open_sessions_without_callbacks(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  handshake(c, s, &e, 0x00C0FFEE, 30000, 65536);
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0); /* half */
+  tick(c);
+  int before = s->nctrl;
+  srv_pump(s, 1);
+  before = s->nctrl;
+  kite_client_destroy(c);
+  srv_pump(s, 3);
+  assert_int_equal(s->nctrl - before, 3);
+  assert_int_equal(srv_count_ctrl(s, KITE__CTRL_CLOSE), 3);
+  assert_int_equal(s->ctrl[s->nctrl - 1].conv, 0x00C0FFEE);
+  assert_int_equal(e.disconnects, 0);
+  srv_free(s);
+}
+
+static void idle_server_times_out_and_pings_keep_alive(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  /* idle 3000: pings every 1000. The server answers: nothing expires. */
+  fsess *f = handshake(c, s, &e, 0x7777, 3000, 65536);
+  while (fake_now < 10000) {
+    fake_now += 10;
+    tick(c);
+    srv_pump(s, 0);
+  }
+  deliver(c); /* the last pong or ack, if one is in flight */
+  assert_int_equal(e.disconnects, 0);
+  int pings = 0;
+  for (int i = 0; i < f->nframes; i++)
+    pings += f->h[i].msg_id == 0 && !(f->h[i].flags & KITE__FRAME_F_PONG);
+  assert_int_equal(pings, 11); /* at 0, 1000, ..., 10000 */
+
+  /* The server falls silent: idle_timeout_ms after the last datagram the
+   * client gives up, with CLOSE reason 1. */
+  f->silent = true;
+  uint32_t quiet_from = fake_now;
+  int before = s->nctrl;
+  while (e.disconnects == 0 && fake_now < quiet_from + 5000) {
+    fake_now += 10;
+    tick(c);
+    srv_pump(s, 0);
+  }
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(e.reason, KITE_CLOSE_IDLE);
+  assert_true(fake_now - quiet_from <= 3000);
+  assert_true(fake_now - quiet_from >= 2900);
+  srv_pump(s, 3);
+  assert_int_equal(s->nctrl - before, 3);
+  assert_int_equal(s->ctrl[before].type, KITE__CTRL_CLOSE);
+  assert_int_equal(s->ctrl[before].reason, KITE_CLOSE_IDLE);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void idle_session_wakes_only_for_its_ping(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  fsess *f = handshake(c, s, &e, 0x8888, 60000, 65536); /* ping every 15000 */
+  fake_now = 20;
+  deliver(c); /* the pong and ack: KCP is idle after this */
+  srv_pump(s, 0);
+  /* Jump from wake-up to wake-up: a few (the wheel cascades a far timer
+   * down its levels), nothing sent, until the ping at 15000. */
+  int wakes = 0;
+  while (fake_now < 15000) {
+    int t = kite_client_timeout_ms(c);
+    assert_true(t > 0);
+    fake_now += (uint32_t)t;
+    tick(c);
+    wakes++;
+    if (fake_now < 15000)
+      assert_int_equal(srv_pump(s, 0), 0);
+  }
+  assert_int_equal(fake_now, 15000);
+  assert_true(wakes <= 4);
+  srv_pump(s, 1);
+  assert_int_equal(f->h[f->nframes - 1].msg_id, 0);
+  assert_int_equal(f->nframes, 2);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void frame_errors_close_with_reason_2(void **state) {
+  (void)state;
+  for (int variant = 0; variant < 3; variant++) {
+    events e = {0};
+    kite_client_config cfg;
+    config(&cfg, &e);
+    fake_now = 0;
+    kite_client *c = client_new(&cfg, &e);
+    fsrv *s = srv_new();
+    assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+    fsess *f = handshake(c, s, &e, 0x2222, 30000, 1000);
+    int before = s->nctrl;
+    if (variant == 0) { /* CRC mismatch */
+      uint8_t frame[KITE__FRAME_HDR + 4];
+      kite__frame_header(frame, 5, 0, "body", 4, true);
+      memcpy(frame + KITE__FRAME_HDR, "bodY", 4);
+      assert_int_equal(kite__kcp_send(f->kcp, frame, sizeof(frame)), 0);
+      kite__kcp_flush(f->kcp, fake_now);
+    } else if (variant == 1) { /* pong flag on an application msg_id */
+      fs_send_frame(f, 5, KITE__FRAME_F_PONG, "x", 1, false);
+    } else { /* over max_frame (the smaller of ours and the server's) */
+      static uint8_t big[1001];
+      fs_send_frame(f, 5, 0, big, sizeof(big), false);
+    }
+    deliver(c);
+    assert_int_equal(e.messages, 0);
+    assert_int_equal(e.disconnects, 1);
+    assert_int_equal(e.reason, KITE_CLOSE_PROTOCOL);
+    srv_pump(s, 3);
+    assert_int_equal(srv_count_ctrl(s, KITE__CTRL_CLOSE), 3);
+    assert_int_equal(s->ctrl[s->nctrl - 1].reason, KITE_CLOSE_PROTOCOL);
+    assert_int_equal(s->ctrl[s->nctrl - 1].conv, 0x2222);
+    (void)before;
+    kite_client_destroy(c);
+    srv_free(s);
+  }
+}
+
+static void dead_link_closes_with_reason_5(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  cfg.dead_link_ms = 2000;
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  /* No idle timeout from this server: only KCP can tell. */
+  fsess *f = handshake(c, s, &e, 0x3333, 0, 65536);
+  f->silent = true;
+  /* The opening ping was acked by handshake()'s pump; a new one is not. */
+  fake_now = 10;
+  deliver(c);
+  kite_conn_ping(e.last_conn);
+  while (e.disconnects == 0 && fake_now < 10000) {
+    fake_now += 10;
+    tick(c);
+    srv_pump(s, 0);
+  }
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(e.reason, KITE_CLOSE_DEAD_LINK);
+  assert_true(fake_now >= 2000 && fake_now <= 2200);
+  srv_pump(s, 3);
+  assert_int_equal(srv_count_ctrl(s, KITE__CTRL_CLOSE), 3);
+  assert_int_equal(s->ctrl[s->nctrl - 1].reason, KITE_CLOSE_DEAD_LINK);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void callbacks_may_close_and_connect(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  fsess *f = handshake(c, s, &e, 0x4444, 30000, 65536);
+  /* Two frames in one datagram: the first one's callback closes, so the
+   * second is never delivered, and on_disconnect follows in this poll. */
+  e.close_in_message = true;
+  e.reconnect_to = s->addr;
+  uint8_t two[2 * KITE__FRAME_HDR + 2];
+  kite__frame_header(two, 7, 0, "1", 1, false);
+  two[KITE__FRAME_HDR] = '1';
+  kite__frame_header(two + KITE__FRAME_HDR + 1, 8, 0, "2", 1, false);
+  two[2 * KITE__FRAME_HDR + 1] = '2';
+  assert_int_equal(kite__kcp_send(f->kcp, two, sizeof(two)), 0);
+  kite__kcp_flush(f->kcp, fake_now);
+  int before = s->nctrl;
+  deliver(c);
+  assert_int_equal(e.messages, 1);
+  assert_int_equal(e.msg_id, 7);
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(e.reason, KITE_CLOSE_NORMAL);
+  /* The CLOSE, and the HELLO of the session on_disconnect started. */
+  srv_pump(s, 4);
+  int at = before;
+  assert_true(srv_find_ctrl(s, &at, KITE__CTRL_CLOSE) >= 0);
+  at = before;
+  assert_true(srv_find_ctrl(s, &at, KITE__CTRL_HELLO) >= 0);
+  kite_client_stats st;
+  kite_client_stats_get(c, &st);
+  assert_int_equal(st.sessions, 1);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void max_sessions_is_a_hard_limit(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  cfg.max_sessions = 2;
+  cfg.retries = 0;
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), KITE_EFULL);
+  /* Both time out; their slots come back before on_disconnect runs, so
+   * the first callback may reconnect at the limit. */
+  e.reconnect_to = s->addr;
+  fake_now = 250;
+  tick(c);
+  assert_int_equal(e.disconnects, 2);
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), KITE_EFULL);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void ipv4_socket_works_too(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  cfg.bind_addr = "127.0.0.1:0";
+  fake_now = 0;
+  kite_client *c = client_new(&cfg, &e);
+  fsrv *s = srv_new();
+  assert_int_equal(kite_client_connect(c, "[::1]:7001", NULL, NULL),
+                   KITE_EINVAL);
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  fsess *f = handshake(c, s, &e, 0x9999, 30000, 65536);
+  fs_send_frame(f, 77, 0, "v4", 2, false);
+  deliver(c);
+  assert_int_equal(e.msg_id, 77);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+static void real_clock_poll_waits_for_the_timer(void **state) {
+  (void)state;
+  events e = {0};
+  kite_client_config cfg;
+  config(&cfg, &e);
+  cfg.retry_ms = 20;
+  cfg.retries = 1;
+  kite_client *c;
+  assert_int_equal(kite_client_create(&c, &cfg), 0);
+  e.cli = c;
+  fsrv *s = srv_new();
+  assert_int_equal(kite_client_connect(c, s->addr, NULL, NULL), 0);
+  int polls = 0;
+  while (e.disconnects == 0 && polls < 100) {
+    assert_int_equal(kite_client_poll(c, 1000), 0);
+    polls++;
+  }
+  assert_int_equal(e.disconnects, 1);
+  assert_int_equal(e.reason, KITE_CONNECT_TIMEOUT);
+  /* A few wake-ups (sends, the retransmission, the timeout), not a spin
+   * and not a 1000 ms sleep. */
+  assert_true(polls <= 10);
+  assert_int_equal(srv_pump(s, 2), 2);
+  assert_int_equal(kite_client_poll(c, 0), 0);
+  kite_client_destroy(c);
+  srv_free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(config_and_create),
+      cmocka_unit_test(hello_is_64_padded_bytes_with_a_random_nonce),
+      cmocka_unit_test(hello_retransmits_then_times_out),
+      cmocka_unit_test(connect_retransmits_and_ignores_a_second_challenge),
+      cmocka_unit_test(session_opens_pings_and_carries_frames),
+      cmocka_unit_test(send_checks_its_arguments_and_the_queue),
+      cmocka_unit_test(reject_ends_the_handshake_with_its_reason),
+      cmocka_unit_test(only_the_server_address_is_heard),
+      cmocka_unit_test(sessions_are_demuxed_by_conv_on_one_socket),
+      cmocka_unit_test(server_close_needs_the_token),
+      cmocka_unit_test(client_close_sends_close_three_times),
+      cmocka_unit_test(destroy_closes_open_sessions_without_callbacks),
+      cmocka_unit_test(idle_server_times_out_and_pings_keep_alive),
+      cmocka_unit_test(idle_session_wakes_only_for_its_ping),
+      cmocka_unit_test(frame_errors_close_with_reason_2),
+      cmocka_unit_test(dead_link_closes_with_reason_5),
+      cmocka_unit_test(callbacks_may_close_and_connect),
+      cmocka_unit_test(max_sessions_is_a_hard_limit),
+      cmocka_unit_test(ipv4_socket_works_too),
+      cmocka_unit_test(real_clock_poll_waits_for_the_timer),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
