@@ -1,0 +1,66 @@
+/*
+ * kite-bench: N sessions each sending B-byte frames at R per second to an
+ * echo server, every echo checked (once, intact, in order, per session),
+ * round trips in a histogram, and the server's CPU and memory read from
+ * /proc over the measured window. Two loads share this header: kite
+ * sessions through the client library (load_kite.c), and bare datagrams
+ * to a plain UDP echo (load_floor.c), the floor kite is compared with.
+ */
+#ifndef KITE_BENCH_H
+#define KITE_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "histogram.h"
+
+typedef struct bench_config {
+  const char *server;  /* HOST:PORT */
+  bool floor;          /* bare datagrams instead of kite sessions */
+  uint32_t sessions;
+  uint32_t per_socket; /* sessions per client socket */
+  double rate;         /* frames per session per second; 0: idle (pings) */
+  uint32_t ping_ms;    /* kite: the client library's ping period; 0: its default */
+  uint32_t size;       /* body bytes, at least BENCH_HDR */
+  double duration_s, warmup_s;
+  int server_pid;      /* 0: no server readings */
+  bool json, quiet;
+} bench_config;
+
+/* Every frame's body starts with this; the rest is a pattern of seq. */
+#define BENCH_HDR 20
+typedef struct bench_payload {
+  uint64_t seq;
+  uint64_t sent_us;
+  uint32_t session;
+} bench_payload;
+
+typedef struct bench_result {
+  uint32_t connected, failed;
+  double connect_s;
+  uint64_t sent, received, lost, out_of_order, corrupt;
+  uint64_t window_received; /* echoes received in the measured window */
+  double window_s;
+  histogram rtt;            /* round trips of frames sent in the window */
+  /* server, over the window (when server_pid) */
+  double server_cpu_s;
+  uint64_t server_rss_kb, server_hwm_kb;
+} bench_result;
+
+void bench_fill(uint8_t *body, uint32_t size, uint32_t session, uint64_t seq,
+                uint64_t sent_us);
+/* Checks an echo; returns false if it is corrupt. */
+bool bench_parse(const uint8_t *body, uint32_t len, uint32_t size,
+                 bench_payload *out);
+
+int bench_run_kite(const bench_config *cfg, bench_result *res);
+int bench_run_floor(const bench_config *cfg, bench_result *res);
+
+/* /proc readings of another process (proc.c). */
+typedef struct proc_sample {
+  double cpu_s; /* user + system */
+  uint64_t rss_kb, hwm_kb;
+} proc_sample;
+bool proc_read(int pid, proc_sample *out);
+
+#endif

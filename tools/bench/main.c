@@ -1,0 +1,118 @@
+/*
+ * kite-bench: load, correctness and cost of a kite server (or of the plain
+ * UDP floor), in one run.
+ *
+ *   kite-bench --udp HOST:PORT [--sessions N] [--rate R] [--size B]
+ *              [--duration S] [--warmup S] [--per-socket N] [--ping-ms MS]
+ *              [--server-pid PID] [--floor] [--json]
+ *
+ * --rate is frames per session per second (0: idle sessions that only
+ * ping); --floor sends bare datagrams to bench/udp_echo_floor instead of
+ * kite frames, so kite's cost can be read as a ratio of the floor measured
+ * on the same machine in the same run. Exit status 1 when any echo was
+ * lost, corrupt or out of order, or a session failed.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: kite-bench --udp HOST:PORT [--sessions N] [--rate R] [--size B]\n"
+          "                  [--duration S] [--warmup S] [--per-socket N] [--ping-ms MS]\n"
+          "                  [--server-pid PID] [--floor] [--json] [--quiet]\n");
+  exit(2);
+}
+
+static double num(const char *opt, const char *v, double lo, double hi) {
+  char *end;
+  errno = 0;
+  double x = v ? strtod(v, &end) : 0;
+  if (!v || *end || errno || x < lo || x > hi) {
+    fprintf(stderr, "kite-bench: %s takes a number in [%g, %g]\n", opt, lo, hi);
+    usage();
+  }
+  return x;
+}
+
+static void report(const bench_config *cfg, const bench_result *r) {
+  double ms = 1e-3;
+  double msgs_s = r->window_s > 0 ? (double)r->window_received / r->window_s : 0;
+  double cpu_pct = r->window_s > 0 ? 100.0 * r->server_cpu_s / r->window_s : 0;
+  double us_per_msg = r->window_received ? r->server_cpu_s * 1e6 / (double)r->window_received : 0;
+  if (!cfg->quiet) {
+    printf("%s %s: %u sessions (%u failed, connected in %.2f s), %.1f frames/s each, %u B\n",
+           cfg->floor ? "floor" : "kite", cfg->server, r->connected, r->failed,
+           r->connect_s, cfg->rate, cfg->size);
+    printf("  echoes: %llu sent, %llu received, %llu lost, %llu out of order, %llu corrupt\n",
+           (unsigned long long)r->sent, (unsigned long long)r->received,
+           (unsigned long long)r->lost, (unsigned long long)r->out_of_order,
+           (unsigned long long)r->corrupt);
+    printf("  window %.1f s: %.0f echoes/s; rtt p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, max %.3f ms\n",
+           r->window_s, msgs_s, (double)hist_quantile(&r->rtt, 0.5) * ms,
+           (double)hist_quantile(&r->rtt, 0.99) * ms,
+           (double)hist_quantile(&r->rtt, 0.999) * ms, (double)r->rtt.max_us * ms);
+    if (cfg->server_pid)
+      printf("  server pid %d: %.1f%% of a core, %.2f us CPU per echo, rss %llu kB (peak %llu kB)\n",
+             cfg->server_pid, cpu_pct, us_per_msg, (unsigned long long)r->server_rss_kb,
+             (unsigned long long)r->server_hwm_kb);
+  }
+  if (cfg->json) {
+    printf("{\"mode\":\"%s\",\"sessions\":%u,\"failed\":%u,\"connect_s\":%.3f,"
+           "\"rate\":%.3f,\"size\":%u,\"sent\":%llu,\"received\":%llu,\"lost\":%llu,"
+           "\"out_of_order\":%llu,\"corrupt\":%llu,\"msgs_per_s\":%.1f,"
+           "\"rtt_p50_ms\":%.3f,\"rtt_p99_ms\":%.3f,\"rtt_p999_ms\":%.3f,\"rtt_max_ms\":%.3f",
+           cfg->floor ? "floor" : "kite", r->connected, r->failed, r->connect_s, cfg->rate,
+           cfg->size, (unsigned long long)r->sent, (unsigned long long)r->received,
+           (unsigned long long)r->lost, (unsigned long long)r->out_of_order,
+           (unsigned long long)r->corrupt, msgs_s, (double)hist_quantile(&r->rtt, 0.5) * ms,
+           (double)hist_quantile(&r->rtt, 0.99) * ms, (double)hist_quantile(&r->rtt, 0.999) * ms,
+           (double)r->rtt.max_us * ms);
+    if (cfg->server_pid)
+      printf(",\"server_cpu_pct\":%.2f,\"server_us_per_msg\":%.3f,\"server_rss_kb\":%llu,"
+             "\"server_hwm_kb\":%llu",
+             cpu_pct, us_per_msg, (unsigned long long)r->server_rss_kb,
+             (unsigned long long)r->server_hwm_kb);
+    printf("}\n");
+  }
+}
+
+int main(int argc, char **argv) {
+  bench_config cfg = {
+      .sessions = 100, .per_socket = 1000, .rate = 20, .size = 64,
+      .duration_s = 10, .warmup_s = 2,
+  };
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--floor")) cfg.floor = true;
+    else if (!strcmp(a, "--json")) cfg.json = true;
+    else if (!strcmp(a, "--quiet")) cfg.quiet = true;
+    else if (!strcmp(a, "--udp") && v) { cfg.server = v; i++; }
+    else if (!strcmp(a, "--sessions")) { cfg.sessions = (uint32_t)num(a, v, 1, 1e6); i++; }
+    else if (!strcmp(a, "--per-socket")) { cfg.per_socket = (uint32_t)num(a, v, 1, 1e6); i++; }
+    else if (!strcmp(a, "--rate")) { cfg.rate = num(a, v, 0, 1e5); i++; }
+    else if (!strcmp(a, "--size")) { cfg.size = (uint32_t)num(a, v, BENCH_HDR, 65536); i++; }
+    else if (!strcmp(a, "--duration")) { cfg.duration_s = num(a, v, 0.1, 86400); i++; }
+    else if (!strcmp(a, "--warmup")) { cfg.warmup_s = num(a, v, 0, 3600); i++; }
+    else if (!strcmp(a, "--ping-ms")) { cfg.ping_ms = (uint32_t)num(a, v, 1, 3600000); i++; }
+    else if (!strcmp(a, "--server-pid")) { cfg.server_pid = (int)num(a, v, 1, 1e9); i++; }
+    else usage();
+  }
+  if (!cfg.server)
+    usage();
+  if (cfg.floor && cfg.size + 4 > 2048) {
+    fprintf(stderr, "kite-bench: --floor sends one datagram per frame: --size at most 2044\n");
+    return 2;
+  }
+  static bench_result res;
+  int rc = cfg.floor ? bench_run_floor(&cfg, &res) : bench_run_kite(&cfg, &res);
+  if (rc < 0)
+    return 1;
+  report(&cfg, &res);
+  bool clean = res.failed == 0 && res.corrupt == 0 && res.out_of_order == 0 &&
+               (cfg.floor || res.lost == 0);
+  return clean ? 0 : 1;
+}
