@@ -116,8 +116,11 @@ int kite_server_udp_port(const kite_server *srv);
  *                   shard's inbox is full: nothing sent; retry or shed;
  *   KITE_EMSGSIZE   |len| above max_frame;
  *   KITE_EINVAL     msg_id 0 (ping) or in 0xFF00..0xFFFF (kite's own).
- * A frame accepted from another thread that no longer fits when it reaches
- * the shard closes the session as a slow peer (reason 6). */
+ * From another thread, room is reserved against send_queue_max counting
+ * both frames still on their way and those in the session's KCP queue, so
+ * KITE_EFULL comes back at once; a frame that still finds no room when it
+ * reaches the shard (the queue and the KCP window both full) closes the
+ * session as a slow peer (reason 6). */
 int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
                       const void *body, size_t len);
 

@@ -324,6 +324,8 @@ uint32_t kite__kcp_unacked(const kite__kcp *kcp) {
   return kcp->nsnd_que + (kcp->snd_nxt - kcp->snd_una);
 }
 
+uint32_t kite__kcp_queued(const kite__kcp *kcp) { return kcp->nsnd_que; }
+
 void kite__kcp_get_stats(const kite__kcp *kcp, kite__kcp_stats *out) {
   out->srtt_ms = (uint32_t)kcp->rx_srtt;
   out->rttvar_ms = (uint32_t)kcp->rx_rttval;

@@ -160,6 +160,8 @@ void *kite__kcp_user(const kite__kcp *kcp);
 bool kite__kcp_is_dead(const kite__kcp *kcp);
 /* Segments queued or in flight, not yet acknowledged. */
 uint32_t kite__kcp_unacked(const kite__kcp *kcp);
+/* Segments waiting to enter the send window (bounded by snd_queue_max). */
+uint32_t kite__kcp_queued(const kite__kcp *kcp);
 void kite__kcp_get_stats(const kite__kcp *kcp, kite__kcp_stats *out);
 /* Bytes the block holds of its own, beyond pooled segments and rings. */
 size_t kite__kcp_sizeof(void);

@@ -273,11 +273,14 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
       KITE__STAT_INC(sh, frames_out);
     return rc;
   }
-  /* Another thread: reserve room in the session's queue, then hand over. */
+  /* Another thread: reserve room in the session's queue (frames on their
+   * way through the inbox plus those already in KCP's queue, as the shard
+   * last published it), then hand over. */
   uint32_t mss = srv->cfg.mtu - KITE_KCP_OVERHEAD;
   uint32_t segs = (uint32_t)((KITE__FRAME_HDR + len + mss - 1) / mss);
   uint32_t before = atomic_fetch_add_explicit(&s->pending, segs, memory_order_relaxed);
-  if (before + segs > srv->cfg.send_queue_max) {
+  uint32_t queued = atomic_load_explicit(&s->queued, memory_order_relaxed);
+  if (before + queued + segs > srv->cfg.send_queue_max) {
     atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
     return KITE_EFULL;
   }

@@ -47,6 +47,7 @@ typedef struct kite__session {
   uint64_t hs_key;   /* in the shard's handshake map: (addr, port, nonce) */
   _Atomic uint32_t generation; /* read by other threads to check ids */
   _Atomic uint32_t pending;    /* segments in the inbox for this slot */
+  _Atomic uint32_t queued;     /* segments in KCP's send queue (shard writes) */
   uint32_t conv;
   uint32_t slot;
   uint32_t last_rx_ms;
@@ -167,6 +168,8 @@ void kite__session_mark_dirty(kite__session *s);
 void kite__session_on_timer(kite__timer *t, void *user);
 /* After a flush or callbacks: carries out a deferred close. */
 void kite__session_settle(kite__session *s);
+/* Publishes the KCP send queue's depth for senders on other threads. */
+void kite__session_publish_queue(kite__session *s);
 
 /* handshake.c */
 void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,

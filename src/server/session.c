@@ -89,6 +89,7 @@ kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
   s->deadline_ms = sh->now + sh->srv->cfg.handshake_timeout_ms;
   s->mtu = mtu;
   s->peer_rcv_wnd = peer_rcv_wnd;
+  atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
   randombytes_buf(s->token, sizeof(s->token));
   memcpy(s->nonce, nonce, 8);
   s->state = KITE__S_HALF_OPEN;
@@ -186,6 +187,11 @@ void kite__session_settle(kite__session *s) {
   }
 }
 
+void kite__session_publish_queue(kite__session *s) {
+  atomic_store_explicit(&s->queued, kite__kcp_queued(s->kcp),
+                        memory_order_relaxed);
+}
+
 void kite__session_mark_dirty(kite__session *s) {
   if (s->dirty)
     return;
@@ -227,8 +233,10 @@ void kite__session_on_timer(kite__timer *t, void *user) {
     return;
   }
   uint32_t due;
-  if (kite__kcp_next_due(s->kcp, now, &due) && kite__ms_reached(now, due))
+  if (kite__kcp_next_due(s->kcp, now, &due) && kite__ms_reached(now, due)) {
     kite__kcp_flush(s->kcp, now);
+    kite__session_publish_queue(s);
+  }
   kite__session_settle(s);
   if (s->state != KITE__S_FREE)
     kite__session_schedule(s);
@@ -240,6 +248,12 @@ int kite__session_send_frame(kite__session *s, uint16_t msg_id,
   kite__frame_header(hdr, msg_id, flags, body, (uint32_t)len, true);
   struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)(uintptr_t)body, len}};
   int rc = kite__kcp_sendv(s->kcp, iov, len ? 2 : 1);
+  if (rc == KITE_EFULL) {
+    /* The queue is full, but the window may have room: move it along
+     * before refusing, so the limit bites only with both full. */
+    kite__kcp_flush(s->kcp, s->shard->now);
+    rc = kite__kcp_sendv(s->kcp, iov, len ? 2 : 1);
+  }
   if (rc == KITE_ENOMEM) {
     KITE__STAT_INC(s->shard, kcp_no_buffer);
     rc = KITE_EFULL;
@@ -250,6 +264,7 @@ int kite__session_send_frame(kite__session *s, uint16_t msg_id,
     return rc;
   s->frames_out++;
   s->bytes_out += KITE__FRAME_HDR + len;
+  kite__session_publish_queue(s);
   kite__session_mark_dirty(s);
   return 0;
 }

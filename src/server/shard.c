@@ -70,6 +70,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
     s->slot = i;
     atomic_init(&s->generation, 1);
     atomic_init(&s->pending, 0);
+    atomic_init(&s->queued, 0);
     kite__timer_init(&s->timer);
     s->free_next = sh->free;
     sh->free = s;
@@ -209,21 +210,20 @@ static void run_command(kite__shard *sh, kite__cmd *cmd) {
   kite__session *s;
   switch (cmd->type) {
   case KITE__CMD_SEND: {
-    /* The reservation belongs to the slot, whichever session holds it
-     * now: give it back even when the session it was for is gone. */
+    s = kite__session_by_id(sh->srv, cmd->id);
+    if (!s || s->state == KITE__S_FREE || s->state == KITE__S_HALF_OPEN)
+      KITE__STAT_INC(sh, drop_stale_cmd);
+    else if (kite__session_send_frame(s, cmd->msg_id, 0, cmd->data, cmd->len) < 0)
+      kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* backlog over limit */
+    else
+      KITE__STAT_INC(sh, frames_out);
+    /* Only now, with the frame in KCP's published queue depth, is its
+     * reservation given back, so senders never see it counted nowhere. It
+     * belongs to the slot, whichever session holds it now. */
     uint32_t slot = (uint32_t)(cmd->id >> 32) & 0xFFFFFF;
     if (slot < sh->nslots)
       atomic_fetch_sub_explicit(&sh->slots[slot].pending, cmd->segs,
                                 memory_order_relaxed);
-    s = kite__session_by_id(sh->srv, cmd->id);
-    if (!s || s->state == KITE__S_FREE || s->state == KITE__S_HALF_OPEN) {
-      KITE__STAT_INC(sh, drop_stale_cmd);
-      break;
-    }
-    if (kite__session_send_frame(s, cmd->msg_id, 0, cmd->data, cmd->len) < 0)
-      kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* backlog over limit */
-    else
-      KITE__STAT_INC(sh, frames_out);
     break;
   }
   case KITE__CMD_CLOSE:
@@ -260,6 +260,7 @@ static void flush_dirty(kite__shard *sh) {
     if (s->state == KITE__S_FREE)
       continue;
     kite__kcp_flush(s->kcp, sh->now);
+    kite__session_publish_queue(s);
     kite__session_settle(s);
     if (s->state != KITE__S_FREE)
       kite__session_schedule(s);

@@ -60,7 +60,8 @@ static int udp_socket(void) {
   return fd;
 }
 
-static int setup_with(void **state, bool steering, uint32_t stop_timeout_ms) {
+static int setup_with(void **state, bool steering, uint32_t stop_timeout_ms,
+                      uint32_t dead_link_ms, uint32_t send_queue_max) {
   fixture *f = calloc(1, sizeof(*f));
   kite_server_config cfg;
   kite_server_config_init(&cfg);
@@ -68,6 +69,8 @@ static int setup_with(void **state, bool steering, uint32_t stop_timeout_ms) {
   cfg.threads = 2;
   cfg.steering = steering;
   cfg.stop_timeout_ms = stop_timeout_ms;
+  cfg.dead_link_ms = dead_link_ms;
+  cfg.send_queue_max = send_queue_max;
   cfg.handshake_timeout_ms = 300;
   cfg.idle_timeout_ms = 2000;
   cfg.log_level = KITE_LOG_WARN;
@@ -88,11 +91,17 @@ static int setup_with(void **state, bool steering, uint32_t stop_timeout_ms) {
   return 0;
 }
 
-static int setup(void **state) { return setup_with(state, true, 3000); }
-static int setup_unsteered(void **state) { return setup_with(state, false, 3000); }
+static int setup(void **state) { return setup_with(state, true, 3000, 15000, 1024); }
+static int setup_unsteered(void **state) {
+  return setup_with(state, false, 3000, 15000, 1024);
+}
+/* A short dead link and a small send queue, to reach both. */
+static int setup_fragile(void **state) { return setup_with(state, true, 3000, 500, 64); }
 /* A stop deadline far beyond the test's patience: a stop that waited for
  * it, rather than for the acks, fails the test. */
-static int setup_patient_stop(void **state) { return setup_with(state, true, 60000); }
+static int setup_patient_stop(void **state) {
+  return setup_with(state, true, 60000, 15000, 1024);
+}
 
 static int teardown(void **state) {
   fixture *f = *state;
@@ -541,6 +550,51 @@ static void graceful_stop_delivers_queued_frames_then_closes(void **state) {
   mini_close(&m);
 }
 
+/* A peer that keeps pinging but acknowledges nothing: the session's send
+ * queue fills (KITE_EFULL, memory bounded), then the link is dead. */
+static void unacked_data_fills_the_queue_then_kills_the_link(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  uint8_t nonce[8] = {47};
+  kite__ctrl acc = handshake(f, f->fd, nonce);
+  mini m;
+  mini_open(&m, f->fd, &f->addr, acc.conv);
+  mini_send_frame(&m, KITE__MSG_PING, 0, NULL, 0, false);
+  EVENTUALLY(f, st.sessions_opened == 1);
+  kite_session_id id = atomic_load(&last_id);
+  static uint8_t body[1000];
+  int accepted = 0, rc = 0;
+  while (accepted < 1000 && (rc = kite_session_send(f->srv, id, 100, body, sizeof(body))) == 0)
+    accepted++;
+  assert_int_equal(rc, KITE_EFULL);
+  /* Bounded by the window (128 in flight) and the queue (64), plus what
+   * the inbox held while the shard caught up (64 more at most). */
+  assert_true(accepted >= 64 && accepted <= 128 + 2 * 64);
+  EVENTUALLY(f, st.frames_out == (uint64_t)accepted); /* none dropped */
+  assert_int_equal(st.closed_slow_peer, 0);
+  /* Keep the session from idling out; read nothing, so ack nothing. */
+  bool closed = false;
+  uint64_t end = kite__now_us() + 5000000;
+  uint8_t buf[2048];
+  while (!closed && kite__now_us() < end) {
+    mini_send_frame(&m, KITE__MSG_PING, 0, NULL, 0, false);
+    int n;
+    while ((n = recv_raw(f->fd, buf, sizeof(buf), 50)) > 0) {
+      kite__ctrl c;
+      if (kite__ctrl_is_control(buf, (size_t)n) &&
+          kite__ctrl_decode(buf, (size_t)n, &c) == 0 && c.type == KITE__CTRL_CLOSE) {
+        assert_int_equal(c.reason, KITE_CLOSE_DEAD_LINK);
+        closed = true;
+      }
+    }
+  }
+  assert_true(closed);
+  EVENTUALLY(f, st.closed_dead_link == 1 && st.sessions == 0);
+  assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_DEAD_LINK);
+  assert_int_equal(atomic_load(&disconnects), 1);
+  mini_close(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(hello_flood_allocates_nothing_and_never_amplifies, setup, teardown),
@@ -553,6 +607,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(steering_keeps_every_segment_on_its_shard, setup, teardown),
       cmocka_unit_test_setup_teardown(without_steering_shards_hand_segments_over, setup_unsteered, teardown),
       cmocka_unit_test_setup_teardown(graceful_stop_delivers_queued_frames_then_closes, setup_patient_stop, teardown),
+      cmocka_unit_test_setup_teardown(unacked_data_fills_the_queue_then_kills_the_link, setup_fragile, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
