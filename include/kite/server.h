@@ -13,10 +13,10 @@
  *   kite_server_stop(srv);                 // graceful: flush, CLOSE, callbacks
  *   kite_server_destroy(srv);
  *
- * Threads. Callbacks run on the shard thread that owns the session, one at
- * a time per shard: a session's callbacks never run concurrently, and run
- * in order: on_connect once, then on_message for each frame, then
- * on_disconnect once. Functions say which threads may call them.
+ * Threads. A session's callbacks run on its executor (include/kite/logic.h:
+ * the shard thread that owns it, or a worker), one at a time and in order:
+ * on_connect once, then on_message (or a routed handler) for each frame,
+ * then on_disconnect once. Functions say which threads may call them.
  */
 #ifndef KITE_SERVER_H
 #define KITE_SERVER_H
@@ -27,6 +27,7 @@
 
 #include "kite/error.h"
 #include "kite/log.h"
+#include "kite/logic.h"
 #include "kite/reason.h" /* kite_close_reason, shared with the client */
 
 #ifdef __cplusplus
@@ -69,8 +70,15 @@ typedef struct kite_server_config {
   uint32_t stop_timeout_ms; /* graceful stop waits this long for acks (3000) */
   bool steering;            /* steer segments to their shard in the kernel (true) */
 
+  kite_worker_mode worker_mode; /* where callbacks run (KITE_WORKERS_INLINE) */
+  int workers;              /* hash: pool size (0: one per CPU); bind,
+                               dynamic: sessions at once (0: 64) */
+  uint32_t mailbox_bytes;   /* frames waiting per session for its worker (262144) */
+  kite_unrouted unrouted;   /* a frame no route takes (KITE_UNROUTED_DROP) */
+
   kite_on_connect_fn on_connect;       /* may be NULL */
-  kite_on_message_fn on_message;       /* may be NULL: frames are dropped */
+  kite_on_message_fn on_message;       /* the default handler (kite_server_route
+                                          first); NULL: the unrouted policy */
   kite_on_disconnect_fn on_disconnect; /* may be NULL */
   void *user;                          /* passed to the callbacks */
 
@@ -128,8 +136,9 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
  * Any thread. KITE_ENOTFOUND when it is gone already. */
 int kite_session_close(kite_server *srv, kite_session_id id);
 
-/* The application's pointer for a session (NULL until set). The session's
- * shard thread only (its callbacks). KITE_ENOTFOUND for a stale id. */
+/* The application's pointer for a session (NULL until set). From the
+ * session's own callbacks (its executor) only; KITE_ENOTFOUND for a stale
+ * id or another thread. */
 int kite_session_set_user(kite_server *srv, kite_session_id id, void *user);
 void *kite_session_user(kite_server *srv, kite_session_id id);
 
@@ -141,7 +150,9 @@ typedef struct kite_session_stats {
   char peer[64];             /* "1.2.3.4:5678" */
 } kite_session_stats;
 
-/* The session's shard thread only. 0 or KITE_ENOTFOUND. */
+/* The session's shard thread only (its callbacks in inline mode):
+ * 0, KITE_ENOTFOUND, or KITE_ESTATE from a worker (the KCP state belongs
+ * to the shard). */
 int kite_session_get_stats(kite_server *srv, kite_session_id id,
                            kite_session_stats *out);
 
@@ -185,7 +196,9 @@ int kite_session_get_stats(kite_server *srv, kite_session_id id,
   X(drop_stale_cmd, "commands for sessions gone before they ran")            \
   X(handoffs, "datagrams handed to their owning shard (steering off)")       \
   X(inbox_full, "hand-offs refused: a shard's inbox was full")               \
-  X(kcp_no_buffer, "segments refused by a shard's KCP budget")
+  X(kcp_no_buffer, "segments refused by a shard's KCP budget")               \
+  X(unrouted, "frames no route or default handler took")                     \
+  X(backpressure, "times a session's mailbox was full (reading paused)")
 
 typedef struct kite_server_stats {
 #define KITE__STAT_FIELD(name, help) uint64_t name;

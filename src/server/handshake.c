@@ -134,7 +134,8 @@ static void handle_close(kite__shard *sh, const kite__ctrl *c,
                          const kite__addr *from) {
   uint32_t slot = (c->conv >> 8) & ((1u << sh->srv->slot_bits) - 1);
   kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
-  if (!s || s->state == KITE__S_FREE || s->conv != c->conv ||
+  if (!s || s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE ||
+      s->conv != c->conv ||
       !kite__addr_equal(&s->peer, from) ||
       sodium_memcmp(s->token, c->token, sizeof(s->token)) != 0) {
     KITE__STAT_INC(sh, drop_close);

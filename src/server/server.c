@@ -47,6 +47,7 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->inbox_max = 65536;
   cfg->stop_timeout_ms = 3000;
   cfg->steering = true;
+  cfg->mailbox_bytes = 262144;
   cfg->log_level = KITE_LOG_INFO;
 }
 
@@ -72,6 +73,12 @@ static int validate(const kite_server_config *c, kite__log *log) {
   CHECK(c->send_queue_max >= 16 && c->send_queue_max <= 65535, "send_queue_max");
   CHECK(c->shard_segments_max >= 64, "shard_segments_max");
   CHECK(c->inbox_max >= 16, "inbox_max");
+  CHECK(c->worker_mode >= KITE_WORKERS_INLINE && c->worker_mode <= KITE_WORKERS_DYNAMIC,
+        "worker_mode");
+  CHECK(c->workers >= 0 && c->workers <= 4096, "workers");
+  CHECK(c->mailbox_bytes >= 1024, "mailbox_bytes");
+  CHECK(c->unrouted == KITE_UNROUTED_DROP || c->unrouted == KITE_UNROUTED_CLOSE,
+        "unrouted");
   /* A frame must fit the peer's receive window whole, or it never arrives
    * (frames wait in KCP until complete), and the send queue. */
   uint64_t mss = c->mtu - KITE_KCP_OVERHEAD;
@@ -183,6 +190,8 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
   for (uint32_t i = 0; i < srv->nshards; i++)
     if ((rc = kite__shard_init(&srv->shards[i], srv, i)) < 0)
       goto fail;
+  if ((rc = kite__logic_init(&srv->logic, srv)) < 0)
+    goto fail;
   if ((rc = open_sockets(srv)) < 0)
     goto fail;
   *out = srv;
@@ -196,6 +205,10 @@ int kite_server_start(kite_server *srv) {
   if (srv->started)
     return KITE_ESTATE;
   srv->started = true;
+  if (kite__logic_start(&srv->logic) < 0) {
+    kite_server_stop(srv);
+    return KITE_ESYS;
+  }
   for (uint32_t i = 0; i < srv->nshards; i++) {
     kite__shard *sh = &srv->shards[i];
     int err = pthread_create(&sh->thread, NULL, kite__shard_main, sh);
@@ -209,9 +222,10 @@ int kite_server_start(kite_server *srv) {
   }
   char a[64];
   kite__logf(&srv->log, KITE_LOG_INFO,
-             "listening on udp %s (port %d), %u shards, steering %s",
+             "listening on udp %s (port %d), %u shards, steering %s, workers %s (%u)",
              kite__addr_format(&srv->bind, a, sizeof(a)), srv->port,
-             srv->nshards, srv->steering ? "on" : "off (hand-offs)");
+             srv->nshards, srv->steering ? "on" : "off (hand-offs)",
+             kite_worker_mode_name(srv->logic.mode), srv->logic.nworkers);
   return 0;
 }
 
@@ -233,6 +247,8 @@ int kite_server_stop(kite_server *srv) {
   for (uint32_t i = 0; i < srv->nshards; i++)
     if (srv->shards[i].thread_started)
       pthread_join(srv->shards[i].thread, NULL);
+  /* Every session was released, so every on_disconnect has run. */
+  kite__logic_stop(&srv->logic);
   srv->stopped = true;
   pthread_mutex_unlock(&srv->stop_lock);
   kite__logf(&srv->log, KITE_LOG_INFO, "stopped");
@@ -246,6 +262,7 @@ void kite_server_destroy(kite_server *srv) {
   if (srv->shards)
     for (uint32_t i = 0; i < srv->nshards; i++)
       kite__shard_free(&srv->shards[i]);
+  kite__logic_free(&srv->logic);
   free(srv->shards);
   free(srv->udp_addr);
   sodium_memzero(srv->master, sizeof(srv->master));
@@ -304,31 +321,13 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
 }
 
 int kite_session_close(kite_server *srv, kite_session_id id) {
-  kite__session *s = kite__session_by_id(srv, id);
-  if (!s)
-    return KITE_ENOTFOUND;
-  kite__shard *sh = s->shard;
-  if (kite__shard_current() == sh) {
-    if (s->state == KITE__S_FREE)
-      return KITE_ENOTFOUND;
-    kite__session_close(s, KITE_CLOSE_KICKED);
-    return 0;
-  }
-  kite__cmd *cmd = malloc(sizeof(*cmd));
-  if (!cmd)
-    return KITE_ENOMEM;
-  cmd->type = KITE__CMD_CLOSE;
-  cmd->id = id;
-  if (!kite__shard_post(sh, cmd)) {
-    free(cmd);
-    return KITE_EFULL;
-  }
-  return 0;
+  return kite__session_close_any(srv, id, KITE_CLOSE_KICKED);
 }
 
+/* The session, when the caller is its executor (its callbacks). */
 static kite__session *own_session(kite_server *srv, kite_session_id id) {
   kite__session *s = kite__session_by_id(srv, id);
-  if (!s || s->shard != kite__shard_current() || s->state == KITE__S_FREE)
+  if (!s || s->state == KITE__S_FREE || !kite__logic_on_executor(&srv->logic, s))
     return NULL;
   return s;
 }
@@ -347,10 +346,12 @@ void *kite_session_user(kite_server *srv, kite_session_id id) {
 }
 
 int kite_session_get_stats(kite_server *srv, kite_session_id id,
-                       kite_session_stats *out) {
-  kite__session *s = own_session(srv, id);
-  if (!s)
+                           kite_session_stats *out) {
+  kite__session *s = kite__session_by_id(srv, id);
+  if (!s || s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE)
     return KITE_ENOTFOUND;
+  if (kite__shard_current() != s->shard)
+    return srv->logic.mode == KITE_WORKERS_INLINE ? KITE_ENOTFOUND : KITE_ESTATE;
   kite__kcp_stats st;
   kite__kcp_get_stats(s->kcp, &st);
   out->srtt_ms = st.srtt_ms;
@@ -372,4 +373,5 @@ void kite_server_stats_get(const kite_server *srv, kite_server_stats *out) {
     for (int k = 0; k < KITE__ST_COUNT; k++)
       field[k] += atomic_load_explicit(&srv->shards[i].stats[k],
                                        memory_order_relaxed);
+  out->unrouted = atomic_load_explicit(&srv->logic.unrouted, memory_order_relaxed);
 }

@@ -16,6 +16,8 @@
 #include "base/map.h"
 #include "base/mpsc.h"
 #include "kcp/kcp.h"
+#include "logic/logic.h"
+#include "logic/mailbox.h"
 #include "net/udp.h"
 #include "proto/control.h"
 #include "server/cookie.h"
@@ -31,6 +33,7 @@ enum kite__session_state {
   KITE__S_HALF_OPEN, /* accepted; no segment yet: the app has not heard */
   KITE__S_OPEN,
   KITE__S_CLOSING,   /* server stopping: flushing until acked or deadline */
+  KITE__S_ZOMBIE,    /* closed: its worker still owes on_disconnect */
 };
 
 #define KITE__NO_CLOSE 0xFF
@@ -60,7 +63,9 @@ typedef struct kite__session {
   uint8_t dirty;         /* on the dirty list */
   uint8_t in_callback;   /* closes are deferred to a safe point */
   uint8_t close_pending; /* KITE__NO_CLOSE or a kite_close_reason */
+  uint8_t blocked;       /* its mailbox was full: frames wait in KCP */
   uint64_t frames_in, frames_out, bytes_in, bytes_out;
+  kite__mailbox mb;      /* to its worker (worker modes) */
 } kite__session;
 
 /* Per-shard counters, written by the shard alone (relaxed load + store:
@@ -88,7 +93,8 @@ enum kite__cmd_type {
 
 typedef struct kite__cmd {
   uint8_t type;
-  uint8_t fresh; /* CONNECT: the cookie is within its lifetime */
+  uint8_t fresh;  /* CONNECT: the cookie is within its lifetime */
+  uint8_t reason; /* CLOSE: why */
   uint16_t msg_id;
   uint32_t len;  /* bytes in data */
   uint32_t segs; /* SEND: segments reserved in the session's pending */
@@ -118,6 +124,7 @@ struct kite__shard {
   kite__session *dirty;
 
   kite__mpsc inbox;
+  kite__mpsc notices; /* sessions its workers unblocked or finished */
   atomic_int wake_pending; /* an eventfd write is on its way */
 
   kite__udp_rx *rx;
@@ -144,6 +151,7 @@ struct kite_server {
   _Atomic uint32_t sessions; /* all shards: for max_sessions */
   atomic_bool stopping;
   bool started, stopped;
+  kite__logic logic;
   pthread_mutex_t stop_lock;
 };
 
@@ -171,6 +179,13 @@ void kite__session_settle(kite__session *s);
 /* Publishes the KCP send queue's depth for senders on other threads. */
 void kite__session_publish_queue(kite__session *s);
 
+/* Any thread: closes a session on its shard with |reason|. */
+int kite__session_close_any(kite_server *srv, kite_session_id id, uint8_t reason);
+/* Frees a closed session's slot (its on_disconnect has run). */
+void kite__session_release(kite__session *s);
+/* Reads frames out of KCP again (a full mailbox has room). */
+void kite__session_resume(kite__session *s);
+
 /* handshake.c */
 void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
                              const kite__addr *from, const kite__local *local);
@@ -187,6 +202,9 @@ void *kite__shard_main(void *arg);
 /* Any thread: queues |cmd| (owned by the shard on success) and wakes the
  * shard. false when the inbox is full (the caller still owns |cmd|). */
 bool kite__shard_post(kite__shard *sh, kite__cmd *cmd);
+/* A worker's word for the session's shard: its mailbox has room again, or
+ * its on_disconnect ran. At most once queued per session (a flag). */
+void kite__shard_notice(kite__session *s);
 /* The shard the calling thread runs, or NULL. */
 kite__shard *kite__shard_current(void);
 void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,

@@ -8,6 +8,7 @@
 #include "proto/frame.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* id = shard (8 bits) | slot (24 bits) | generation (32 bits): a stale id
@@ -65,17 +66,20 @@ kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
                                  const uint8_t nonce[8], uint64_t hs_key,
                                  uint16_t mtu, uint16_t peer_rcv_wnd) {
   kite__session *s = sh->free;
-  if (!s)
+  if (!s || !kite__logic_bind(&sh->srv->logic, s))
     return NULL;
   kite__kcp_config kc = sh->kcp_cfg;
   kc.mtu = mtu;
   kc.peer_rcv_wnd = peer_rcv_wnd;
   uint32_t conv = make_conv(sh, s->slot);
-  if (kite__kcp_create(&s->kcp, conv, &kc, sh->pool, &session_ops, s) < 0)
+  if (kite__kcp_create(&s->kcp, conv, &kc, sh->pool, &session_ops, s) < 0) {
+    kite__logic_unbind(&sh->srv->logic, s);
     return NULL;
+  }
   if (kite__map_put(&sh->hs, hs_key, s->slot) < 0) {
     kite__kcp_destroy(s->kcp);
     s->kcp = NULL;
+    kite__logic_unbind(&sh->srv->logic, s);
     return NULL;
   }
   sh->free = s->free_next;
@@ -96,6 +100,8 @@ kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
   s->opened = 0;
   s->in_callback = 0;
   s->close_pending = KITE__NO_CLOSE;
+  s->blocked = 0;
+  atomic_store_explicit(&s->mb.flags, 0, memory_order_relaxed);
   s->frames_in = s->frames_out = s->bytes_in = s->bytes_out = 0;
   sh->nsessions++;
   KITE__STAT_ADD(sh, sessions, 1);
@@ -103,7 +109,8 @@ kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
   return s;
 }
 
-static void session_free(kite__session *s) {
+/* The network side goes: KCP, the timer, the handshake entry. */
+static void session_teardown(kite__session *s) {
   kite__shard *sh = s->shard;
   kite__kcp_stats st;
   kite__kcp_get_stats(s->kcp, &st);
@@ -112,6 +119,11 @@ static void session_free(kite__session *s) {
   s->kcp = NULL;
   kite__wheel_del(&sh->wheel, &s->timer);
   kite__map_del(&sh->hs, s->hs_key);
+}
+
+void kite__session_release(kite__session *s) {
+  kite__shard *sh = s->shard;
+  kite__logic_unbind(&sh->srv->logic, s);
   s->state = KITE__S_FREE;
   s->user = NULL;
   /* A new generation: ids of this session are stale from now on. The slot
@@ -149,7 +161,7 @@ void kite__session_close_by_peer(kite__session *s, uint8_t reason) {
 }
 
 static void session_end(kite__session *s, uint8_t reason, bool tell_peer) {
-  if (s->state == KITE__S_FREE)
+  if (s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE)
     return;
   if (s->in_callback) {
     if (s->close_pending == KITE__NO_CLOSE)
@@ -157,13 +169,13 @@ static void session_end(kite__session *s, uint8_t reason, bool tell_peer) {
     return;
   }
   kite__shard *sh = s->shard;
-  kite_server *srv = sh->srv;
   if (s->state == KITE__S_HALF_OPEN) {
     /* The application never heard of it: it leaves silently. */
     if (tell_peer)
       kite__handshake_send_close(s, reason);
     KITE__STAT_INC(sh, halfopen_expired);
-    session_free(s);
+    session_teardown(s);
+    kite__session_release(s);
     return;
   }
   if (reason == KITE_CLOSE_KICKED)
@@ -171,12 +183,37 @@ static void session_end(kite__session *s, uint8_t reason, bool tell_peer) {
   if (tell_peer)
     kite__handshake_send_close(s, reason);
   count_close(sh, reason);
-  if (s->opened && srv->cfg.on_disconnect) {
-    s->in_callback = 1;
-    srv->cfg.on_disconnect(srv, kite__session_id(s), reason, srv->cfg.user);
-    s->in_callback = 0;
+  /* From here the session takes no input and no sends; its executor still
+   * owes on_disconnect (inline: now; a worker: after its queued frames). */
+  s->state = KITE__S_ZOMBIE;
+  bool now = kite__logic_close(&sh->srv->logic, s, reason);
+  session_teardown(s);
+  if (now)
+    kite__session_release(s);
+}
+
+int kite__session_close_any(kite_server *srv, kite_session_id id,
+                            uint8_t reason) {
+  kite__session *s = kite__session_by_id(srv, id);
+  if (!s)
+    return KITE_ENOTFOUND;
+  if (kite__shard_current() == s->shard) {
+    if (s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE)
+      return KITE_ENOTFOUND;
+    kite__session_close(s, reason);
+    return 0;
   }
-  session_free(s);
+  kite__cmd *cmd = malloc(sizeof(*cmd));
+  if (!cmd)
+    return KITE_ENOMEM;
+  cmd->type = KITE__CMD_CLOSE;
+  cmd->reason = reason;
+  cmd->id = id;
+  if (!kite__shard_post(s->shard, cmd)) {
+    free(cmd);
+    return KITE_EFULL;
+  }
+  return 0;
 }
 
 void kite__session_settle(kite__session *s) {
@@ -269,28 +306,27 @@ int kite__session_send_frame(kite__session *s, uint16_t msg_id,
   return 0;
 }
 
-/* One frame from the peer: pings answered here, the rest to the app. */
-static void deliver(kite__session *s, const kite__frame_hdr *h,
+/* One frame from the peer: pings answered here, the rest to the logic
+ * layer. false: the session's mailbox is full; the frame stays in KCP. */
+static bool deliver(kite__session *s, const kite__frame_hdr *h,
                     const uint8_t *body) {
   kite__shard *sh = s->shard;
-  kite_server *srv = sh->srv;
-  s->frames_in++;
-  s->bytes_in += KITE__FRAME_HDR + h->len;
   if (h->msg_id == KITE__MSG_PING) {
     if (!(h->flags & KITE__FRAME_F_PONG)) {
       KITE__STAT_INC(sh, pings);
       kite__session_send_frame(s, KITE__MSG_PING, KITE__FRAME_F_PONG, body,
                                h->len);
     }
-    return;
+  } else if (!kite__logic_deliver(&sh->srv->logic, s, h->msg_id, body, h->len)) {
+    s->blocked = 1;
+    KITE__STAT_INC(sh, backpressure);
+    return false;
+  } else {
+    KITE__STAT_INC(sh, frames_in);
   }
-  KITE__STAT_INC(sh, frames_in);
-  if (srv->cfg.on_message) {
-    s->in_callback = 1;
-    srv->cfg.on_message(srv, kite__session_id(s), h->msg_id, body, h->len,
-                        srv->cfg.user);
-    s->in_callback = 0;
-  }
+  s->frames_in++;
+  s->bytes_in += KITE__FRAME_HDR + h->len;
+  return true;
 }
 
 /* Frames straight out of the KCP receive queue (kcp_stream.c): no copy for
@@ -299,7 +335,8 @@ static void deliver(kite__session *s, const kite__frame_hdr *h,
 static void pump_frames(kite__session *s) {
   kite__shard *sh = s->shard;
   uint32_t max_frame = sh->srv->cfg.max_frame;
-  while (s->close_pending == KITE__NO_CLOSE && s->state != KITE__S_FREE) {
+  while (s->close_pending == KITE__NO_CLOSE && !s->blocked &&
+         (s->state == KITE__S_OPEN || s->state == KITE__S_CLOSING)) {
     size_t avail = kite__kcp_readable(s->kcp);
     if (avail < KITE__FRAME_HDR)
       return;
@@ -330,10 +367,20 @@ static void pump_frames(kite__session *s) {
       s->close_pending = KITE_CLOSE_PROTOCOL;
       return;
     }
-    deliver(s, &h, frame + KITE__FRAME_HDR);
-    if (s->state != KITE__S_FREE)
+    if (!deliver(s, &h, frame + KITE__FRAME_HDR))
+      return; /* backpressure: the frame waits in KCP */
+    if (s->state == KITE__S_OPEN || s->state == KITE__S_CLOSING)
       kite__kcp_consume(s->kcp, total);
   }
+}
+
+void kite__session_resume(kite__session *s) {
+  if (!s->blocked || (s->state != KITE__S_OPEN && s->state != KITE__S_CLOSING))
+    return;
+  s->blocked = 0;
+  pump_frames(s);
+  kite__session_mark_dirty(s); /* the reopened window goes out at once */
+  kite__session_settle(s);
 }
 
 void kite__session_input(kite__shard *sh, kite__session *s,
@@ -352,12 +399,7 @@ void kite__session_input(kite__shard *sh, kite__session *s,
     s->state = KITE__S_OPEN;
     s->opened = 1;
     KITE__STAT_INC(sh, sessions_opened);
-    kite_server *srv = sh->srv;
-    if (srv->cfg.on_connect) {
-      s->in_callback = 1;
-      srv->cfg.on_connect(srv, kite__session_id(s), srv->cfg.user);
-      s->in_callback = 0;
-    }
+    kite__logic_open(&sh->srv->logic, s);
   }
   if (s->state != KITE__S_HALF_OPEN)
     pump_frames(s);

@@ -62,7 +62,8 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   sh->scratch = malloc(KITE__FRAME_HDR + (size_t)cfg->max_frame);
   if (!sh->pool || !sh->slots || !sh->rx || !sh->tx || !sh->scratch ||
       kite__map_init(&sh->hs, per_shard) < 0 ||
-      kite__mpsc_init(&sh->inbox, cfg->inbox_max) < 0)
+      kite__mpsc_init(&sh->inbox, cfg->inbox_max) < 0 ||
+      kite__mpsc_init(&sh->notices, per_shard + 16) < 0)
     return KITE_ENOMEM;
   for (uint32_t i = per_shard; i-- > 0;) {
     kite__session *s = &sh->slots[i];
@@ -71,6 +72,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
     atomic_init(&s->generation, 1);
     atomic_init(&s->pending, 0);
     atomic_init(&s->queued, 0);
+    kite__mailbox_init(&s->mb);
     kite__timer_init(&s->timer);
     s->free_next = sh->free;
     sh->free = s;
@@ -82,10 +84,14 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
 
 void kite__shard_free(kite__shard *sh) {
   if (sh->slots) {
-    for (uint32_t i = 0; i < sh->nslots; i++)
+    for (uint32_t i = 0; i < sh->nslots; i++) {
       if (sh->slots[i].kcp)
         kite__kcp_destroy(sh->slots[i].kcp);
+      kite__mailbox_clear(&sh->slots[i].mb);
+    }
   }
+  if (sh->notices.slots)
+    kite__mpsc_free(&sh->notices);
   kite__cmd *cmd;
   if (sh->inbox.slots) {
     while ((cmd = kite__mpsc_pop(&sh->inbox)))
@@ -170,7 +176,8 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
   }
   uint32_t slot = (conv >> 8) & ((1u << sh->srv->slot_bits) - 1);
   kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
-  if (!s || s->state == KITE__S_FREE || s->conv != conv) {
+  if (!s || s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE ||
+      s->conv != conv) {
     KITE__STAT_INC(sh, drop_unknown_conv);
     return;
   }
@@ -211,7 +218,8 @@ static void run_command(kite__shard *sh, kite__cmd *cmd) {
   switch (cmd->type) {
   case KITE__CMD_SEND: {
     s = kite__session_by_id(sh->srv, cmd->id);
-    if (!s || s->state == KITE__S_FREE || s->state == KITE__S_HALF_OPEN)
+    if (!s || s->state == KITE__S_FREE || s->state == KITE__S_HALF_OPEN ||
+        s->state == KITE__S_ZOMBIE)
       KITE__STAT_INC(sh, drop_stale_cmd);
     else if (kite__session_send_frame(s, cmd->msg_id, 0, cmd->data, cmd->len) < 0)
       kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* backlog over limit */
@@ -228,8 +236,8 @@ static void run_command(kite__shard *sh, kite__cmd *cmd) {
   }
   case KITE__CMD_CLOSE:
     s = kite__session_by_id(sh->srv, cmd->id);
-    if (s && s->state != KITE__S_FREE)
-      kite__session_close(s, KITE_CLOSE_KICKED);
+    if (s && s->state != KITE__S_FREE && s->state != KITE__S_ZOMBIE)
+      kite__session_close(s, cmd->reason);
     else
       KITE__STAT_INC(sh, drop_stale_cmd);
     break;
@@ -242,6 +250,35 @@ static void run_command(kite__shard *sh, kite__cmd *cmd) {
     break;
   }
   free(cmd);
+}
+
+void kite__shard_notice(kite__session *s) {
+  if (kite__mailbox_set(&s->mb, KITE__MB_NOTICE) & KITE__MB_NOTICE)
+    return; /* queued already: the shard reads the flags when it pops */
+  kite__shard *sh = s->shard;
+  /* Cannot be full: it holds each session at most once. */
+  while (!kite__mpsc_push(&sh->notices, s))
+    ;
+  if (atomic_exchange_explicit(&sh->wake_pending, 1, memory_order_acq_rel) == 0) {
+    uint64_t one = 1;
+    ssize_t w = write(sh->evfd, &one, sizeof(one));
+    (void)w;
+  }
+}
+
+/* Workers' words: a session's mailbox has room again, or its
+ * on_disconnect ran and the slot can go. */
+static void drain_notices(kite__shard *sh) {
+  kite__session *s;
+  while ((s = kite__mpsc_pop(&sh->notices))) {
+    uint32_t f = kite__mailbox_clr(&s->mb, KITE__MB_NOTICE);
+    if (f & KITE__MB_DONE) {
+      if (s->state == KITE__S_ZOMBIE)
+        kite__session_release(s);
+    } else if (!(f & KITE__MB_BLOCKED)) {
+      kite__session_resume(s);
+    }
+  }
 }
 
 static void drain_inbox(kite__shard *sh) {
@@ -257,7 +294,7 @@ static void flush_dirty(kite__shard *sh) {
     kite__session *s = sh->dirty;
     sh->dirty = s->dirty_next;
     s->dirty = 0;
-    if (s->state == KITE__S_FREE)
+    if (s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE)
       continue;
     kite__kcp_flush(s->kcp, sh->now);
     kite__session_publish_queue(s);
@@ -320,6 +357,7 @@ void *kite__shard_main(void *arg) {
       }
     }
     drain_inbox(sh);
+    drain_notices(sh);
     if (!sh->stop_seen && atomic_load_explicit(&srv->stopping, memory_order_acquire))
       begin_stop(sh);
     kite__wheel_advance(&sh->wheel, sh->now, kite__session_on_timer, sh);

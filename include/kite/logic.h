@@ -1,0 +1,88 @@
+/*
+ * kite's logic layer: what a game is written against. Message ids routed
+ * to handlers; handlers run inline on the shard or on a worker pool in
+ * which one session's messages run in order and never concurrently; groups
+ * (rooms) with broadcast; timers for game logic.
+ *
+ * Executors. A session's callbacks (on_connect, handlers, on_disconnect)
+ * all run on one executor, one at a time, in order, on_disconnect last:
+ *   KITE_WORKERS_INLINE   the shard thread that owns the session;
+ *   KITE_WORKERS_HASH     worker (affinity key % workers); the key is the
+ *                         session id unless set (kite_session_set_affinity),
+ *                         so all players of a room can share one worker and
+ *                         room state needs no lock;
+ *   KITE_WORKERS_BIND     a worker of its own for its life, from a pool of
+ *                         |workers|; none free: the handshake gets REJECT
+ *                         (full);
+ *   KITE_WORKERS_DYNAMIC  as bind, but a worker thread is started for the
+ *                         session and ends with it, up to |workers| at once.
+ * Between shards and workers each session has a bounded mailbox
+ * (mailbox_bytes): when it is full, the shard stops draining that session's
+ * KCP queue (its window closes and the peer slows down) instead of growing
+ * memory or stalling; kite_server_stats counts it (backpressure).
+ */
+#ifndef KITE_LOGIC_H
+#define KITE_LOGIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kite_server kite_server;
+typedef uint64_t kite_session_id;
+
+typedef enum kite_worker_mode {
+  KITE_WORKERS_INLINE = 0,
+  KITE_WORKERS_HASH = 1,
+  KITE_WORKERS_BIND = 2,
+  KITE_WORKERS_DYNAMIC = 3,
+} kite_worker_mode;
+
+/* "inline", "hash", "bind", "dynamic"; and back (-1 if unknown). */
+const char *kite_worker_mode_name(kite_worker_mode mode);
+int kite_worker_mode_parse(const char *name);
+
+/* What to do with a frame whose msg_id has no handler and no default. */
+typedef enum kite_unrouted {
+  KITE_UNROUTED_DROP = 0,  /* count it (unrouted) and go on */
+  KITE_UNROUTED_CLOSE = 1, /* count it and close the session (reason 2) */
+} kite_unrouted;
+
+/* One message for a handler. Valid only during the call (copy the body to
+ * keep it). */
+typedef struct kite_request {
+  kite_server *srv;
+  kite_session_id session;
+  uint16_t msg_id;
+  const uint8_t *body;
+  size_t len;
+  void *session_user; /* kite_session_set_user()'s pointer */
+  void *user;         /* the pointer given with the route */
+} kite_request;
+
+typedef void (*kite_handler_fn)(const kite_request *req);
+
+/* Routes |msg_id| (1..0xFEFF) to |fn|, replacing an earlier route. Before
+ * kite_server_start() only (KITE_ESTATE after), from the thread that
+ * created the server. KITE_EINVAL for msg_id 0 or 0xFF00.. (kite's own).
+ * Frames with no route go to the config's on_message (the default
+ * handler), else to the unrouted policy. */
+int kite_server_route(kite_server *srv, uint16_t msg_id, kite_handler_fn fn,
+                      void *user);
+
+/* Sets the session's affinity key (hash mode: its worker is key %
+ * workers). From the session's own callbacks only; takes effect from the
+ * session's next message (the current one finishes where it is, so order
+ * and mutual exclusion hold). 0 or KITE_ENOTFOUND; KITE_ESTATE in other
+ * modes. */
+int kite_session_set_affinity(kite_server *srv, kite_session_id id,
+                              uint64_t key);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

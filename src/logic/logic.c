@@ -1,0 +1,234 @@
+/*
+ * Routing and the hand-over of a session's events to its executor.
+ */
+#include "logic/logic.h"
+
+#include "logic/worker.h"
+#include "server/server_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *kite_worker_mode_name(kite_worker_mode mode) {
+  switch (mode) {
+  case KITE_WORKERS_INLINE: return "inline";
+  case KITE_WORKERS_HASH: return "hash";
+  case KITE_WORKERS_BIND: return "bind";
+  case KITE_WORKERS_DYNAMIC: return "dynamic";
+  }
+  return "?";
+}
+
+int kite_worker_mode_parse(const char *name) {
+  for (int m = KITE_WORKERS_INLINE; m <= KITE_WORKERS_DYNAMIC; m++)
+    if (name && !strcmp(name, kite_worker_mode_name((kite_worker_mode)m)))
+      return m;
+  return -1;
+}
+
+int kite__logic_init(kite__logic *lg, kite_server *srv) {
+  const kite_server_config *cfg = &srv->cfg;
+  memset(lg, 0, sizeof(*lg));
+  lg->srv = srv;
+  lg->mode = cfg->worker_mode;
+  atomic_init(&lg->unrouted, 0);
+  pthread_mutex_init(&lg->bind_lock, NULL);
+  if (lg->mode == KITE_WORKERS_INLINE)
+    return 0;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  lg->nworkers = cfg->workers > 0 ? (uint32_t)cfg->workers
+                 : lg->mode == KITE_WORKERS_HASH ? (uint32_t)(cpus > 0 ? cpus : 1)
+                                                 : 64;
+  lg->workers = calloc(lg->nworkers, sizeof(*lg->workers));
+  if (!lg->workers)
+    return KITE_ENOMEM;
+  /* Hash: any number of sessions may share one worker's run queue; bind
+   * and dynamic: one session each. A mailbox is queued at most once. */
+  uint32_t runq = lg->mode == KITE_WORKERS_HASH ? cfg->max_sessions + 16 : 4;
+  for (uint32_t i = 0; i < lg->nworkers; i++) {
+    int rc = kite__worker_init(&lg->workers[i], lg, i, runq);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+int kite__logic_start(kite__logic *lg) {
+  if (lg->mode != KITE_WORKERS_HASH && lg->mode != KITE_WORKERS_BIND)
+    return 0; /* inline: no threads; dynamic: started per session */
+  for (uint32_t i = 0; i < lg->nworkers; i++) {
+    int rc = kite__worker_start(&lg->workers[i]);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+void kite__logic_stop(kite__logic *lg) {
+  for (uint32_t i = 0; i < lg->nworkers; i++)
+    kite__worker_stop(&lg->workers[i]);
+}
+
+void kite__logic_free(kite__logic *lg) {
+  for (uint32_t i = 0; i < lg->nworkers; i++)
+    kite__worker_free(&lg->workers[i]);
+  free(lg->workers);
+  free(lg->routes);
+  pthread_mutex_destroy(&lg->bind_lock);
+}
+
+int kite_server_route(kite_server *srv, uint16_t msg_id, kite_handler_fn fn,
+                      void *user) {
+  kite__logic *lg = &srv->logic;
+  if (srv->started)
+    return KITE_ESTATE;
+  if (msg_id == 0 || msg_id >= 0xFF00)
+    return KITE_EINVAL;
+  if (!lg->routes && !(lg->routes = calloc(0xFF00, sizeof(*lg->routes))))
+    return KITE_ENOMEM;
+  lg->routes[msg_id] = (kite__route){fn, user};
+  return 0;
+}
+
+static _Thread_local kite__mailbox *running_mailbox;
+
+void kite__logic_set_running(kite__mailbox *mb) { running_mailbox = mb; }
+
+bool kite__logic_on_executor(const kite__logic *lg, const kite__session *s) {
+  if (lg->mode == KITE_WORKERS_INLINE)
+    return kite__shard_current() == s->shard;
+  return running_mailbox == &s->mb;
+}
+
+int kite_session_set_affinity(kite_server *srv, kite_session_id id,
+                              uint64_t key) {
+  if (srv->logic.mode != KITE_WORKERS_HASH)
+    return KITE_ESTATE;
+  kite__session *s = kite__session_by_id(srv, id);
+  if (!s || !kite__logic_on_executor(&srv->logic, s))
+    return KITE_ENOTFOUND;
+  atomic_store_explicit(&s->mb.affinity, key, memory_order_relaxed);
+  return 0;
+}
+
+bool kite__logic_bind(kite__logic *lg, kite__session *s) {
+  if (lg->mode != KITE_WORKERS_BIND && lg->mode != KITE_WORKERS_DYNAMIC)
+    return true;
+  kite__worker *found = NULL;
+  pthread_mutex_lock(&lg->bind_lock);
+  for (uint32_t i = 0; i < lg->nworkers && !found; i++) {
+    kite__worker *w = &lg->workers[i];
+    /* Dynamic: a worker whose thread has not ended yet is still taken. */
+    if (!atomic_load(&w->in_use) &&
+        (lg->mode == KITE_WORKERS_BIND || !atomic_load(&w->running)))
+      found = w;
+  }
+  if (found)
+    atomic_store(&found->in_use, true);
+  pthread_mutex_unlock(&lg->bind_lock);
+  if (!found)
+    return false;
+  if (lg->mode == KITE_WORKERS_DYNAMIC && kite__worker_start(found) < 0) {
+    atomic_store(&found->in_use, false);
+    return false;
+  }
+  s->mb.bound = found;
+  return true;
+}
+
+void kite__logic_unbind(kite__logic *lg, kite__session *s) {
+  (void)lg;
+  if (s->mb.bound) {
+    atomic_store(&s->mb.bound->in_use, false);
+    s->mb.bound = NULL;
+  }
+}
+
+static kite__worker *worker_of(kite__logic *lg, kite__session *s) {
+  if (s->mb.bound)
+    return s->mb.bound;
+  uint64_t key = atomic_load_explicit(&s->mb.affinity, memory_order_relaxed);
+  return &lg->workers[key % lg->nworkers];
+}
+
+/* Queues the session on its worker unless it is queued or running. */
+void kite__logic_schedule(kite__logic *lg, kite__session *s) {
+  if (kite__mailbox_set(&s->mb, KITE__MB_SCHEDULED) & KITE__MB_SCHEDULED)
+    return;
+  kite__worker_post(worker_of(lg, s), &s->mb);
+}
+
+void kite__logic_open(kite__logic *lg, kite__session *s) {
+  kite_server *srv = lg->srv;
+  if (lg->mode == KITE_WORKERS_INLINE) {
+    if (srv->cfg.on_connect) {
+      s->in_callback = 1;
+      srv->cfg.on_connect(srv, kite__session_id(s), srv->cfg.user);
+      s->in_callback = 0;
+    }
+    return;
+  }
+  atomic_store_explicit(&s->mb.affinity, kite__session_id(s), memory_order_relaxed);
+  kite__mailbox_set(&s->mb, KITE__MB_CONNECT);
+  kite__logic_schedule(lg, s);
+}
+
+bool kite__logic_deliver(kite__logic *lg, kite__session *s, uint16_t msg_id,
+                         const uint8_t *body, uint32_t len) {
+  if (lg->mode == KITE_WORKERS_INLINE) {
+    s->in_callback = 1;
+    kite__logic_dispatch(lg, s, msg_id, body, len);
+    s->in_callback = 0;
+    return true;
+  }
+  uint32_t max = lg->srv->cfg.mailbox_bytes;
+  if (!kite__mailbox_push(&s->mb, msg_id, body, len, max)) {
+    /* Full. Say so, then look again: the worker may have made room just
+     * before seeing the flag (it checks the flag after making room, so one
+     * of the two always sees the other: mailbox.h). */
+    kite__mailbox_set(&s->mb, KITE__MB_BLOCKED);
+    if (!kite__mailbox_push(&s->mb, msg_id, body, len, max)) {
+      kite__logic_schedule(lg, s);
+      return false;
+    }
+    kite__mailbox_clr(&s->mb, KITE__MB_BLOCKED);
+  }
+  kite__logic_schedule(lg, s);
+  return true;
+}
+
+bool kite__logic_close(kite__logic *lg, kite__session *s, uint8_t reason) {
+  kite_server *srv = lg->srv;
+  if (!s->opened)
+    return true;
+  if (lg->mode == KITE_WORKERS_INLINE) {
+    if (srv->cfg.on_disconnect) {
+      s->in_callback = 1;
+      srv->cfg.on_disconnect(srv, kite__session_id(s), reason, srv->cfg.user);
+      s->in_callback = 0;
+    }
+    return true;
+  }
+  s->mb.reason = reason;
+  kite__mailbox_set(&s->mb, KITE__MB_DISCONNECT);
+  kite__logic_schedule(lg, s);
+  return false;
+}
+
+void kite__logic_dispatch(kite__logic *lg, kite__session *s, uint16_t msg_id,
+                          const uint8_t *body, size_t len) {
+  kite_server *srv = lg->srv;
+  kite_session_id id = kite__session_id(s);
+  kite__route *r = lg->routes && msg_id < 0xFF00 ? &lg->routes[msg_id] : NULL;
+  if (r && r->fn) {
+    kite_request req = {srv, id, msg_id, body, len, s->user, r->user};
+    r->fn(&req);
+  } else if (srv->cfg.on_message) {
+    srv->cfg.on_message(srv, id, msg_id, body, len, srv->cfg.user);
+  } else {
+    atomic_fetch_add_explicit(&lg->unrouted, 1, memory_order_relaxed);
+    if (srv->cfg.unrouted == KITE_UNROUTED_CLOSE)
+      kite__session_close_any(srv, id, KITE_CLOSE_PROTOCOL);
+  }
+}

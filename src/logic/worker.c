@@ -1,0 +1,152 @@
+#include "logic/worker.h"
+
+#include "server/server_internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define MESSAGES_PER_TURN 64
+
+int kite__worker_init(kite__worker *w, kite__logic *lg, uint32_t index,
+                      uint32_t runq) {
+  w->logic = lg;
+  w->index = index;
+  atomic_init(&w->running, false);
+  atomic_init(&w->stop, false);
+  atomic_init(&w->wake_pending, 0);
+  atomic_init(&w->in_use, false);
+  atomic_init(&w->executed, 0);
+  atomic_init(&w->queued, 0);
+  w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (w->evfd < 0)
+    return KITE_ESYS;
+  return kite__mpsc_init(&w->runq, runq);
+}
+
+void kite__worker_post(kite__worker *w, kite__mailbox *mb) {
+  /* Cannot be full: every mailbox is queued at most once (SCHEDULED) and
+   * the queue holds every session this worker can have. */
+  while (!kite__mpsc_push(&w->runq, mb))
+    ;
+  atomic_fetch_add_explicit(&w->queued, 1, memory_order_relaxed);
+  if (atomic_exchange_explicit(&w->wake_pending, 1, memory_order_acq_rel) == 0) {
+    uint64_t one = 1;
+    ssize_t n = write(w->evfd, &one, sizeof(one));
+    (void)n;
+  }
+}
+
+static kite__session *session_of(kite__mailbox *mb) {
+  return (kite__session *)((char *)mb - offsetof(kite__session, mb));
+}
+
+/* One turn of one session. Returns true when the session is done (its
+ * on_disconnect ran). */
+static bool run_turn(kite__worker *w, kite__mailbox *mb) {
+  kite__logic *lg = w->logic;
+  kite_server *srv = lg->srv;
+  kite__session *s = session_of(mb);
+  kite_session_id id = kite__session_id(s);
+  kite__logic_set_running(mb);
+  if (kite__mailbox_clr(mb, KITE__MB_CONNECT) & KITE__MB_CONNECT) {
+    if (srv->cfg.on_connect)
+      srv->cfg.on_connect(srv, id, srv->cfg.user);
+  }
+  kite__msg *m;
+  for (int n = 0; n < MESSAGES_PER_TURN && (m = kite__mailbox_peek(mb)); n++) {
+    kite__logic_dispatch(lg, s, m->msg_id, m->data, m->len);
+    kite__mailbox_done(mb, m);
+    atomic_fetch_add_explicit(&w->executed, 1, memory_order_relaxed);
+  }
+  /* Room was made: if the shard stopped reading this session, tell it to
+   * go on (kite__logic_deliver sets the flag, then looks again). */
+  if (kite__mailbox_flags(mb) & KITE__MB_BLOCKED &&
+      kite__mailbox_clr(mb, KITE__MB_BLOCKED) & KITE__MB_BLOCKED)
+    kite__shard_notice(s);
+  bool done = false;
+  if (kite__mailbox_empty(mb) && (kite__mailbox_flags(mb) & KITE__MB_DISCONNECT)) {
+    if (srv->cfg.on_disconnect)
+      srv->cfg.on_disconnect(srv, id, mb->reason, srv->cfg.user);
+    kite__mailbox_set(mb, KITE__MB_DONE);
+    done = true;
+  }
+  kite__logic_set_running(NULL);
+  if (done) {
+    kite__shard_notice(s); /* stays SCHEDULED: never queued again */
+    return true;
+  }
+  kite__mailbox_clr(mb, KITE__MB_SCHEDULED);
+  if (!kite__mailbox_empty(mb) ||
+      (kite__mailbox_flags(mb) & (KITE__MB_CONNECT | KITE__MB_DISCONNECT)))
+    kite__logic_schedule(lg, s);
+  return false;
+}
+
+static void *worker_main(void *arg) {
+  kite__worker *w = arg;
+  bool dynamic = w->logic->mode == KITE_WORKERS_DYNAMIC;
+  for (;;) {
+    kite__mailbox *mb = kite__mpsc_pop(&w->runq);
+    if (!mb) {
+      if (atomic_load_explicit(&w->stop, memory_order_acquire))
+        break;
+      atomic_store_explicit(&w->wake_pending, 0, memory_order_seq_cst);
+      if (!(mb = kite__mpsc_pop(&w->runq))) {
+        struct pollfd p = {.fd = w->evfd, .events = POLLIN};
+        poll(&p, 1, 200);
+        uint64_t v;
+        ssize_t n = read(w->evfd, &v, sizeof(v));
+        (void)n;
+        continue;
+      }
+    }
+    atomic_fetch_sub_explicit(&w->queued, 1, memory_order_relaxed);
+    if (run_turn(w, mb) && dynamic)
+      break; /* its one session is over: the thread ends with it */
+  }
+  atomic_store_explicit(&w->running, false, memory_order_release);
+  return NULL;
+}
+
+int kite__worker_start(kite__worker *w) {
+  atomic_store(&w->stop, false);
+  atomic_store(&w->running, true);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  if (w->logic->mode == KITE_WORKERS_DYNAMIC)
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int err = pthread_create(&w->thread, &attr, worker_main, w);
+  pthread_attr_destroy(&attr);
+  if (err) {
+    atomic_store(&w->running, false);
+    kite__logf(&w->logic->srv->log, KITE_LOG_ERROR,
+               "worker %u: pthread_create() failed: %s", w->index, strerror(err));
+    return KITE_ESYS;
+  }
+  return 0;
+}
+
+void kite__worker_stop(kite__worker *w) {
+  if (w->logic->mode == KITE_WORKERS_DYNAMIC) {
+    while (atomic_load_explicit(&w->running, memory_order_acquire))
+      usleep(1000); /* its session was released: it is on its way out */
+    return;
+  }
+  if (!atomic_load(&w->running))
+    return;
+  atomic_store_explicit(&w->stop, true, memory_order_release);
+  uint64_t one = 1;
+  ssize_t n = write(w->evfd, &one, sizeof(one));
+  (void)n;
+  pthread_join(w->thread, NULL);
+}
+
+void kite__worker_free(kite__worker *w) {
+  if (w->evfd >= 0)
+    close(w->evfd);
+  kite__mpsc_free(&w->runq);
+}

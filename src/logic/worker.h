@@ -1,0 +1,25 @@
+/*
+ * Worker threads: each runs the sessions queued on it, one session at a
+ * time, a bounded number of messages per turn, so one busy session cannot
+ * starve the others on its worker.
+ */
+#ifndef KITE_LOGIC_WORKER_H
+#define KITE_LOGIC_WORKER_H
+
+#include "logic/logic.h"
+
+int kite__worker_init(kite__worker *w, kite__logic *lg, uint32_t index,
+                      uint32_t runq);
+int kite__worker_start(kite__worker *w);
+/* Asks the thread to end and waits for it (bind, hash), or waits for a
+ * dynamic worker's thread to end on its own. */
+void kite__worker_stop(kite__worker *w);
+void kite__worker_free(kite__worker *w);
+/* Any thread: queues |mb| (its SCHEDULED flag won by the caller). */
+void kite__worker_post(kite__worker *w, kite__mailbox *mb);
+
+/* logic.c */
+void kite__logic_schedule(kite__logic *lg, kite__session *s);
+void kite__logic_set_running(kite__mailbox *mb);
+
+#endif
