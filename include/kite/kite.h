@@ -4,9 +4,12 @@
 
 #include "kite/client.h"
 #include "kite/error.h"
+#include "kite/group.h"
 #include "kite/log.h"
+#include "kite/logic.h"
 #include "kite/reason.h"
 #include "kite/server.h"
+#include "kite/timer.h"
 
 #define KITE_VERSION_MAJOR 0
 #define KITE_VERSION_MINOR 1

@@ -75,6 +75,8 @@ typedef struct kite_server_config {
                                dynamic: sessions at once (0: 64) */
   uint32_t mailbox_bytes;   /* frames waiting per session for its worker (262144) */
   kite_unrouted unrouted;   /* a frame no route takes (KITE_UNROUTED_DROP) */
+  uint32_t timers_max;      /* game timers per shard or worker at once (16384;
+                               bind, dynamic workers: 256) */
 
   kite_on_connect_fn on_connect;       /* may be NULL */
   kite_on_message_fn on_message;       /* the default handler (kite_server_route

@@ -33,6 +33,7 @@ int kite__logic_init(kite__logic *lg, kite_server *srv) {
   lg->srv = srv;
   lg->mode = cfg->worker_mode;
   atomic_init(&lg->unrouted, 0);
+  atomic_init(&lg->posts_refused, 0);
   pthread_mutex_init(&lg->bind_lock, NULL);
   if (lg->mode == KITE_WORKERS_INLINE)
     return 0;

@@ -12,6 +12,7 @@
 
 #include "base/mpsc.h"
 #include "logic/mailbox.h"
+#include "logic/timers.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,6 +35,7 @@ typedef struct kite__worker {
   int evfd;
   atomic_int wake_pending;
   atomic_bool in_use;  /* bind, dynamic: bound to a session */
+  kite__timers timers; /* game timers of the keys this worker owns */
   _Atomic uint64_t executed, queued; /* messages run; mailboxes queued now */
 } kite__worker;
 
@@ -44,7 +46,8 @@ struct kite__logic {
   kite__worker *workers;
   kite__route *routes;          /* 0xFF00 entries, or NULL: none set */
   pthread_mutex_t bind_lock;    /* bind, dynamic: who takes which worker */
-  _Atomic uint64_t unrouted; /* any executor counts here */
+  _Atomic uint64_t unrouted;      /* any executor counts here */
+  _Atomic uint64_t posts_refused; /* hand-overs from any thread refused */
 };
 
 int kite__logic_init(kite__logic *lg, kite_server *srv);

@@ -1,5 +1,6 @@
 #include "logic/worker.h"
 
+#include "base/clock.h"
 #include "server/server_internal.h"
 
 #include <errno.h>
@@ -10,6 +11,10 @@
 #include <unistd.h>
 
 #define MESSAGES_PER_TURN 64
+
+static _Thread_local kite__worker *current_worker;
+
+kite__worker *kite__worker_current(void) { return current_worker; }
 
 int kite__worker_init(kite__worker *w, kite__logic *lg, uint32_t index,
                       uint32_t runq) {
@@ -24,7 +29,21 @@ int kite__worker_init(kite__worker *w, kite__logic *lg, uint32_t index,
   w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (w->evfd < 0)
     return KITE_ESYS;
+  bool own = lg->mode != KITE_WORKERS_HASH; /* one session's timers */
+  uint32_t cap = own && lg->srv->cfg.timers_max > 256 ? 256 : lg->srv->cfg.timers_max;
+  int rc = kite__timers_init(&w->timers, lg->srv, (uint16_t)(0x8000 | index), cap,
+                             kite__now_ms());
+  if (rc < 0)
+    return rc;
   return kite__mpsc_init(&w->runq, runq);
+}
+
+void kite__worker_wake(kite__worker *w) {
+  if (atomic_exchange_explicit(&w->wake_pending, 1, memory_order_acq_rel) == 0) {
+    uint64_t one = 1;
+    ssize_t n = write(w->evfd, &one, sizeof(one));
+    (void)n;
+  }
 }
 
 void kite__worker_post(kite__worker *w, kite__mailbox *mb) {
@@ -33,11 +52,7 @@ void kite__worker_post(kite__worker *w, kite__mailbox *mb) {
   while (!kite__mpsc_push(&w->runq, mb))
     ;
   atomic_fetch_add_explicit(&w->queued, 1, memory_order_relaxed);
-  if (atomic_exchange_explicit(&w->wake_pending, 1, memory_order_acq_rel) == 0) {
-    uint64_t one = 1;
-    ssize_t n = write(w->evfd, &one, sizeof(one));
-    (void)n;
-  }
+  kite__worker_wake(w);
 }
 
 static kite__session *session_of(kite__mailbox *mb) {
@@ -73,6 +88,8 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
       srv->cfg.on_disconnect(srv, id, mb->reason, srv->cfg.user);
     kite__mailbox_set(mb, KITE__MB_DONE);
     done = true;
+    if (mb->bound)
+      kite__timers_clear(&w->timers); /* the session's timers end with it */
   }
   kite__logic_set_running(NULL);
   if (done) {
@@ -88,16 +105,21 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
 
 static void *worker_main(void *arg) {
   kite__worker *w = arg;
+  current_worker = w;
   bool dynamic = w->logic->mode == KITE_WORKERS_DYNAMIC;
   for (;;) {
+    uint32_t now = kite__now_ms();
+    kite__timers_drain(&w->timers, now);
+    kite__timers_advance(&w->timers, now);
     kite__mailbox *mb = kite__mpsc_pop(&w->runq);
     if (!mb) {
       if (atomic_load_explicit(&w->stop, memory_order_acquire))
         break;
       atomic_store_explicit(&w->wake_pending, 0, memory_order_seq_cst);
       if (!(mb = kite__mpsc_pop(&w->runq))) {
+        int timeout = kite__timers_timeout_ms(&w->timers, now, 200);
         struct pollfd p = {.fd = w->evfd, .events = POLLIN};
-        poll(&p, 1, 200);
+        poll(&p, 1, timeout < 0 ? 200 : timeout);
         uint64_t v;
         ssize_t n = read(w->evfd, &v, sizeof(v));
         (void)n;
@@ -108,6 +130,7 @@ static void *worker_main(void *arg) {
     if (run_turn(w, mb) && dynamic)
       break; /* its one session is over: the thread ends with it */
   }
+  current_worker = NULL;
   atomic_store_explicit(&w->running, false, memory_order_release);
   return NULL;
 }
@@ -146,6 +169,7 @@ void kite__worker_stop(kite__worker *w) {
 }
 
 void kite__worker_free(kite__worker *w) {
+  kite__timers_free(&w->timers);
   if (w->evfd >= 0)
     close(w->evfd);
   kite__mpsc_free(&w->runq);

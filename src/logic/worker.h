@@ -15,6 +15,10 @@ int kite__worker_start(kite__worker *w);
  * dynamic worker's thread to end on its own. */
 void kite__worker_stop(kite__worker *w);
 void kite__worker_free(kite__worker *w);
+/* Any thread: wakes the worker's loop. */
+void kite__worker_wake(kite__worker *w);
+/* The worker the calling thread runs, or NULL. */
+kite__worker *kite__worker_current(void);
 /* Any thread: queues |mb| (its SCHEDULED flag won by the caller). */
 void kite__worker_post(kite__worker *w, kite__mailbox *mb);
 

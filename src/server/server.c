@@ -48,6 +48,7 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->stop_timeout_ms = 3000;
   cfg->steering = true;
   cfg->mailbox_bytes = 262144;
+  cfg->timers_max = 16384;
   cfg->log_level = KITE_LOG_INFO;
 }
 
@@ -77,6 +78,7 @@ static int validate(const kite_server_config *c, kite__log *log) {
         "worker_mode");
   CHECK(c->workers >= 0 && c->workers <= 4096, "workers");
   CHECK(c->mailbox_bytes >= 1024, "mailbox_bytes");
+  CHECK(c->timers_max >= 1 && c->timers_max <= (1u << 24), "timers_max");
   CHECK(c->unrouted == KITE_UNROUTED_DROP || c->unrouted == KITE_UNROUTED_CLOSE,
         "unrouted");
   /* A frame must fit the peer's receive window whole, or it never arrives
@@ -348,7 +350,7 @@ void *kite_session_user(kite_server *srv, kite_session_id id) {
 int kite_session_get_stats(kite_server *srv, kite_session_id id,
                            kite_session_stats *out) {
   kite__session *s = kite__session_by_id(srv, id);
-  if (!s || s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE)
+  if (!s || !atomic_load_explicit(&s->live, memory_order_relaxed))
     return KITE_ENOTFOUND;
   if (kite__shard_current() != s->shard)
     return srv->logic.mode == KITE_WORKERS_INLINE ? KITE_ENOTFOUND : KITE_ESTATE;
@@ -374,4 +376,5 @@ void kite_server_stats_get(const kite_server *srv, kite_server_stats *out) {
       field[k] += atomic_load_explicit(&srv->shards[i].stats[k],
                                        memory_order_relaxed);
   out->unrouted = atomic_load_explicit(&srv->logic.unrouted, memory_order_relaxed);
+  out->inbox_full += atomic_load_explicit(&srv->logic.posts_refused, memory_order_relaxed);
 }

@@ -18,6 +18,7 @@
 #include "kcp/kcp.h"
 #include "logic/logic.h"
 #include "logic/mailbox.h"
+#include "logic/timers.h"
 #include "net/udp.h"
 #include "proto/control.h"
 #include "server/cookie.h"
@@ -25,6 +26,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 typedef struct kite__shard kite__shard;
 
@@ -51,6 +53,7 @@ typedef struct kite__session {
   _Atomic uint32_t generation; /* read by other threads to check ids */
   _Atomic uint32_t pending;    /* segments in the inbox for this slot */
   _Atomic uint32_t queued;     /* segments in KCP's send queue (shard writes) */
+  _Atomic uint8_t live;        /* open or closing: the app may address it */
   uint32_t conv;
   uint32_t slot;
   uint32_t last_rx_ms;
@@ -84,7 +87,15 @@ enum kite__stat {
                         memory_order_relaxed)
 #define KITE__STAT_INC(sh, name) KITE__STAT_ADD(sh, name, 1)
 
+/* A frame encoded once and shared by every shard a broadcast reaches. */
+typedef struct kite__shared_frame {
+  _Atomic uint32_t refs;
+  uint32_t bytes; /* header + body */
+  uint8_t data[];
+} kite__shared_frame;
+
 enum kite__cmd_type {
+  KITE__CMD_BROADCAST, /* a shared frame for |count| sessions (ids in data) */
   KITE__CMD_SEND,    /* a frame from another thread */
   KITE__CMD_CLOSE,   /* kite_session_close() from another thread */
   KITE__CMD_DGRAM,   /* a datagram that reached the wrong shard */
@@ -99,11 +110,18 @@ typedef struct kite__cmd {
   uint32_t len;  /* bytes in data */
   uint32_t segs; /* SEND: segments reserved in the session's pending */
   kite_session_id id;
+  kite__shared_frame *frame; /* BROADCAST */
+  uint32_t count;            /* BROADCAST: ids in data */
   kite__addr from;
   kite__local local;
   kite__ctrl ctrl;
   uint8_t data[];
 } kite__cmd;
+
+static inline void kite__shared_frame_put(kite__shared_frame *f) {
+  if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+    free(f);
+}
 
 struct kite__shard {
   kite_server *srv;
@@ -115,6 +133,7 @@ struct kite__shard {
   kite__kcp_pool *pool;
   kite__kcp_config kcp_cfg; /* the server's; mtu and peer window per session */
   kite__wheel wheel;
+  kite__timers timers; /* game timers of inline mode */
   kite__cookie_jar jar;
   kite__map hs; /* (addr, port, nonce) -> slot, for idempotent CONNECT */
 
@@ -166,6 +185,9 @@ void kite__session_input(kite__shard *sh, kite__session *s,
                          const uint8_t *data, size_t len);
 int kite__session_send_frame(kite__session *s, uint16_t msg_id,
                              uint16_t flags, const void *body, size_t len);
+/* Queues a frame already encoded (header included): broadcasts. */
+int kite__session_send_encoded(kite__session *s, const uint8_t *frame,
+                               size_t bytes);
 /* Closes now, or at the next safe point when a callback or the engine is
  * running on the session. Sends CLOSE (|reason|) unless the peer closed. */
 void kite__session_close(kite__session *s, uint8_t reason);
@@ -202,9 +224,16 @@ void *kite__shard_main(void *arg);
 /* Any thread: queues |cmd| (owned by the shard on success) and wakes the
  * shard. false when the inbox is full (the caller still owns |cmd|). */
 bool kite__shard_post(kite__shard *sh, kite__cmd *cmd);
+/* Runs a command on the calling shard (|sh| must be current); frees it. */
+void kite__shard_run_command(kite__shard *sh, kite__cmd *cmd);
+/* A broadcast command the inbox refused: its members miss the frame, so
+ * they are closed as slow peers; frees it. Any thread. */
+void kite__shard_run_abandoned(kite__shard *sh, kite__cmd *cmd);
 /* A worker's word for the session's shard: its mailbox has room again, or
  * its on_disconnect ran. At most once queued per session (a flag). */
 void kite__shard_notice(kite__session *s);
+/* Any thread: wakes the shard's loop (one eventfd write per wake-up). */
+void kite__shard_wake(kite__shard *sh);
 /* The shard the calling thread runs, or NULL. */
 kite__shard *kite__shard_current(void);
 void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,

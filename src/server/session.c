@@ -186,6 +186,7 @@ static void session_end(kite__session *s, uint8_t reason, bool tell_peer) {
   /* From here the session takes no input and no sends; its executor still
    * owes on_disconnect (inline: now; a worker: after its queued frames). */
   s->state = KITE__S_ZOMBIE;
+  atomic_store_explicit(&s->live, 0, memory_order_relaxed);
   bool now = kite__logic_close(&sh->srv->logic, s, reason);
   session_teardown(s);
   if (now)
@@ -279,17 +280,15 @@ void kite__session_on_timer(kite__timer *t, void *user) {
     kite__session_schedule(s);
 }
 
-int kite__session_send_frame(kite__session *s, uint16_t msg_id,
-                             uint16_t flags, const void *body, size_t len) {
-  uint8_t hdr[KITE__FRAME_HDR];
-  kite__frame_header(hdr, msg_id, flags, body, (uint32_t)len, true);
-  struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)(uintptr_t)body, len}};
-  int rc = kite__kcp_sendv(s->kcp, iov, len ? 2 : 1);
+/* Queues encoded frame bytes on the session's KCP stream. */
+static int session_sendv(kite__session *s, struct iovec *iov, int n,
+                         size_t bytes) {
+  int rc = kite__kcp_sendv(s->kcp, iov, n);
   if (rc == KITE_EFULL) {
     /* The queue is full, but the window may have room: move it along
      * before refusing, so the limit bites only with both full. */
     kite__kcp_flush(s->kcp, s->shard->now);
-    rc = kite__kcp_sendv(s->kcp, iov, len ? 2 : 1);
+    rc = kite__kcp_sendv(s->kcp, iov, n);
   }
   if (rc == KITE_ENOMEM) {
     KITE__STAT_INC(s->shard, kcp_no_buffer);
@@ -300,10 +299,24 @@ int kite__session_send_frame(kite__session *s, uint16_t msg_id,
   if (rc < 0)
     return rc;
   s->frames_out++;
-  s->bytes_out += KITE__FRAME_HDR + len;
+  s->bytes_out += bytes;
   kite__session_publish_queue(s);
   kite__session_mark_dirty(s);
   return 0;
+}
+
+int kite__session_send_frame(kite__session *s, uint16_t msg_id,
+                             uint16_t flags, const void *body, size_t len) {
+  uint8_t hdr[KITE__FRAME_HDR];
+  kite__frame_header(hdr, msg_id, flags, body, (uint32_t)len, true);
+  struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)(uintptr_t)body, len}};
+  return session_sendv(s, iov, len ? 2 : 1, KITE__FRAME_HDR + len);
+}
+
+int kite__session_send_encoded(kite__session *s, const uint8_t *frame,
+                               size_t bytes) {
+  struct iovec iov = {(void *)(uintptr_t)frame, bytes};
+  return session_sendv(s, &iov, 1, bytes);
 }
 
 /* One frame from the peer: pings answered here, the rest to the logic
@@ -397,6 +410,7 @@ void kite__session_input(kite__shard *sh, kite__session *s,
     /* The first segment from the accepted address opens it (PROTOCOL.md
      * section 2, step 5): only now does the application hear of it. */
     s->state = KITE__S_OPEN;
+    atomic_store_explicit(&s->live, 1, memory_order_relaxed);
     s->opened = 1;
     KITE__STAT_INC(sh, sessions_opened);
     kite__logic_open(&sh->srv->logic, s);

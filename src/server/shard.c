@@ -79,6 +79,9 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   }
   sh->now = kite__now_ms();
   kite__wheel_init(&sh->wheel, sh->now);
+  if (kite__timers_init(&sh->timers, srv, (uint16_t)(0x0100 | index),
+                        cfg->timers_max, sh->now) < 0)
+    return KITE_ENOMEM;
   return kite__cookie_jar_init(&sh->jar, srv->master, cfg->cookie_lifetime_s);
 }
 
@@ -99,6 +102,7 @@ void kite__shard_free(kite__shard *sh) {
     kite__mpsc_free(&sh->inbox);
   }
   kite__map_free(&sh->hs);
+  kite__timers_free(&sh->timers);
   kite__kcp_pool_destroy(sh->pool);
   free(sh->slots);
   free(sh->rx);
@@ -113,15 +117,19 @@ void kite__shard_free(kite__shard *sh) {
     close(sh->evfd);
 }
 
-bool kite__shard_post(kite__shard *sh, kite__cmd *cmd) {
-  if (!kite__mpsc_push(&sh->inbox, cmd))
-    return false;
+void kite__shard_wake(kite__shard *sh) {
   /* One eventfd write per wake-up, not per command. */
   if (atomic_exchange_explicit(&sh->wake_pending, 1, memory_order_acq_rel) == 0) {
     uint64_t one = 1;
     ssize_t w = write(sh->evfd, &one, sizeof(one));
     (void)w; /* the counter cannot overflow: it is drained every wake-up */
   }
+}
+
+bool kite__shard_post(kite__shard *sh, kite__cmd *cmd) {
+  if (!kite__mpsc_push(&sh->inbox, cmd))
+    return false;
+  kite__shard_wake(sh);
   return true;
 }
 
@@ -213,9 +221,52 @@ static void read_datagrams(kite__shard *sh) {
   }
 }
 
-static void run_command(kite__shard *sh, kite__cmd *cmd) {
+/* Gives back a reservation made by a sender on another thread, once the
+ * frame is in KCP (or dropped): it belongs to the slot, whichever session
+ * holds it now. */
+static void unreserve(kite__shard *sh, kite_session_id id, uint32_t segs) {
+  uint32_t slot = (uint32_t)(id >> 32) & 0xFFFFFF;
+  if (slot < sh->nslots)
+    atomic_fetch_sub_explicit(&sh->slots[slot].pending, segs,
+                              memory_order_relaxed);
+}
+
+static void run_broadcast(kite__shard *sh, kite__cmd *cmd) {
+  const kite__shared_frame *f = cmd->frame;
+  for (uint32_t i = 0; i < cmd->count; i++) {
+    kite_session_id id;
+    memcpy(&id, cmd->data + i * sizeof(id), sizeof(id));
+    kite__session *s = kite__session_by_id(sh->srv, id);
+    if (!s || (s->state != KITE__S_OPEN && s->state != KITE__S_CLOSING))
+      KITE__STAT_INC(sh, drop_stale_cmd);
+    else if (kite__session_send_encoded(s, f->data, f->bytes) < 0)
+      kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* a gap is worse */
+    else
+      KITE__STAT_INC(sh, frames_out);
+    unreserve(sh, id, cmd->segs);
+  }
+  kite__shared_frame_put(cmd->frame);
+}
+
+void kite__shard_run_abandoned(kite__shard *sh, kite__cmd *cmd) {
+  kite_server *srv = sh->srv;
+  for (uint32_t i = 0; i < cmd->count; i++) {
+    kite_session_id id;
+    memcpy(&id, cmd->data + i * sizeof(id), sizeof(id));
+    unreserve(sh, id, cmd->segs);
+    kite__session_close_any(srv, id, KITE_CLOSE_SLOW_PEER);
+  }
+  atomic_fetch_add_explicit(&srv->logic.posts_refused, 1, memory_order_relaxed);
+  kite__shared_frame_put(cmd->frame);
+  free(cmd);
+}
+
+void kite__shard_run_command(kite__shard *sh, kite__cmd *cmd) {
   kite__session *s;
   switch (cmd->type) {
+  case KITE__CMD_BROADCAST:
+    run_broadcast(sh, cmd);
+    break;
   case KITE__CMD_SEND: {
     s = kite__session_by_id(sh->srv, cmd->id);
     if (!s || s->state == KITE__S_FREE || s->state == KITE__S_HALF_OPEN ||
@@ -226,12 +277,8 @@ static void run_command(kite__shard *sh, kite__cmd *cmd) {
     else
       KITE__STAT_INC(sh, frames_out);
     /* Only now, with the frame in KCP's published queue depth, is its
-     * reservation given back, so senders never see it counted nowhere. It
-     * belongs to the slot, whichever session holds it now. */
-    uint32_t slot = (uint32_t)(cmd->id >> 32) & 0xFFFFFF;
-    if (slot < sh->nslots)
-      atomic_fetch_sub_explicit(&sh->slots[slot].pending, cmd->segs,
-                                memory_order_relaxed);
+     * reservation given back, so senders never see it counted nowhere. */
+    unreserve(sh, cmd->id, cmd->segs);
     break;
   }
   case KITE__CMD_CLOSE:
@@ -259,11 +306,7 @@ void kite__shard_notice(kite__session *s) {
   /* Cannot be full: it holds each session at most once. */
   while (!kite__mpsc_push(&sh->notices, s))
     ;
-  if (atomic_exchange_explicit(&sh->wake_pending, 1, memory_order_acq_rel) == 0) {
-    uint64_t one = 1;
-    ssize_t w = write(sh->evfd, &one, sizeof(one));
-    (void)w;
-  }
+  kite__shard_wake(sh);
 }
 
 /* Workers' words: a session's mailbox has room again, or its
@@ -286,7 +329,7 @@ static void drain_inbox(kite__shard *sh) {
   atomic_store_explicit(&sh->wake_pending, 0, memory_order_release);
   kite__cmd *cmd;
   for (int i = 0; i < INBOX_PER_WAKEUP && (cmd = kite__mpsc_pop(&sh->inbox)); i++)
-    run_command(sh, cmd);
+    kite__shard_run_command(sh, cmd);
 }
 
 static void flush_dirty(kite__shard *sh) {
@@ -340,6 +383,9 @@ void *kite__shard_main(void *arg) {
   struct epoll_event ev[2];
   for (;;) {
     int timeout = sh->dirty ? 0 : kite__wheel_timeout_ms(&sh->wheel, sh->now, 1000);
+    int game = kite__timers_timeout_ms(&sh->timers, sh->now, 1000);
+    if (timeout < 0 || (game >= 0 && game < timeout))
+      timeout = game;
     if (timeout < 0)
       timeout = 1000; /* nothing scheduled: still look at the stop flag */
     int n = epoll_wait(sh->epfd, ev, 2, timeout);
@@ -361,6 +407,8 @@ void *kite__shard_main(void *arg) {
     if (!sh->stop_seen && atomic_load_explicit(&srv->stopping, memory_order_acquire))
       begin_stop(sh);
     kite__wheel_advance(&sh->wheel, sh->now, kite__session_on_timer, sh);
+    kite__timers_drain(&sh->timers, sh->now);
+    kite__timers_advance(&sh->timers, sh->now);
     flush_dirty(sh);
     kite__udp_tx_flush(sh->tx);
     account_tx(sh, &sent, &dropped, &bytes);

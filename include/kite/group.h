@@ -1,0 +1,58 @@
+/*
+ * Groups (rooms): sets of sessions that receive the same frames. A
+ * broadcast encodes its frame once (header and CRC) and shares it with
+ * every member's shard; each member still gets its own KCP copy, as
+ * reliability needs. A session leaves its groups by itself when it
+ * disconnects: members whose session has ended are dropped at the next
+ * broadcast or size query, since a session id is never reused.
+ *
+ * Threads: every function may be called from any thread, callbacks
+ * included; a group has its own lock, held only inside these calls.
+ */
+#ifndef KITE_GROUP_H
+#define KITE_GROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kite_server kite_server;
+typedef uint64_t kite_session_id;
+typedef struct kite_group kite_group;
+
+/* A new empty group, or NULL when memory runs out. */
+kite_group *kite_group_create(kite_server *srv);
+
+/* Frees the group (its members are not told). No other thread may use it
+ * during or after the call. NULL is ignored. */
+void kite_group_destroy(kite_group *g);
+
+/* 0, KITE_ENOTFOUND (no such live session), KITE_ESTATE (a member
+ * already), KITE_ENOMEM. */
+int kite_group_join(kite_group *g, kite_session_id id);
+
+/* 0 or KITE_ENOTFOUND (not a member). */
+int kite_group_leave(kite_group *g, kite_session_id id);
+
+/* Live members. */
+size_t kite_group_size(kite_group *g);
+
+/* Copies up to |cap| live members' ids into |out|; returns how many
+ * members there are (may exceed |cap|). */
+size_t kite_group_members(kite_group *g, kite_session_id *out, size_t cap);
+
+/* Sends one frame to every live member (msg_id and body as
+ * kite_session_send). Returns the number of members it was queued for, or
+ * KITE_EINVAL / KITE_EMSGSIZE / KITE_ENOMEM. A member whose send queue is
+ * full is closed as a slow peer (reason 6) rather than left with a gap in
+ * its stream. */
+int kite_group_broadcast(kite_group *g, uint16_t msg_id, const void *body,
+                         size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
