@@ -27,7 +27,7 @@ start() { # name, command...: starts a server on CPU 0, sets $pid and $port
   pids+=("$pid")
   port=
   for _ in $(seq 200); do
-    port=$(sed -n 's/.*port \([0-9]*\)$/\1/p' "$work/$name.out" | head -1)
+    port=$(sed -n 's/.*listening on [^,]*port \([0-9]*\).*/\1/p' "$work/$name.out" | head -1)
     [ -n "$port" ] && break
     sleep 0.05
   done

@@ -3,6 +3,8 @@
  *
  *   kite-echo [--udp HOST:PORT] [--threads N] [--max-sessions N]
  *             [--idle-timeout-ms N] [--no-steering] [--verbose]
+ *             [--workers N] [--worker-mode inline|hash|bind|dynamic]
+ *             [--metrics HOST:PORT]
  *
  * Prints one line when it is listening; on SIGINT or SIGTERM it stops
  * gracefully (sessions flushed, CLOSE sent) and prints its counters.
@@ -28,7 +30,9 @@ static void on_message(kite_server *srv, kite_session_id id, uint16_t msg_id,
 static void usage(void) {
   fprintf(stderr,
           "usage: kite-echo [--udp HOST:PORT] [--threads N] [--max-sessions N]\n"
-          "                 [--idle-timeout-ms N] [--no-steering] [--verbose]\n");
+          "                 [--idle-timeout-ms N] [--no-steering] [--verbose]\n"
+          "                 [--workers N] [--worker-mode inline|hash|bind|dynamic]\n"
+          "                 [--metrics HOST:PORT]\n");
   exit(2);
 }
 
@@ -61,6 +65,20 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--idle-timeout-ms")) {
       cfg.idle_timeout_ms = number(a, v);
       i++;
+    } else if (!strcmp(a, "--workers")) {
+      cfg.workers = (int)number(a, v);
+      i++;
+    } else if (!strcmp(a, "--worker-mode") && v) {
+      int m = kite_worker_mode_parse(v);
+      if (m < 0) {
+        fprintf(stderr, "kite-echo: unknown worker mode \"%s\"\n", v);
+        usage();
+      }
+      cfg.worker_mode = (kite_worker_mode)m;
+      i++;
+    } else if (!strcmp(a, "--metrics") && v) {
+      cfg.metrics_addr = v;
+      i++;
     } else if (!strcmp(a, "--no-steering")) {
       cfg.steering = false;
     } else if (!strcmp(a, "--verbose")) {
@@ -89,8 +107,11 @@ int main(int argc, char **argv) {
     kite_server_destroy(srv);
     return 1;
   }
-  printf("kite-echo listening on udp %s port %d\n", cfg.udp_addr,
-         kite_server_udp_port(srv));
+  printf("kite-echo listening on udp %s port %d, workers %s", cfg.udp_addr,
+         kite_server_udp_port(srv), kite_worker_mode_name(cfg.worker_mode));
+  if (cfg.metrics_addr)
+    printf(", metrics on tcp port %d", kite_server_metrics_port(srv));
+  printf("\n");
   fflush(stdout);
 
   int sig;

@@ -74,6 +74,11 @@ typedef void (*kite_handler_fn)(const kite_request *req);
 int kite_server_route(kite_server *srv, uint16_t msg_id, kite_handler_fn fn,
                       void *user);
 
+/* Sends a frame back to the request's session: kite_session_send(req->srv,
+ * req->session, ...), with its return values. From the handler. */
+int kite_reply(const kite_request *req, uint16_t msg_id, const void *body,
+               size_t len);
+
 /* Sets the session's affinity key (hash mode: its worker is key %
  * workers). From the session's own callbacks only; takes effect from the
  * session's next message (the current one finishes where it is, so order

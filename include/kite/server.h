@@ -69,6 +69,7 @@ typedef struct kite_server_config {
   uint32_t inbox_max;       /* commands from other threads per shard (65536) */
   uint32_t stop_timeout_ms; /* graceful stop waits this long for acks (3000) */
   bool steering;            /* steer segments to their shard in the kernel (true) */
+  const char *metrics_addr; /* "HOST:PORT": Prometheus text on GET /metrics (NULL: off) */
 
   kite_worker_mode worker_mode; /* where callbacks run (KITE_WORKERS_INLINE) */
   int workers;              /* hash: pool size (0: one per CPU); bind,
@@ -94,14 +95,16 @@ void kite_server_config_init(kite_server_config *cfg);
 
 /* Validates |cfg|, binds the sockets and allocates every table, so that
  * kite_server_start() cannot fail on resources. |cfg| is copied (udp_addr
- * too). Returns 0 and sets *out, or:
+ * and metrics_addr too). Returns 0 and sets *out, or:
  *   KITE_EINVAL  a bad value (the log says which field);
  *   KITE_ESYS    a socket call failed (the log names it and errno);
  *   KITE_ENOMEM. */
 int kite_server_create(kite_server **out, const kite_server_config *cfg);
 
-/* Starts the shard threads and returns. KITE_ESTATE if started already,
- * KITE_ESYS if a thread cannot start. Any thread but a callback. */
+/* Starts the shard threads (and the metrics endpoint, when configured)
+ * and returns. KITE_ESTATE if started already, KITE_ESYS if a thread cannot
+ * start or metrics_addr cannot be bound (logged). Any thread but a
+ * callback. */
 int kite_server_start(kite_server *srv);
 
 /* Graceful stop: new handshakes get REJECT (shutting down); each session's
@@ -115,6 +118,11 @@ void kite_server_destroy(kite_server *srv);
 
 /* The UDP port bound (useful after asking for port 0). */
 int kite_server_udp_port(const kite_server *srv);
+
+/* The metrics endpoint's TCP port once started (port 0 picks one), or 0
+ * when metrics_addr is NULL. Any thread. The text it serves on GET
+ * /metrics is described in docs/OPERATIONS.md. */
+int kite_server_metrics_port(const kite_server *srv);
 
 /* Sends one frame (PROTOCOL.md section 4) to a session; |body| is copied.
  * Any thread, callbacks included; per-session order is kept for calls from

@@ -37,3 +37,15 @@ void kite__logf(const kite__log *log, kite_log_level level, const char *fmt,
   va_end(ap);
   log->fn(log->user, level, line);
 }
+
+bool kite__ratelog_allow(kite__ratelog *r, uint32_t now_ms, uint32_t *suppressed) {
+  if (r->started && (int32_t)(now_ms - r->next_ms) < 0) {
+    r->suppressed++;
+    return false;
+  }
+  r->started = 1;
+  r->next_ms = now_ms + 1000;
+  *suppressed = r->suppressed;
+  r->suppressed = 0;
+  return true;
+}

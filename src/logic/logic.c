@@ -102,6 +102,11 @@ bool kite__logic_on_executor(const kite__logic *lg, const kite__session *s) {
   return running_mailbox == &s->mb;
 }
 
+int kite_reply(const kite_request *req, uint16_t msg_id, const void *body,
+               size_t len) {
+  return kite_session_send(req->srv, req->session, msg_id, body, len);
+}
+
 int kite_session_set_affinity(kite_server *srv, kite_session_id id,
                               uint64_t key) {
   if (srv->logic.mode != KITE_WORKERS_HASH)

@@ -4,7 +4,9 @@
  */
 #include "server/server_internal.h"
 
+#include "ops/metrics_http.h"
 #include "proto/frame.h"
+#include "server/metrics_export.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -172,6 +174,21 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
     rc = KITE_EINVAL;
     goto fail;
   }
+  if (cfg->metrics_addr) {
+    kite__addr m;
+    srv->metrics_addr = strdup(cfg->metrics_addr);
+    srv->cfg.metrics_addr = srv->metrics_addr;
+    if (!srv->metrics_addr) {
+      rc = KITE_ENOMEM;
+      goto fail;
+    }
+    if (kite__addr_parse(&m, srv->metrics_addr) < 0) {
+      kite__logf(&srv->log, KITE_LOG_ERROR,
+                 "config: metrics_addr \"%s\" is not HOST:PORT", srv->metrics_addr);
+      rc = KITE_EINVAL;
+      goto fail;
+    }
+  }
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   srv->nshards = cfg->threads ? (uint32_t)cfg->threads
                               : (uint32_t)(cpus > 0 ? (cpus < SHARDS_MAX ? cpus : SHARDS_MAX) : 1);
@@ -222,6 +239,11 @@ int kite_server_start(kite_server *srv) {
     }
     sh->thread_started = true;
   }
+  int rc = kite__metrics_export_start(srv);
+  if (rc < 0) {
+    kite_server_stop(srv);
+    return rc;
+  }
   char a[64];
   kite__logf(&srv->log, KITE_LOG_INFO,
              "listening on udp %s (port %d), %u shards, steering %s, workers %s (%u)",
@@ -241,6 +263,7 @@ int kite_server_stop(kite_server *srv) {
     return 0;
   }
   atomic_store_explicit(&srv->stopping, true, memory_order_release);
+  kite__metrics_export_stop(srv);
   for (uint32_t i = 0; i < srv->nshards; i++) {
     uint64_t one = 1;
     ssize_t w = write(srv->shards[i].evfd, &one, sizeof(one));
@@ -267,12 +290,17 @@ void kite_server_destroy(kite_server *srv) {
   kite__logic_free(&srv->logic);
   free(srv->shards);
   free(srv->udp_addr);
+  free(srv->metrics_addr);
   sodium_memzero(srv->master, sizeof(srv->master));
   pthread_mutex_destroy(&srv->stop_lock);
   free(srv);
 }
 
 int kite_server_udp_port(const kite_server *srv) { return srv->port; }
+
+int kite_server_metrics_port(const kite_server *srv) {
+  return srv->metrics ? kite__metrics_http_port(srv->metrics) : 0;
+}
 
 int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
                       const void *body, size_t len) {

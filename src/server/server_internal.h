@@ -151,6 +151,7 @@ struct kite__shard {
   uint8_t *scratch; /* header + max_frame: frames that span segments */
   uint32_t now;     /* ms, refreshed once per loop iteration */
   bool stop_seen;
+  kite__ratelog log_refused, log_backpressure, log_protocol; /* floods */
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
 };
@@ -158,6 +159,7 @@ struct kite__shard {
 struct kite_server {
   kite_server_config cfg;
   char *udp_addr; /* cfg.udp_addr's copy */
+  char *metrics_addr; /* cfg.metrics_addr's copy, or NULL */
   kite__log log;
   kite__addr bind;
   int port;
@@ -171,6 +173,7 @@ struct kite_server {
   atomic_bool stopping;
   bool started, stopped;
   kite__logic logic;
+  struct kite__metrics_http *metrics; /* cfg.metrics_addr's endpoint, or NULL */
   pthread_mutex_t stop_lock;
 };
 

@@ -333,6 +333,14 @@ static bool deliver(kite__session *s, const kite__frame_hdr *h,
   } else if (!kite__logic_deliver(&sh->srv->logic, s, h->msg_id, body, h->len)) {
     s->blocked = 1;
     KITE__STAT_INC(sh, backpressure);
+    uint32_t held;
+    if (kite__ratelog_allow(&sh->log_backpressure, sh->now, &held)) {
+      char who[64];
+      kite__logf(&sh->srv->log, KITE_LOG_WARN,
+                 "session %s: its handlers are behind; reading paused "
+                 "(backpressure; %u more like it in the last second)",
+                 kite__addr_format(&s->peer, who, sizeof(who)), held);
+    }
     return false;
   } else {
     KITE__STAT_INC(sh, frames_in);
@@ -372,10 +380,12 @@ static void pump_frames(kite__session *s) {
     }
     if (why != 0) {
       char who[64];
-      kite__logf(&sh->srv->log, KITE_LOG_DEBUG,
-                 "session %s: %s: closing (protocol error)",
-                 kite__addr_format(&s->peer, who, sizeof(who)),
-                 kite__frame_strerror(why));
+      uint32_t held;
+      if (kite__ratelog_allow(&sh->log_protocol, sh->now, &held))
+        kite__logf(&sh->srv->log, KITE_LOG_WARN,
+                   "session %s: %s: closing (protocol error; %u more in the "
+                   "last second)", kite__addr_format(&s->peer, who, sizeof(who)),
+                   kite__frame_strerror(why), held);
       KITE__STAT_INC(sh, drop_frame);
       s->close_pending = KITE_CLOSE_PROTOCOL;
       return;

@@ -18,7 +18,7 @@ trap cleanup EXIT
 timeout 60 "$echo_bin" --udp 127.0.0.1:0 --threads 2 > "$work/echo.out" 2> "$work/echo.err" &
 pid=$!
 for _ in $(seq 100); do
-  port=$(sed -n 's/.* port \([0-9]*\)$/\1/p' "$work/echo.out")
+  port=$(sed -n 's/.*listening on udp [^ ]* port \([0-9]*\).*/\1/p' "$work/echo.out")
   [ -n "$port" ] && break
   sleep 0.05
 done
