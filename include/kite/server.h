@@ -41,8 +41,9 @@ typedef struct kite_server kite_server;
  * id kept after on_disconnect is harmlessly refused with KITE_ENOTFOUND. */
 typedef uint64_t kite_session_id;
 
-/* Called on the session's shard thread. |body| is valid only during the
- * call (copy what you keep). A callback may call any kite_session_*() and
+/* Called on the session's executor: its shard thread (inline mode) or its
+ * worker (kite/logic.h), one call at a time per session. |body| is valid
+ * only during the call (copy what you keep). A callback may call any kite_session_*() and
  * kite_server_stats(), but not kite_server_stop() or _destroy(). */
 typedef void (*kite_on_connect_fn)(kite_server *srv, kite_session_id id,
                                    void *user);
@@ -146,9 +147,11 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
  * Any thread. KITE_ENOTFOUND when it is gone already. */
 int kite_session_close(kite_server *srv, kite_session_id id);
 
-/* The application's pointer for a session (NULL until set). From the
- * session's own callbacks (its executor) only; KITE_ENOTFOUND for a stale
- * id or another thread. */
+/* The application's pointer for a session (NULL until set, and again
+ * once on_disconnect has returned, so a timer or task that runs later on
+ * the executor finds NULL, not what on_disconnect freed). From the
+ * session's own executor only; KITE_ENOTFOUND for a stale id or another
+ * thread. */
 int kite_session_set_user(kite_server *srv, kite_session_id id, void *user);
 void *kite_session_user(kite_server *srv, kite_session_id id);
 

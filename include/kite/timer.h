@@ -5,9 +5,11 @@
  *   inline  the shard (key % shards);
  *   hash    the worker (key % workers), as kite_session_set_affinity();
  *   bind, dynamic  the worker of session |key| (a session id).
- * A repeating timer fires every period_ms from its first expiry, late
- * ticks not piled up (a tick that finds the next one already due runs
- * once). Timers of one key fire in expiry order.
+ * A repeating timer fires every period_ms from its first expiry, on that
+ * schedule: a late tick does not push the next ones back, and a tick so
+ * late that the next is due already skips it (no pile-up). Timers of one
+ * key fire in expiry order. A one-shot timer with delay 0 runs a task on
+ * the key's executor as soon as it looks: the way to hand work to a room.
  */
 #ifndef KITE_TIMER_H
 #define KITE_TIMER_H

@@ -95,7 +95,7 @@ size_t kite_group_members(kite_group *g, kite_session_id *out, size_t cap) {
   pthread_mutex_lock(&g->lock);
   prune(g);
   size_t n = g->n;
-  if (out)
+  if (out && cap)
     memcpy(out, g->ids, (n < cap ? n : cap) * sizeof(*out));
   pthread_mutex_unlock(&g->lock);
   return n;
@@ -131,7 +131,8 @@ int kite_group_broadcast(kite_group *g, uint16_t msg_id, const void *body,
   atomic_init(&f->refs, 1); /* ours, until every shard has its own */
   f->bytes = (uint32_t)(KITE__FRAME_HDR + len);
   kite__frame_header(f->data, msg_id, 0, body, (uint32_t)len, true);
-  memcpy(f->data + KITE__FRAME_HDR, body, len);
+  if (len) /* body may be NULL then */
+    memcpy(f->data + KITE__FRAME_HDR, body, len);
   uint32_t mss = srv->cfg.mtu - KITE_KCP_OVERHEAD;
   uint32_t segs = (f->bytes + mss - 1) / mss;
 

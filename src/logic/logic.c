@@ -214,6 +214,7 @@ bool kite__logic_close(kite__logic *lg, kite__session *s, uint8_t reason) {
       srv->cfg.on_disconnect(srv, kite__session_id(s), reason, srv->cfg.user);
       s->in_callback = 0;
     }
+    s->user = NULL;
     return true;
   }
   s->mb.reason = reason;

@@ -40,7 +40,8 @@ bool kite__mailbox_push(kite__mailbox *mb, uint16_t msg_id, const void *body,
     return false;
   m->len = len;
   m->msg_id = msg_id;
-  memcpy(m->data, body, len);
+  if (len)
+    memcpy(m->data, body, len);
   atomic_fetch_add_explicit(&mb->bytes, len, memory_order_relaxed);
   mb->ring[head % KITE__MAILBOX_SLOTS] = m;
   atomic_store(&mb->head, head + 1);

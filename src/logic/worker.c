@@ -86,6 +86,7 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
   if (kite__mailbox_empty(mb) && (kite__mailbox_flags(mb) & KITE__MB_DISCONNECT)) {
     if (srv->cfg.on_disconnect)
       srv->cfg.on_disconnect(srv, id, mb->reason, srv->cfg.user);
+    s->user = NULL; /* freed by now, likely: later lookups see NULL */
     kite__mailbox_set(mb, KITE__MB_DONE);
     done = true;
     if (mb->bound)

@@ -341,7 +341,8 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
   cmd->len = (uint32_t)len;
   cmd->segs = segs;
   cmd->id = id;
-  memcpy(cmd->data, body, len);
+  if (len) /* body may be NULL then */
+    memcpy(cmd->data, body, len);
   if (!kite__shard_post(sh, cmd)) {
     atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
     free(cmd);

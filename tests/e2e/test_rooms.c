@@ -40,6 +40,7 @@ static kite_timer_id tick_id;
 static void on_join(const kite_request *r) {
   kite_session_set_affinity(r->srv, r->session, ROOM_KEY); /* hash: the room's worker */
   kite_group_join(room, r->session);
+  kite_reply(r, MSG_JOIN, NULL, 0); /* an empty body may be NULL */
   atomic_fetch_add(&joined, 1);
 }
 
