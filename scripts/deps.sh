@@ -10,6 +10,7 @@ pkgs=(
   libsodium-dev                     # keyed MAC and randomness (handshake)
   zlib1g-dev                        # CRC-32 of frame bodies
   golang-go golang-github-xtaci-kcp-dev   # kcp-go interop tests
+  tmux                              # drives kite-cli in its end-to-end test
 )
 
 missing=()

@@ -1,0 +1,191 @@
+/*
+ * kite-cli: a terminal client for kited. Connects, logs in, optionally
+ * joins a room, then reads commands from stdin and prints what happens,
+ * one line per event.
+ *
+ *   kite-cli --name NAME [--server HOST:PORT] [--join ROOM]
+ *
+ * Commands: /rooms  /join ROOM  /leave  /who  /move DX DY  /stop  /quit
+ * /help; any other line is said in the room.
+ */
+#include "kite/kite.h"
+
+#include "../../examples/kited/demo_proto.h"
+#include "render.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct cli {
+  kite_conn *conn;
+  render view;
+  const char *name, *join;
+  bool open, done;
+  int status; /* the exit code */
+} cli;
+
+static void on_connect(kite_conn *c, void *user) {
+  cli *st = user;
+  st->open = true;
+  fprintf(stdout, "* connected\n");
+  kite_conn_send(c, DEMO_LOGIN, st->name, strlen(st->name));
+  if (st->join)
+    kite_conn_send(c, DEMO_JOIN, st->join, strlen(st->join));
+}
+
+static void on_message(kite_conn *c, uint16_t msg_id, const uint8_t *body,
+                       size_t len, void *user) {
+  (void)c;
+  render_message(&((cli *)user)->view, msg_id, body, len);
+}
+
+static void on_disconnect(kite_conn *c, int reason, void *user) {
+  (void)c;
+  cli *st = user;
+  if (!st->open)
+    st->status = 1; /* never connected */
+  fprintf(stdout, "* disconnected (%s)\n", kite_client_reason_name(reason));
+  fflush(stdout);
+  st->conn = NULL;
+  st->done = true;
+}
+
+static void help(void) {
+  fprintf(stdout,
+          "* /rooms  /join ROOM  /leave  /who  /move DX DY (each -1, 0, 1)\n"
+          "* /stop  /quit  /help; any other line is said in your room\n");
+}
+
+static void send_or_say(cli *st, uint16_t id, const void *body, size_t len) {
+  int rc = st->conn && st->open ? kite_conn_send(st->conn, id, body, len) : KITE_ESTATE;
+  if (rc == KITE_ESTATE)
+    fprintf(stdout, "! not connected yet\n");
+  else if (rc < 0)
+    fprintf(stdout, "! not sent: %s\n", kite_strerror(rc));
+}
+
+static void command(cli *st, char *line) {
+  size_t n = strlen(line);
+  while (n && (line[n - 1] == '\r' || line[n - 1] == ' '))
+    line[--n] = 0;
+  if (n == 0)
+    return;
+  int dx, dy;
+  if (!strcmp(line, "/quit")) {
+    if (st->conn)
+      kite_conn_close(st->conn);
+    else
+      st->done = true;
+  } else if (!strcmp(line, "/rooms")) {
+    send_or_say(st, DEMO_ROOMS, NULL, 0);
+  } else if (!strncmp(line, "/join ", 6)) {
+    send_or_say(st, DEMO_JOIN, line + 6, strlen(line + 6));
+  } else if (!strcmp(line, "/leave")) {
+    send_or_say(st, DEMO_LEAVE, NULL, 0);
+  } else if (!strcmp(line, "/who")) {
+    render_who(&st->view);
+  } else if (sscanf(line, "/move %d %d", &dx, &dy) == 2) {
+    int8_t d[2] = {(int8_t)(dx > 0) - (int8_t)(dx < 0), (int8_t)(dy > 0) - (int8_t)(dy < 0)};
+    send_or_say(st, DEMO_MOVE, d, 2);
+  } else if (!strcmp(line, "/stop")) {
+    send_or_say(st, DEMO_MOVE, "\0\0", 2);
+  } else if (line[0] == '/') {
+    help();
+  } else {
+    send_or_say(st, DEMO_CHAT, line, n);
+  }
+  fflush(stdout);
+}
+
+/* Reads what stdin has; runs each whole line. false at end of input. */
+static bool read_input(cli *st, char *buf, size_t cap, size_t *have) {
+  ssize_t n = read(STDIN_FILENO, buf + *have, cap - 1 - *have);
+  if (n < 0)
+    return errno == EINTR || errno == EAGAIN;
+  if (n == 0)
+    return false;
+  *have += (size_t)n;
+  buf[*have] = 0;
+  char *nl;
+  while ((nl = memchr(buf, '\n', *have))) {
+    *nl = 0;
+    command(st, buf);
+    size_t used = (size_t)(nl + 1 - buf);
+    memmove(buf, nl + 1, *have - used);
+    *have -= used;
+  }
+  if (*have == cap - 1) { /* a line longer than any command: said in part */
+    command(st, buf);
+    *have = 0;
+  }
+  return true;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: kite-cli --name NAME [--server HOST:PORT] [--join ROOM]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  cli st = {0};
+  const char *server = "127.0.0.1:7001";
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--name") && v)
+      st.name = argv[++i];
+    else if (!strcmp(a, "--server") && v)
+      server = argv[++i];
+    else if (!strcmp(a, "--join") && v)
+      st.join = argv[++i];
+    else
+      usage();
+  }
+  if (!st.name || !demo_name_ok((const uint8_t *)st.name, strlen(st.name))) {
+    fprintf(stderr, "kite-cli: --name takes 1 to 16 printable characters, no spaces\n");
+    usage();
+  }
+  render_init(&st.view, stdout);
+
+  kite_client_config cfg;
+  kite_client_config_init(&cfg);
+  cfg.on_connect = on_connect;
+  cfg.on_message = on_message;
+  cfg.on_disconnect = on_disconnect;
+  cfg.user = &st;
+  cfg.log_level = KITE_LOG_WARN;
+  kite_client *c;
+  int rc = kite_client_create(&c, &cfg);
+  if (rc < 0 || (rc = kite_client_connect(c, server, NULL, &st.conn)) < 0) {
+    fprintf(stderr, "kite-cli: %s\n", kite_strerror(rc));
+    kite_client_destroy(c);
+    return 1;
+  }
+  fprintf(stdout, "* connecting to %s as %s\n", server, st.name);
+  fflush(stdout);
+
+  char buf[512];
+  size_t have = 0;
+  bool input = true;
+  while (!st.done) {
+    struct pollfd p[2] = {{.fd = kite_client_fd(c), .events = POLLIN},
+                          {.fd = STDIN_FILENO, .events = POLLIN}};
+    int wait = kite_client_timeout_ms(c);
+    if (wait < 0 || wait > 100)
+      wait = 100;
+    if (poll(p, input ? 2 : 1, wait) < 0 && errno != EINTR)
+      break;
+    if (input && p[1].revents && !read_input(&st, buf, sizeof(buf), &have)) {
+      input = false; /* end of input: leave as /quit would */
+      command(&st, strcpy(buf, "/quit"));
+    }
+    if (kite_client_poll(c, 0) < 0)
+      break;
+  }
+  kite_client_destroy(c);
+  return st.status;
+}
