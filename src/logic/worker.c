@@ -59,6 +59,17 @@ static kite__session *session_of(kite__mailbox *mb) {
   return (kite__session *)((char *)mb - offsetof(kite__session, mb));
 }
 
+/* Hash mode: a callback set a key that belongs to another worker. The
+ * turn ends there, so the next message runs where the key says (on the
+ * room's worker, with the room's timers), not here. */
+static bool moved(const kite__worker *w, kite__mailbox *mb) {
+  const kite__logic *lg = w->logic;
+  if (lg->mode != KITE_WORKERS_HASH)
+    return false;
+  uint64_t key = atomic_load_explicit(&mb->affinity, memory_order_relaxed);
+  return &lg->workers[key % lg->nworkers] != w;
+}
+
 /* One turn of one session. Returns true when the session is done (its
  * on_disconnect ran). */
 static bool run_turn(kite__worker *w, kite__mailbox *mb) {
@@ -72,7 +83,9 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
       srv->cfg.on_connect(srv, id, srv->cfg.user);
   }
   kite__msg *m;
-  for (int n = 0; n < MESSAGES_PER_TURN && (m = kite__mailbox_peek(mb)); n++) {
+  for (int n = 0; n < MESSAGES_PER_TURN && !moved(w, mb) &&
+                  (m = kite__mailbox_peek(mb));
+       n++) {
     kite__logic_dispatch(lg, s, m->msg_id, m->data, m->len);
     kite__mailbox_done(mb, m);
     atomic_fetch_add_explicit(&w->executed, 1, memory_order_relaxed);
