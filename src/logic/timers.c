@@ -120,14 +120,16 @@ static void fire(kite__timer *node, void *user) {
   kite__timers *t = user;
   kite__gtimer *g = (kite__gtimer *)((char *)node - offsetof(kite__gtimer, node));
   kite_timer_id id = g->id;
-  uint32_t at = kite__wheel_now(&t->wheel);
   if (g->period_ms) {
     /* Re-armed before the call, so the callback may stop it. Ticks keep
-     * to their schedule (a late one does not push the rest back); a tick
-     * so late that its successor is due already skips it: no pile-up. */
-    uint32_t next = g->node.expire_ms + g->period_ms;
-    if ((int32_t)(next - at) <= 0)
-      next = at + g->period_ms;
+     * to their schedule (a late one does not push the rest back); the
+     * ticks missed while the executor was busy are skipped, not run back
+     * to back: the next is the first on the schedule after the real time
+     * of this advance (the wheel's own time is this tick's). */
+    uint32_t expired = g->node.expire_ms, period = g->period_ms;
+    uint32_t next = expired + period;
+    if ((int32_t)(next - t->advance_to) <= 0)
+      next = expired + period * ((t->advance_to - expired) / period + 1);
     kite__wheel_add(&t->wheel, &g->node, next);
     g->fn(t->srv, id, g->user);
   } else {
@@ -139,6 +141,7 @@ static void fire(kite__timer *node, void *user) {
 }
 
 void kite__timers_advance(kite__timers *t, uint32_t now_ms) {
+  t->advance_to = now_ms;
   kite__wheel_advance(&t->wheel, now_ms, fire, t);
 }
 

@@ -35,6 +35,7 @@ typedef struct kite__timers {
   uint32_t cap, nfree;
   kite__mpsc cmds;         /* from other threads */
   uint64_t tag;            /* the executor, in the ids' top 16 bits */
+  uint32_t advance_to;     /* now_ms of the advance under way */
   _Atomic uint64_t seq;    /* the ids' low 48 bits */
   kite_server *srv;
 } kite__timers;
