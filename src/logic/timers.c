@@ -14,6 +14,11 @@ static uint64_t mix(uint64_t x) {
   return x;
 }
 
+/* Commands in flight: a start and a stop for every timer the table can
+ * hold. Sized by the table, not fixed: a bound worker's 256 timers need
+ * 8 KB of queue, and a thousand bound workers must not cost a gigabyte. */
+static size_t cmd_queue_size(uint32_t cap) { return cap < 32 ? 64 : (size_t)cap * 2; }
+
 int kite__timers_init(kite__timers *t, kite_server *srv, uint16_t tag,
                       uint32_t cap, uint32_t now_ms) {
   memset(t, 0, sizeof(*t));
@@ -25,7 +30,7 @@ int kite__timers_init(kite__timers *t, kite_server *srv, uint16_t tag,
   t->slots = calloc(cap, sizeof(*t->slots));
   t->free_slots = malloc(cap * sizeof(*t->free_slots));
   if (!t->slots || !t->free_slots || kite__map_init(&t->live, cap) < 0 ||
-      kite__mpsc_init(&t->cmds, 65536) < 0)
+      kite__mpsc_init(&t->cmds, cmd_queue_size(cap)) < 0)
     return KITE_ENOMEM;
   for (uint32_t i = cap; i-- > 0;)
     t->free_slots[t->nfree++] = i;
