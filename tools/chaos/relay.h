@@ -1,0 +1,54 @@
+/*
+ * kite-chaos's relay: clients send to it, it sends on to the server from
+ * a socket of its own per client address (a flow, so the server sees each
+ * client apart, as through a NAT), and the server's replies come back the
+ * same way. Every datagram passes the direction's impairment model
+ * (impair.h) and waits in a time-ordered queue until it is due.
+ *
+ * Bounded: at most max_flows client addresses (others are dropped and
+ * counted) and max_queued datagrams waiting (the rest dropped and counted);
+ * a flow idle for flow_idle_ms is closed. One thread.
+ */
+#ifndef KITE_CHAOS_RELAY_H
+#define KITE_CHAOS_RELAY_H
+
+#include "impair.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct chaos_config {
+  const char *listen_addr; /* "HOST:PORT"; port 0 picks one */
+  const char *server_addr;
+  chaos_profile up, down;  /* client to server, server to client */
+  uint64_t seed;
+  uint32_t max_flows;      /* client addresses at once (4096) */
+  uint32_t max_queued;     /* datagrams waiting to leave (65536) */
+  uint32_t flow_idle_ms;   /* a flow with no traffic this long goes (60000) */
+} chaos_config;
+
+typedef struct chaos_stats {
+  uint64_t up_in, up_out, down_in, down_out;  /* datagrams */
+  uint64_t dropped, blacked_out, duplicated, reordered; /* both directions */
+  uint64_t queue_full, flows_refused, flows_opened, flows_expired;
+  uint32_t flows;
+} chaos_stats;
+
+typedef struct chaos_relay chaos_relay;
+
+void chaos_config_init(chaos_config *c);
+
+/* Binds and resolves; NULL with a reason in |err| on failure. */
+chaos_relay *chaos_relay_create(const chaos_config *c, char *err, size_t errlen);
+int chaos_relay_port(const chaos_relay *r);
+/* Relays until *stop is set (checked at least every 100 ms). 0, or -1
+ * when the poll itself fails. */
+int chaos_relay_run(chaos_relay *r, atomic_bool *stop);
+/* A snapshot: from the relay's thread, or after chaos_relay_run()
+ * returned. */
+void chaos_relay_stats(chaos_relay *r, chaos_stats *out);
+void chaos_relay_destroy(chaos_relay *r);
+
+#endif
