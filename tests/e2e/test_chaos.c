@@ -16,7 +16,11 @@
 #include "base/clock.h"
 #include "relay.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -144,9 +148,63 @@ static void every_frame_in_order_through_chaos(void **state) {
   kite_server_destroy(srv);
 }
 
+static int udp_to(int port) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  return fd;
+}
+
+/* The relay's own bounds: flows and datagrams held are counted refusals. */
+static void relay_bounds(void **state) {
+  (void)state;
+  int sink = socket(AF_INET, SOCK_DGRAM, 0); /* a server that never answers */
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(sink, (struct sockaddr *)&a, sizeof(a)), 0);
+  socklen_t alen = sizeof(a);
+  getsockname(sink, (struct sockaddr *)&a, &alen);
+  char server[64];
+  snprintf(server, sizeof(server), "127.0.0.1:%d", ntohs(a.sin_port));
+  chaos_config cc;
+  chaos_config_init(&cc);
+  cc.listen_addr = "127.0.0.1:0";
+  cc.server_addr = server;
+  cc.max_flows = 1;
+  cc.max_queued = 100;
+  cc.max_queued_bytes = 10 * 100; /* the byte bound bites first: 10 held */
+  cc.up.delay_ms = 60000; /* everything waits */
+  char err[256];
+  chaos_relay *relay = chaos_relay_create(&cc, err, sizeof(err));
+  assert_non_null(relay);
+  int one = udp_to(chaos_relay_port(relay)), two = udp_to(chaos_relay_port(relay));
+  char d[100] = {0};
+  for (int i = 0; i < 25; i++)
+    assert_int_equal(send(one, d, sizeof(d), 0), (ssize_t)sizeof(d));
+  assert_int_equal(send(two, d, sizeof(d), 0), (ssize_t)sizeof(d));
+  atomic_store(&stop_relay, false);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, relay_main, relay), 0);
+  usleep(300000);
+  atomic_store(&stop_relay, true);
+  pthread_join(t, NULL);
+  chaos_stats st;
+  chaos_relay_stats(relay, &st);
+  assert_int_equal(st.up_in, 26);
+  assert_int_equal(st.queue_full, 15);   /* 10 held, the rest refused */
+  assert_int_equal(st.flows_refused, 1); /* the second address */
+  assert_int_equal(st.up_out, 0);
+  chaos_relay_destroy(relay); /* frees what is held (ASan: no leak) */
+  close(one);
+  close(two);
+  close(sink);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_frame_in_order_through_chaos),
+      cmocka_unit_test(relay_bounds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

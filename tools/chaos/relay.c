@@ -40,6 +40,7 @@ struct chaos_relay {
   kite__map by_addr;  /* address key -> flow index */
   pending *heap;      /* min-heap on (at, seq) */
   uint32_t nheap;
+  uint64_t heap_bytes;
   uint64_t seq;
   chaos_dir up, down;
   chaos_stats st;
@@ -50,6 +51,7 @@ void chaos_config_init(chaos_config *c) {
   memset(c, 0, sizeof(*c));
   c->max_flows = 4096;
   c->max_queued = 65536;
+  c->max_queued_bytes = 64u << 20;
   c->flow_idle_ms = 60000;
 }
 
@@ -197,12 +199,15 @@ static void queue(chaos_relay *r, uint32_t fi, bool up, const uint8_t *data,
   uint64_t at[2];
   int n = chaos_decide(up ? &r->up : &r->down, now, at);
   for (int k = 0; k < n; k++) {
-    uint8_t *copy = r->nheap < r->cfg.max_queued ? malloc(len ? len : 1) : NULL;
+    bool room = r->nheap < r->cfg.max_queued &&
+                r->heap_bytes + len <= r->cfg.max_queued_bytes;
+    uint8_t *copy = room ? malloc(len ? len : 1) : NULL;
     if (!copy) {
       r->st.queue_full++;
       continue;
     }
     memcpy(copy, data, len);
+    r->heap_bytes += len;
     heap_push(r, (pending){at[k], r->seq++, fi, r->flows[fi].gen, up, len, copy});
   }
 }
@@ -240,6 +245,7 @@ static void read_flow(chaos_relay *r, uint32_t fi, uint64_t now) {
 static void send_due(chaos_relay *r, uint64_t now) {
   while (r->nheap && r->heap[0].at <= now) {
     pending p = heap_pop(r);
+    r->heap_bytes -= p.len;
     flow *f = &r->flows[p.flow];
     if (f->fd >= 0 && f->gen == p.gen) {
       if (p.up) {

@@ -6,7 +6,8 @@
  * (impair.h) and waits in a time-ordered queue until it is due.
  *
  * Bounded: at most max_flows client addresses (others are dropped and
- * counted) and max_queued datagrams waiting (the rest dropped and counted);
+ * counted) and max_queued datagrams, max_queued_bytes bytes, waiting (the
+ * rest dropped and counted as queue_full);
  * a flow idle for flow_idle_ms is closed. One thread.
  */
 #ifndef KITE_CHAOS_RELAY_H
@@ -26,6 +27,7 @@ typedef struct chaos_config {
   uint64_t seed;
   uint32_t max_flows;      /* client addresses at once (4096) */
   uint32_t max_queued;     /* datagrams waiting to leave (65536) */
+  uint64_t max_queued_bytes; /* and their bytes (64 MiB) */
   uint32_t flow_idle_ms;   /* a flow with no traffic this long goes (60000) */
 } chaos_config;
 
