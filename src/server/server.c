@@ -355,10 +355,11 @@ int kite_session_close(kite_server *srv, kite_session_id id) {
   return kite__session_close_any(srv, id, KITE_CLOSE_KICKED);
 }
 
-/* The session, when the caller is its executor (its callbacks). */
+/* The session, when the caller is its executor (its callbacks). The
+ * executor test comes first: only the executor may read the state. */
 static kite__session *own_session(kite_server *srv, kite_session_id id) {
   kite__session *s = kite__session_by_id(srv, id);
-  if (!s || s->state == KITE__S_FREE || !kite__logic_on_executor(&srv->logic, s))
+  if (!s || !kite__logic_on_executor(&srv->logic, s) || s->state == KITE__S_FREE)
     return NULL;
   return s;
 }
