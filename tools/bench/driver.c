@@ -1,4 +1,5 @@
 #include "driver.h"
+#include "progress.h"
 
 #include "base/clock.h"
 #include "base/time.h"
@@ -105,6 +106,8 @@ void driver_run(driver *d, void (*wait)(void *transport, int timeout_ms)) {
   driver_start(d, now);
   proc_sample before = {0}, after = {0};
   bool opened = false, closed = false;
+  progress line;
+  progress_init(&line, cfg, now);
   while (!driver_finished(d, now, 2000000)) {
     int timeout = driver_timeout_ms(d, now, 10);
     wait(d->transport, timeout < 0 ? 10 : timeout);
@@ -115,12 +118,14 @@ void driver_run(driver *d, void (*wait)(void *transport, int timeout_ms)) {
         proc_read(cfg->server_pid, &before);
     }
     driver_tick(d, now);
+    progress_tick(&line, d, now);
     if (!closed && now >= d->window_end_us) {
       closed = true;
       if (cfg->server_pid)
         proc_read(cfg->server_pid, &after);
     }
   }
+  progress_end(&line);
   if (cfg->server_pid) {
     d->res->server_cpu_s = after.cpu_s - before.cpu_s;
     d->res->server_rss_kb = after.rss_kb;

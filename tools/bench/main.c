@@ -9,7 +9,8 @@
  * --rate is frames per session per second (0: idle sessions that only
  * ping); --floor sends bare datagrams to bench/udp_echo_floor instead of
  * kite frames, so kite's cost can be read as a ratio of the floor measured
- * on the same machine in the same run. Exit status 1 when any echo was
+ * on the same machine in the same run. On a terminal a live line shows
+ * the run once a second (progress.c). Exit status 1 when any echo was
  * lost, corrupt or out of order, or a session failed.
  */
 #include "bench.h"
