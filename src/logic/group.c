@@ -105,17 +105,12 @@ size_t kite_group_size(kite_group *g) { return kite_group_members(g, NULL, 0); }
 
 /* Reserves room in a member's send queue as kite_session_send() does from
  * another thread; a member with no room is closed as a slow peer. */
-static bool reserve(kite_server *srv, kite_session_id id, uint32_t segs) {
+static kite__session *reserve(kite_server *srv, kite_session_id id, uint32_t segs) {
   kite__session *s = kite__session_by_id(srv, id);
-  if (!s)
-    return false;
-  uint32_t before = atomic_fetch_add_explicit(&s->pending, segs, memory_order_relaxed);
-  uint32_t queued = atomic_load_explicit(&s->queued, memory_order_relaxed);
-  if (before + queued + segs <= srv->cfg.send_queue_max)
-    return true;
-  atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
+  if (!s || kite__session_reserve(s, segs))
+    return s;
   kite__session_close_any(srv, id, KITE_CLOSE_SLOW_PEER);
-  return false;
+  return NULL;
 }
 
 int kite_group_broadcast(kite_group *g, uint16_t msg_id, const void *body,
@@ -133,8 +128,7 @@ int kite_group_broadcast(kite_group *g, uint16_t msg_id, const void *body,
   kite__frame_header(f->data, msg_id, 0, body, (uint32_t)len, true);
   if (len) /* body may be NULL then */
     memcpy(f->data + KITE__FRAME_HDR, body, len);
-  uint32_t mss = srv->cfg.mtu - KITE_KCP_OVERHEAD;
-  uint32_t segs = (f->bytes + mss - 1) / mss;
+  uint32_t segs = kite__frame_segs(srv, f->bytes);
 
   /* One command per shard, holding that shard's members. */
   kite__cmd *cmds[64] = {0};
@@ -144,15 +138,14 @@ int kite_group_broadcast(kite_group *g, uint16_t msg_id, const void *body,
   for (size_t i = 0; i < g->n; i++) {
     kite_session_id id = g->ids[i];
     uint32_t shard = (uint32_t)(id >> 56);
-    if (!reserve(srv, id, segs))
+    kite__session *s = reserve(srv, id, segs);
+    if (!s)
       continue;
     kite__cmd *c = cmds[shard];
     if (!c) {
       c = calloc(1, sizeof(*c) + g->n * sizeof(kite_session_id));
       if (!c) {
-        kite__session *s = kite__session_by_id(srv, id);
-        if (s)
-          atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
+        kite__session_unreserve(s, segs);
         continue;
       }
       c->type = KITE__CMD_BROADCAST;

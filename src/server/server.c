@@ -320,20 +320,13 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
       KITE__STAT_INC(sh, frames_out);
     return rc;
   }
-  /* Another thread: reserve room in the session's queue (frames on their
-   * way through the inbox plus those already in KCP's queue, as the shard
-   * last published it), then hand over. */
-  uint32_t mss = srv->cfg.mtu - KITE_KCP_OVERHEAD;
-  uint32_t segs = (uint32_t)((KITE__FRAME_HDR + len + mss - 1) / mss);
-  uint32_t before = atomic_fetch_add_explicit(&s->pending, segs, memory_order_relaxed);
-  uint32_t queued = atomic_load_explicit(&s->queued, memory_order_relaxed);
-  if (before + queued + segs > srv->cfg.send_queue_max) {
-    atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
+  /* Another thread: reserve room in the session's queue, then hand over. */
+  uint32_t segs = kite__frame_segs(srv, KITE__FRAME_HDR + len);
+  if (!kite__session_reserve(s, segs))
     return KITE_EFULL;
-  }
   kite__cmd *cmd = malloc(sizeof(*cmd) + len);
   if (!cmd) {
-    atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
+    kite__session_unreserve(s, segs);
     return KITE_ENOMEM;
   }
   cmd->type = KITE__CMD_SEND;
@@ -344,7 +337,7 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
   if (len) /* body may be NULL then */
     memcpy(cmd->data, body, len);
   if (!kite__shard_post(sh, cmd)) {
-    atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
+    kite__session_unreserve(s, segs);
     free(cmd);
     return KITE_EFULL;
   }

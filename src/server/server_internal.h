@@ -206,6 +206,15 @@ void kite__session_publish_queue(kite__session *s);
 
 /* Any thread: closes a session on its shard with |reason|. */
 int kite__session_close_any(kite_server *srv, kite_session_id id, uint8_t reason);
+/* Another thread's send: the KCP segments a frame of |frame_bytes| takes,
+ * and room for them in the session's queue, reserved (frames on their way
+ * through the inbox plus those in KCP's queue, as the shard last published
+ * it) or refused when send_queue_max would be passed. The shard gives the
+ * reservation back once the frame is in KCP; a sender that gives up before
+ * posting gives it back with kite__session_unreserve(). */
+uint32_t kite__frame_segs(const kite_server *srv, size_t frame_bytes);
+bool kite__session_reserve(kite__session *s, uint32_t segs);
+void kite__session_unreserve(kite__session *s, uint32_t segs);
 /* Frees a closed session's slot (its on_disconnect has run). */
 void kite__session_release(kite__session *s);
 /* Reads frames out of KCP again (a full mailbox has room). */

@@ -193,6 +193,24 @@ static void session_end(kite__session *s, uint8_t reason, bool tell_peer) {
     kite__session_release(s);
 }
 
+uint32_t kite__frame_segs(const kite_server *srv, size_t frame_bytes) {
+  uint32_t mss = srv->cfg.mtu - KITE_KCP_OVERHEAD;
+  return (uint32_t)((frame_bytes + mss - 1) / mss);
+}
+
+bool kite__session_reserve(kite__session *s, uint32_t segs) {
+  uint32_t before = atomic_fetch_add_explicit(&s->pending, segs, memory_order_relaxed);
+  uint32_t queued = atomic_load_explicit(&s->queued, memory_order_relaxed);
+  if (before + queued + segs <= s->shard->srv->cfg.send_queue_max)
+    return true;
+  kite__session_unreserve(s, segs);
+  return false;
+}
+
+void kite__session_unreserve(kite__session *s, uint32_t segs) {
+  atomic_fetch_sub_explicit(&s->pending, segs, memory_order_relaxed);
+}
+
 int kite__session_close_any(kite_server *srv, kite_session_id id,
                             uint8_t reason) {
   kite__session *s = kite__session_by_id(srv, id);

@@ -227,8 +227,7 @@ static void read_datagrams(kite__shard *sh) {
 static void unreserve(kite__shard *sh, kite_session_id id, uint32_t segs) {
   uint32_t slot = (uint32_t)(id >> 32) & 0xFFFFFF;
   if (slot < sh->nslots)
-    atomic_fetch_sub_explicit(&sh->slots[slot].pending, segs,
-                              memory_order_relaxed);
+    kite__session_unreserve(&sh->slots[slot], segs);
 }
 
 static void run_broadcast(kite__shard *sh, kite__cmd *cmd) {
