@@ -1,6 +1,17 @@
-# Shared by the benchmark scripts: a work directory, servers started on
-# CPU 0 and stopped on exit, kite-bench runs on CPU 1. Sourced after
-# $bench_bin is set.
+# Shared by the benchmark scripts: the binaries of the build in $build,
+# a work directory, servers started on CPU 0 and stopped on exit,
+# kite-bench runs on CPU 1. Sourced after $build is set.
+echo_bin=$build/examples/kite-echo
+floor_bin=$build/bench/udp_echo_floor
+chaos_bin=$build/tools/chaos/kite-chaos
+bench_bin=$build/tools/bench/kite-bench
+
+need() { # binaries the script runs
+  for b in "$@"; do
+    [ -x "$b" ] || { echo "missing $b: build first" >&2; exit 1; }
+  done
+}
+
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

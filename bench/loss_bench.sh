@@ -10,13 +10,8 @@ set -euo pipefail
 build=${1:-build/release}
 loss=${2:-0.05}
 seed=${3:-1}
-echo_bin=$build/examples/kite-echo
-chaos_bin=$build/tools/chaos/kite-chaos
-bench_bin=$build/tools/bench/kite-bench
-for b in "$echo_bin" "$chaos_bin" "$bench_bin"; do
-  [ -x "$b" ] || { echo "missing $b: build first" >&2; exit 1; }
-done
 . "$(dirname "$0")/lib.sh"
+need "$echo_bin" "$chaos_bin" "$bench_bin"
 
 start kite "$echo_bin" --udp 127.0.0.1:0 --threads 1
 server_pid=$pid server_port=$port

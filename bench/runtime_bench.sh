@@ -8,13 +8,8 @@
 set -euo pipefail
 build=${1:-build/release}
 repeats=${2:-3}
-echo_bin=$build/examples/kite-echo
-floor_bin=$build/bench/udp_echo_floor
-bench_bin=$build/tools/bench/kite-bench
-for b in "$echo_bin" "$floor_bin" "$bench_bin"; do
-  [ -x "$b" ] || { echo "missing $b: build first" >&2; exit 1; }
-done
 . "$(dirname "$0")/lib.sh"
+need "$echo_bin" "$floor_bin" "$bench_bin"
 
 for r in $(seq "$repeats"); do
   start floor "$floor_bin" --udp 127.0.0.1:0 --threads 1

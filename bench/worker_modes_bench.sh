@@ -9,13 +9,8 @@
 set -euo pipefail
 build=${1:-build/release}
 repeats=${2:-2}
-echo_bin=$build/examples/kite-echo
-floor_bin=$build/bench/udp_echo_floor
-bench_bin=$build/tools/bench/kite-bench
-for b in "$echo_bin" "$floor_bin" "$bench_bin"; do
-  [ -x "$b" ] || { echo "missing $b: build first" >&2; exit 1; }
-done
 . "$(dirname "$0")/lib.sh"
+need "$echo_bin" "$floor_bin" "$bench_bin"
 
 load=(--sessions 1000 --rate 20 --size 64 --duration 10 --warmup 2)
 for r in $(seq "$repeats"); do

@@ -59,6 +59,16 @@ static size_t drain(int fd, uint32_t *seq) {
   return total;
 }
 
+/* The reader keeps reading and the queue is flushed until it is empty. */
+static void drain_all(kite__tcp_out *o, int sv[2], uint32_t *rseq, uint32_t now,
+                      bool *pollout) {
+  for (int i = 0; i < 10000 && kite__tcp_out_pending(o); i++) {
+    drain(sv[1], rseq);
+    assert_int_equal(kite__tcp_out_flush(o, sv[0], now, pollout), 0);
+  }
+  drain(sv[1], rseq);
+}
+
 static void direct_then_queued_then_drained(void **state) {
   (void)state;
   int sv[2];
@@ -92,11 +102,7 @@ static void direct_then_queued_then_drained(void **state) {
     assert_int_equal(send_unit(&o, sv[0], &wseq, 2, 3, 1300, &pollout), 0);
 
   /* The reader wakes: flush until drained; the bytes arrive in order. */
-  for (int i = 0; i < 10000 && kite__tcp_out_pending(&o); i++) {
-    drain(sv[1], &rseq);
-    assert_int_equal(kite__tcp_out_flush(&o, sv[0], 2000, &pollout), 0);
-  }
-  drain(sv[1], &rseq);
+  drain_all(&o, sv, &rseq, 2000, &pollout);
   assert_false(pollout);
   assert_int_equal(kite__tcp_out_pending(&o), 0);
   assert_null(o.buf); /* an idle connection holds no output memory */
@@ -126,11 +132,7 @@ static void queued_sends_keep_order_after_partial_flush(void **state) {
     if (pollout)
       assert_int_equal(kite__tcp_out_flush(&o, sv[0], (uint32_t)round, &pollout), 0);
   }
-  for (int i = 0; i < 10000 && kite__tcp_out_pending(&o); i++) {
-    drain(sv[1], &rseq);
-    kite__tcp_out_flush(&o, sv[0], 0, &pollout);
-  }
-  drain(sv[1], &rseq);
+  drain_all(&o, sv, &rseq, 0, &pollout);
   assert_int_equal(rseq, wseq);
   kite__tcp_out_free(&o);
   close(sv[0]);
