@@ -14,6 +14,7 @@
 #include "kite/kite.h"
 
 #include "base/clock.h"
+#include "e2e_poll.h"
 #include "net/addr.h"
 #include "proto/control.h"
 
@@ -181,15 +182,6 @@ static kite_client *new_client(uint32_t ping_ms) {
   assert_int_equal(kite_client_create(&c, &cfg), 0);
   return c;
 }
-
-/* Polls |c| until |cond| holds or |ms| pass; returns whether it held. */
-#define POLL_UNTIL(c, cond, ms)                                              \
-  ({                                                                         \
-    uint64_t end_ = kite__now_us() + (uint64_t)(ms) * 1000;                  \
-    while (!(cond) && kite__now_us() < end_)                                 \
-      kite_client_poll((c), 5);                                              \
-    (cond);                                                                  \
-  })
 
 static void send_seq(kite_conn *conn, uint32_t seq, size_t len) {
   static uint8_t body[70000];

@@ -13,6 +13,7 @@
 #include "kite/kite.h"
 
 #include "base/clock.h"
+#include "e2e_poll.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -147,26 +148,13 @@ static void scrape_a_running_server(void **state) {
   cli_state st[CLIENTS] = {0};
   for (int i = 0; i < CLIENTS; i++)
     assert_int_equal(kite_client_connect(cli, addr, &st[i], &st[i].conn), 0);
-  uint64_t end = kite__now_us() + 10000000;
-  int up = 0;
-  while (up < CLIENTS && kite__now_us() < end) {
-    kite_client_poll(cli, 5);
-    up = 0;
-    for (int i = 0; i < CLIENTS; i++)
-      up += st[i].up;
-  }
-  assert_int_equal(up, CLIENTS);
+  POLL_UNTIL(cli, SUM_OF(st, CLIENTS, up) == CLIENTS, 10000);
+  assert_int_equal(SUM_OF(st, CLIENTS, up), CLIENTS);
   for (int i = 0; i < CLIENTS; i++)
     for (int k = 0; k < FRAMES; k++)
       assert_int_equal(kite_conn_send(st[i].conn, 1, "ping", 4), 0);
-  int echoes = 0;
-  while (echoes < CLIENTS * FRAMES && kite__now_us() < end) {
-    kite_client_poll(cli, 5);
-    echoes = 0;
-    for (int i = 0; i < CLIENTS; i++)
-      echoes += st[i].echoes;
-  }
-  assert_int_equal(echoes, CLIENTS * FRAMES);
+  POLL_UNTIL(cli, SUM_OF(st, CLIENTS, echoes) == CLIENTS * FRAMES, 10000);
+  assert_int_equal(SUM_OF(st, CLIENTS, echoes), CLIENTS * FRAMES);
 
   char *r = scrape(mport);
   const char *body = strstr(r, "\r\n\r\n") + 4;
@@ -187,6 +175,7 @@ static void scrape_a_running_server(void **state) {
   /* A close shows under its reason. */
   kite_conn_close(st[0].conn);
   double closed = 0;
+  uint64_t end = kite__now_us() + 10000000;
   while (closed < 1 && kite__now_us() < end) {
     kite_client_poll(cli, 20);
     r = scrape(mport);

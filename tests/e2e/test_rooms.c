@@ -14,6 +14,7 @@
 #include "kite/kite.h"
 
 #include "base/clock.h"
+#include "e2e_poll.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -140,31 +141,16 @@ static void run(kite_worker_mode mode) {
   memset(st, 0, sizeof(st));
   for (int i = 0; i < N + 5; i++) /* the last 5 never join the room */
     assert_int_equal(kite_client_connect(cli, addr, &st[i], &st[i].conn), 0);
-  uint64_t end = kite__now_us() + 10000000;
-  int up = 0;
-  while (up < N + 5 && kite__now_us() < end) {
-    kite_client_poll(cli, 5);
-    up = 0;
-    for (int i = 0; i < N + 5; i++)
-      up += st[i].up;
-  }
-  assert_int_equal(up, N + 5);
+  POLL_UNTIL(cli, SUM_OF(st, N + 5, up) == N + 5, 10000);
+  assert_int_equal(SUM_OF(st, N + 5, up), N + 5);
   for (int i = 0; i < N; i++)
     assert_int_equal(kite_conn_send(st[i].conn, MSG_JOIN, "j", 1), 0);
-  while (atomic_load(&joined) < N && kite__now_us() < end)
-    kite_client_poll(cli, 5);
+  POLL_UNTIL(cli, atomic_load(&joined) >= N, 10000);
   assert_int_equal(kite_group_size(room), N);
 
   /* One shout: every member gets it exactly once, the others never. */
   assert_int_equal(kite_conn_send(st[3].conn, MSG_SHOUT, "hello", 5), 0);
-  int got = 0;
-  end = kite__now_us() + 5000000;
-  while (got < N && kite__now_us() < end) {
-    kite_client_poll(cli, 5);
-    got = 0;
-    for (int i = 0; i < N; i++)
-      got += st[i].room_frames;
-  }
+  POLL_UNTIL(cli, SUM_OF(st, N, room_frames) >= N, 5000);
   for (int k = 0; k < 50; k++) /* let any duplicate arrive */
     kite_client_poll(cli, 2);
   for (int i = 0; i < N + 5; i++)
@@ -173,16 +159,12 @@ static void run(kite_worker_mode mode) {
   /* Members that leave by disconnecting are gone from the group. */
   for (int i = 0; i < 10; i++)
     kite_conn_close(st[i].conn);
-  end = kite__now_us() + 5000000;
-  while (kite_group_size(room) != N - 10 && kite__now_us() < end)
-    kite_client_poll(cli, 5);
+  POLL_UNTIL(cli, kite_group_size(room) == N - 10, 5000);
   assert_int_equal(kite_group_size(room), N - 10);
 
   /* Timers on the room's key. */
   assert_int_equal(kite_conn_send(st[20].conn, MSG_TIMERS, "t", 1), 0);
-  end = kite__now_us() + 5000000;
-  while ((nfired < 5 || ticks < 10) && kite__now_us() < end)
-    kite_client_poll(cli, 5);
+  POLL_UNTIL(cli, nfired >= 5 && ticks >= 10, 5000);
   usleep(200000); /* a stopped timer must stay stopped */
   assert_int_equal(nfired, 5);
   for (int i = 0; i < 5; i++)
