@@ -36,12 +36,12 @@ room *room_find_or_create(world *w, const char *name, size_t len) {
   return rm;
 }
 
-static void send_enter(kite_server *srv, kite_session_id to, const player *p) {
-  uint8_t out[4 + DEMO_NAME_MAX];
+/* ENTER's body for |p|: its id and name. Returns the length. */
+static size_t encode_enter(const player *p, uint8_t out[4 + DEMO_NAME_MAX]) {
   size_t n = strlen(p->name);
   demo_put_u32(out, p->id);
   memcpy(out + 4, p->name, n);
-  kite_session_send(srv, to, DEMO_ENTER, out, 4 + n);
+  return 4 + n;
 }
 
 /* Moves every player one step and tells the room where everyone is. */
@@ -87,15 +87,12 @@ static void join_here(kite_server *srv, kite_timer_id id, void *user) {
   p->y = DEMO_ARENA / 2;
   p->dx = p->dy = 0;
   kite_session_send(srv, p->sid, DEMO_JOINED, rm->name, strlen(rm->name));
+  uint8_t out[4 + DEMO_NAME_MAX];
   for (uint32_t i = 0; i < rm->n; i++)
-    send_enter(srv, p->sid, rm->members[i]);
+    kite_session_send(srv, p->sid, DEMO_ENTER, out, encode_enter(rm->members[i], out));
   rm->members[rm->n++] = p;
   atomic_store(&rm->count, rm->n);
-  uint8_t out[4 + DEMO_NAME_MAX];
-  size_t n = strlen(p->name);
-  demo_put_u32(out, p->id);
-  memcpy(out + 4, p->name, n);
-  kite_group_broadcast(rm->group, DEMO_ENTER, out, 4 + n);
+  kite_group_broadcast(rm->group, DEMO_ENTER, out, encode_enter(p, out));
   if (!rm->tick)
     rm->tick = kite_timer_start(srv, rm->key, 1000 / DEMO_TICK_HZ,
                                 1000 / DEMO_TICK_HZ, tick, rm);
