@@ -1,6 +1,7 @@
 /*
  * kite client: sessions to a kite server over KCP (PROTOCOL.md), many of
- * them on one UDP socket, driven from one thread by a poll call.
+ * them on one UDP socket, or over TCP (section 5), one connection each;
+ * all driven from one thread by a poll call.
  *
  *   kite_client_config cfg;
  *   kite_client_config_init(&cfg);
@@ -9,6 +10,7 @@
  *   if (kite_client_create(&cli, &cfg) < 0) ...;   // binds, or says why not
  *   kite_conn *conn;
  *   kite_client_connect(cli, "127.0.0.1:7001", my_state, &conn);  // async
+ *   // or kite_client_connect_tcp(): the same session, over TCP
  *   for (;;) kite_client_poll(cli, 100);     // I/O, timers and callbacks
  *   kite_client_destroy(cli);                // CLOSE for open sessions
  *
@@ -20,9 +22,10 @@
  *
  * Callbacks. Per session, in order: on_connect once (if the handshake
  * succeeds), on_message for each frame, then on_disconnect exactly once for
- * every kite_client_connect() that returned 0, whether the session opened
- * or not. A callback may call kite_conn_send(), _ping(), _close(),
- * _user(), _get_stats() on any session, and kite_client_connect(),
+ * every kite_client_connect() or kite_client_connect_tcp() that returned
+ * 0, whether the session opened or not. A callback may call
+ * kite_conn_send(), _ping(), _close(), _user(), _get_stats() on any
+ * session, and kite_client_connect(), kite_client_connect_tcp(),
  * kite_client_fd(), kite_client_timeout_ms() and kite_client_stats_get();
  * not kite_client_poll() (KITE_ESTATE) nor kite_client_destroy() (ignored).
  * A close requested inside a callback takes effect at a safe point of the
@@ -56,8 +59,11 @@ typedef struct kite_conn kite_conn;     /* one session */
  * (kite_close_reason in kite/reason.h), either received from the server in
  * a CLOSE (the byte as received) or decided here, when this client sent
  * that CLOSE: KITE_CLOSE_NORMAL after kite_conn_close(), KITE_CLOSE_IDLE,
- * KITE_CLOSE_PROTOCOL, KITE_CLOSE_DEAD_LINK. From 0x100 up, outcomes that
- * no CLOSE carries: */
+ * KITE_CLOSE_PROTOCOL, KITE_CLOSE_DEAD_LINK. TCP carries no CLOSE
+ * (PROTOCOL.md section 5): a TCP session ends with KITE_CLOSE_NORMAL when
+ * the server ends the stream, whatever its reason was (that reason is not
+ * on the TCP wire), and with the reasons this client decides as above.
+ * From 0x100 up, outcomes that no CLOSE carries: */
 enum kite_client_reason {
   /* The server refused the handshake: REJECT reason r is reported as
    * 0x100 + r (KITE_CONNECT_REJECTED(r)), whatever r is. */
@@ -67,11 +73,19 @@ enum kite_client_reason {
                                              another version) */
   KITE_CONNECT_REJECTED_SHUTDOWN = 0x103, /* REJECT 3: shutting down */
   KITE_CONNECT_REJECTED_COOKIE = 0x104,   /* REJECT 4: cookie invalid */
-  /* No CHALLENGE or no ACCEPT after |retries| retransmissions. */
+  /* No CHALLENGE or no ACCEPT after |retries| retransmissions; on TCP,
+   * no OPENED within retry_ms * (retries + 1). */
   KITE_CONNECT_TIMEOUT = 0x200,
-  /* This client ran out of memory for the session (its KCP block, or a
-   * frame spanning datagrams); CLOSE reason 0 was sent if it was open. */
+  /* This client ran out of memory for the session (its KCP block, a frame
+   * spanning datagrams or TCP reads, or its TCP send buffer); CLOSE reason
+   * 0 was sent if it was a KCP session and open. */
   KITE_CLIENT_NOMEM = 0x201,
+  /* TCP: the connection could not be made (refused, unreachable, no
+   * descriptor left), or was reset or ended before OPENED. */
+  KITE_CONNECT_FAILED = 0x202,
+  /* TCP: an open session's connection was reset or failed (a socket
+   * error other than the server's orderly end of stream). */
+  KITE_CONN_RESET = 0x203,
 };
 #define KITE_CONNECT_REJECTED(r) (0x100 + (int)(r))
 
@@ -90,17 +104,20 @@ typedef struct kite_client_config {
   uint32_t retry_ms;       /* HELLO/CONNECT retransmission period (250) */
   uint32_t retries;        /* retransmissions of each, after the first (8) */
   /* Ping period once open; 0: min(idle_timeout_ms / 3, 15000) from ACCEPT
-   * (15000 when the server sends no idle timeout). (0) */
+   * or OPENED (15000 when the server sends no idle timeout). (0) */
   uint32_t ping_ms;
   uint32_t send_queue_max; /* KCP segments queued per session (1024) */
   uint32_t dead_link_ms;   /* no ack this long with data out: close (15000) */
   /* Largest frame body accepted from the server; the limit used is the
-   * smaller of this and ACCEPT's max_frame. Bounds what one session may
-   * buffer for a frame that spans datagrams. (1 MiB) */
+   * smaller of this and ACCEPT's (or OPENED's) max_frame. Bounds what one
+   * session may buffer for a frame that spans datagrams or reads. (1 MiB) */
   uint32_t max_frame;
   uint32_t segments_max;   /* KCP budget, all sessions, in segments (65536) */
   uint32_t socket_buffer;  /* SO_RCVBUF and SO_SNDBUF; 0: the system's (0) */
   bool crc;                /* set the CRC-32 of every frame sent (false) */
+  /* Bytes queued per TCP session for a kernel buffer that is full; a send
+   * beyond it is refused (KITE_EFULL). 64..1 GiB (1 MiB) */
+  uint32_t tcp_send_max;
 
   /* Each may be NULL. |user| below is the client-wide pointer; the
    * session's own is kite_conn_user(). |body| is valid during the call. */
@@ -124,13 +141,15 @@ void kite_client_config_init(kite_client_config *cfg);
  * and allocates the tables for max_sessions, so that only the per-session
  * allocation of kite_client_connect() remains. Returns 0 and sets *out, or
  *   KITE_EINVAL  a bad value (the log says which field);
- *   KITE_ESYS    sodium_init() or a socket call failed (the log says which);
+ *   KITE_ESYS    sodium_init(), a socket or an epoll call failed (the log
+ *                says which);
  *   KITE_ENOMEM. */
 int kite_client_create(kite_client **out, const kite_client_config *cfg);
 
-/* Sends CLOSE (reason 0, three times) for every open session, then frees
- * the client and every kite_conn. Runs no callbacks. NULL is ignored. Not
- * from a callback: there it logs an error and does nothing. */
+/* Sends CLOSE (reason 0, three times) for every open KCP session, ends
+ * every TCP connection as kite_conn_close() does, then frees the client
+ * and every kite_conn. Runs no callbacks. NULL is ignored. Not from a
+ * callback: there it logs an error and does nothing. */
 void kite_client_destroy(kite_client *c);
 
 /* Starts a session with the server at |server_addr| ("1.2.3.4:7001",
@@ -148,18 +167,49 @@ void kite_client_destroy(kite_client *c);
 int kite_client_connect(kite_client *c, const char *server_addr,
                         void *conn_user, kite_conn **out);
 
+/* Starts a session with the server at |server_addr| over TCP (PROTOCOL.md
+ * section 5): opens a non-blocking connection of its own and returns; the
+ * connect, OPEN and OPENED go on inside kite_client_poll(). The rest is as
+ * kite_client_connect(): the address forms, |conn_user|, *out and its
+ * lifetime, the callbacks (on_disconnect exactly once for every 0
+ * returned), the kite_conn_* calls, and the return codes:
+ *   KITE_EINVAL  bad address or port 0 (either family: the connection does
+ *                not depend on the UDP socket's);
+ *   KITE_EFULL   max_sessions sessions exist (KCP and TCP together);
+ *   KITE_ENOMEM.
+ * A connection that cannot be made is not an error here but
+ * on_disconnect(KITE_CONNECT_FAILED), so that every failure takes one
+ * path. Then, by what happens:
+ *   no OPENED within retry_ms * (retries + 1)   KITE_CONNECT_TIMEOUT
+ *   REJECT r                                     KITE_CONNECT_REJECTED(r)
+ *   refused, reset or ended before OPENED        KITE_CONNECT_FAILED
+ *   a reply that is neither OPENED nor REJECT,
+ *   or a bad frame from the server               KITE_CLOSE_PROTOCOL
+ *   the server ends the stream after OPENED      KITE_CLOSE_NORMAL
+ *   a reset or socket error after OPENED         KITE_CONN_RESET
+ * and, as on KCP, KITE_CLOSE_IDLE, KITE_CLOSE_NORMAL after
+ * kite_conn_close(), KITE_CLIENT_NOMEM. Pings follow the KCP rules
+ * (ping_ms, or min(idle_timeout_ms / 3, 15 s) from OPENED). Callbacks may
+ * call it. */
+int kite_client_connect_tcp(kite_client *c, const char *server_addr,
+                            void *conn_user, kite_conn **out);
+
 /* Sends what is queued, then waits up to |timeout_ms| (0: not at all; -1:
- * until something happens) for datagrams or the next timer, handles
- * everything due (handshakes, KCP, frames, pings, timeouts) and runs the
- * callbacks. May return before |timeout_ms| has passed, as soon as
- * something was handled. Returns 0, or
+ * until something happens) for datagrams, TCP connections or the next
+ * timer, handles everything due (handshakes, KCP, frames, pings, timeouts)
+ * and runs the callbacks. May return before |timeout_ms| has passed, as
+ * soon as something was handled. Returns 0, or
  *   KITE_ESTATE  called from a callback;
- *   KITE_ESYS    poll() or recvmmsg() failed (errno in the log). */
+ *   KITE_ESYS    epoll_wait() or recvmmsg() failed (errno in the log). */
 int kite_client_poll(kite_client *c, int timeout_ms);
 
-/* The socket, for an outer event loop: when it is readable, or when
- * kite_client_timeout_ms() has passed, call kite_client_poll(c, 0). The
- * client owns it: do not read, write or close it. */
+/* A descriptor for an outer event loop: the client's epoll instance, which
+ * holds its UDP socket and every TCP connection, and is readable when any
+ * of them has something for the client (datagrams, TCP bytes, a connect
+ * finishing, room for queued output). When it is readable, or when
+ * kite_client_timeout_ms() has passed, call kite_client_poll(c, 0): the
+ * outer loop watches this one descriptor whatever the sessions. The client
+ * owns it: do not read, add to or close it. */
 int kite_client_fd(const kite_client *c);
 
 /* Milliseconds until kite_client_poll() next has work without a datagram:
@@ -169,17 +219,26 @@ int kite_client_fd(const kite_client *c);
  * costs one poll that finds nothing to do. */
 int kite_client_timeout_ms(const kite_client *c);
 
-/* Queues one frame (PROTOCOL.md section 4) on the session's KCP stream;
- * |body| (NULL when |len| is 0) is copied, so the caller keeps it. It
- * leaves at the end of the current poll, or at the next one when called
- * outside poll. Returns 0, or
- *   KITE_ESTATE    before on_connect, or once closed (on_disconnect pending);
+/* Queues one frame (PROTOCOL.md section 4) on the session's stream;
+ * |body| (NULL when |len| is 0) is copied, so the caller keeps it. On KCP
+ * it leaves at the end of the current poll, or at the next one when called
+ * outside poll. On TCP it is written to the socket in this call; what the
+ * kernel does not take waits (at most tcp_send_max bytes) and leaves as
+ * the socket drains, inside kite_client_poll(). Returns 0, or
+ *   KITE_ESTATE    before on_connect, or once closed (on_disconnect
+ *                  pending; on TCP also when this write found the
+ *                  connection broken: the session is closed now);
  *   KITE_EINVAL    msg_id 0 (ping) or 0xFF00..0xFFFF (kite's own);
- *   KITE_EMSGSIZE  |len| above the server's max_frame (from ACCEPT), or a
- *                  frame that send_queue_max could never hold;
- *   KITE_EFULL     the session's send queue (send_queue_max) is full:
- *                  nothing queued; retry after the server has acked;
- *   KITE_ENOMEM    the client's KCP budget (segments_max) is spent.
+ *   KITE_EMSGSIZE  |len| above the server's max_frame (from ACCEPT or
+ *                  OPENED), or a frame that send_queue_max (KCP) or
+ *                  tcp_send_max (TCP) could never hold;
+ *   KITE_EFULL     the session's send queue (send_queue_max segments, or
+ *                  tcp_send_max bytes waiting for the kernel) is full:
+ *                  nothing queued; retry after the server has acked (KCP)
+ *                  or read (TCP);
+ *   KITE_ENOMEM    the client's KCP budget (segments_max) is spent; on TCP
+ *                  the send buffer could not grow: part of the frame may
+ *                  have left, so the session is closed (KITE_CLIENT_NOMEM).
  * Callbacks may call it. */
 int kite_conn_send(kite_conn *conn, uint16_t msg_id, const void *body,
                    size_t len);
@@ -193,7 +252,9 @@ int kite_conn_ping(kite_conn *conn);
  * much as KCP's window allows; none is retransmitted) and CLOSE (reason 0,
  * with the token) follows three times, leaving with the current poll's
  * batch, or at once when called outside poll; no acknowledgement is
- * waited for. During the handshake nothing is sent. Its
+ * waited for. During the handshake nothing is sent. On TCP, what is
+ * queued is written as far as the kernel takes it without waiting, then
+ * the connection is shut down (FIN) and closed at once. Its
  * on_disconnect(KITE_CLOSE_NORMAL) runs from the next poll (or from the
  * safe point of the current one, when called from a callback). Returns 0,
  * or KITE_ECLOSED when it is closed already. Callbacks may call it. */
@@ -202,12 +263,13 @@ int kite_conn_close(kite_conn *conn);
 /* The |conn_user| given to kite_client_connect(). */
 void *kite_conn_user(const kite_conn *conn);
 
+/* On TCP the first three are the kernel's (TCP_INFO; 0 once closed). */
 typedef struct kite_conn_stats {
   uint32_t srtt_ms, rto_ms; /* KCP's estimate (0 before ACCEPT) */
   uint32_t retransmits;     /* KCP segments sent again, timeout and fast */
   uint32_t last_rtt_ms;     /* from the last pong (0 until one arrives) */
   uint64_t frames_in, frames_out; /* application frames, pings excluded */
-  uint32_t conv;            /* from ACCEPT (0 before) */
+  uint32_t conv;            /* from ACCEPT (0 before, and on TCP) */
 } kite_conn_stats;
 
 void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out);
@@ -218,8 +280,10 @@ void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out);
   X(connected, "sessions that reached on_connect")                           \
   X(connect_timeouts, "handshakes that got no answer")                       \
   X(rejected, "handshakes refused by REJECT")                                \
-  X(closed_by_server, "sessions ended by the server's CLOSE")                \
-  X(closed_by_client, "sessions ended by a CLOSE this client sent")          \
+  X(closed_by_server, "sessions ended by the server's CLOSE (TCP: its end "  \
+                      "of stream)")                                          \
+  X(closed_by_client, "sessions ended by a CLOSE this client sent (TCP: "    \
+                      "its FIN)")                                            \
   X(hello_sent, "HELLO packets sent, retransmissions included")              \
   X(connect_sent, "CONNECT packets sent, retransmissions included")          \
   X(dgrams_in, "datagrams received")                                         \
@@ -240,7 +304,12 @@ void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out);
                      "address")                                              \
   X(drop_kcp, "segments the KCP engine refused")                             \
   X(drop_close, "CLOSE packets with a wrong token")                          \
-  X(drop_reserved, "frames with a msg_id reserved for kite")
+  X(drop_reserved, "frames with a msg_id reserved for kite")                \
+  X(tcp_connect_failed, "TCP connections refused, reset or ended before "    \
+                        "OPENED")                                            \
+  X(tcp_resets, "open TCP sessions ended by a reset or socket error")        \
+  X(tcp_bytes_in, "TCP stream bytes received")                               \
+  X(tcp_bytes_out, "TCP stream bytes the kernel took")
 
 typedef struct kite_client_stats {
 #define KITE__CLIENT_STAT_FIELD(name, help) uint64_t name;

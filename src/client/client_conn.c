@@ -1,9 +1,10 @@
 /*
- * A session's life: created by kite_client_connect(), one timer for
- * everything it waits for, closed (by either side, or by a timeout) with
- * its on_disconnect deferred to a safe point, then freed. Also the public
- * kite_conn_* calls, which check state and arguments here and leave the
- * stream work to client_stream.c.
+ * A session's life: created by kite_client_connect() or
+ * kite_client_connect_tcp(), one timer for everything it waits for, closed
+ * (by either side, or by a timeout) with its on_disconnect deferred to a
+ * safe point, then freed. Also the public kite_conn_* calls, which check
+ * state and arguments here and leave the stream work to client_stream.c
+ * (and the socket work of TCP sessions to client_tcp.c).
  */
 #include "client/client_internal.h"
 
@@ -44,6 +45,25 @@ static int register_nonce(kite_conn *conn) {
   return KITE_EFULL; /* 16 clashes in 2^64: the generator is broken */
 }
 
+kite_conn *kite__conn_new(kite_client *cli, void *user, int *rc) {
+  if (cli->nfree == 0) {
+    *rc = KITE_EFULL;
+    return NULL;
+  }
+  kite_conn *conn = calloc(1, sizeof(*conn));
+  if (!conn) {
+    *rc = KITE_ENOMEM;
+    return NULL;
+  }
+  conn->cli = cli;
+  conn->user = user;
+  conn->fd = -1;
+  conn->slot = cli->free_slots[--cli->nfree];
+  cli->conns[conn->slot] = conn;
+  cli->stats.sessions++;
+  return conn;
+}
+
 int kite_client_connect(kite_client *c, const char *server_addr,
                         void *conn_user, kite_conn **out) {
   if (out)
@@ -58,25 +78,44 @@ int kite_client_connect(kite_client *c, const char *server_addr,
     return KITE_EINVAL;
   if (server.sa.sa_family == AF_INET && c->v6)
     to_v4_mapped(&server);
-  if (c->nfree == 0)
-    return KITE_EFULL;
-  kite_conn *conn = calloc(1, sizeof(*conn));
+  int rc;
+  kite_conn *conn = kite__conn_new(c, conn_user, &rc);
   if (!conn)
-    return KITE_ENOMEM;
-  conn->cli = c;
-  conn->user = conn_user;
+    return rc;
   conn->server = server;
-  conn->slot = c->free_slots[--c->nfree];
-  int rc = register_nonce(conn);
+  rc = register_nonce(conn);
   if (rc < 0) {
-    c->free_slots[c->nfree++] = conn->slot;
-    free(conn);
+    kite__conn_free(conn);
     return rc;
   }
-  c->conns[conn->slot] = conn;
-  c->stats.sessions++;
   kite__client_time(c);
   kite__hs_start(conn);
+  if (out)
+    *out = conn;
+  return 0;
+}
+
+int kite_client_connect_tcp(kite_client *c, const char *server_addr,
+                            void *conn_user, kite_conn **out) {
+  if (out)
+    *out = NULL;
+  if (!c || !server_addr)
+    return KITE_EINVAL;
+  /* Its own socket, of the server's family: no v4-mapping, and an IPv6
+   * server is fine whatever the UDP socket is. */
+  kite__addr server;
+  if (kite__addr_parse(&server, server_addr) < 0 ||
+      kite__addr_port(&server) == 0)
+    return KITE_EINVAL;
+  int rc;
+  kite_conn *conn = kite__conn_new(c, conn_user, &rc);
+  if (!conn)
+    return rc;
+  conn->server = server;
+  conn->tcp = true;
+  kite__tcp_out_init(&conn->out, c->cfg.tcp_send_max);
+  kite__client_time(c);
+  kite__tcp_start(conn);
   if (out)
     *out = conn;
   return 0;
@@ -89,6 +128,8 @@ void kite__conn_schedule(kite_conn *conn) {
   switch (conn->state) {
   case KITE__CONN_HELLO:
   case KITE__CONN_CONNECT:
+  case KITE__CONN_TCP_CONNECT:
+  case KITE__CONN_TCP_OPENING:
     due = conn->retry_due_ms;
     break;
   case KITE__CONN_OPEN: {
@@ -98,7 +139,7 @@ void kite__conn_schedule(kite_conn *conn) {
     if (conn->idle_timeout_ms)
       due = kite__ms_min(due, conn->last_rx_ms + conn->idle_timeout_ms);
     uint32_t kcp_due;
-    if (kite__kcp_next_due(conn->kcp, now, &kcp_due))
+    if (!conn->tcp && kite__kcp_next_due(conn->kcp, now, &kcp_due))
       due = kite__ms_min(due, kcp_due);
     break;
   }
@@ -117,6 +158,10 @@ void kite__conn_on_timer(kite_conn *conn) {
   case KITE__CONN_CONNECT:
     kite__hs_on_timer(conn);
     return;
+  case KITE__CONN_TCP_CONNECT:
+  case KITE__CONN_TCP_OPENING:
+    kite__tcp_on_timer(conn);
+    return;
   case KITE__CONN_OPEN:
     break;
   default:
@@ -124,8 +169,8 @@ void kite__conn_on_timer(kite_conn *conn) {
   }
   if (conn->idle_timeout_ms &&
       kite__ms_reached(now, conn->last_rx_ms + conn->idle_timeout_ms)) {
-    kite__logf(&cli->log, KITE_LOG_DEBUG, "conv %08x: idle timeout",
-               conn->conv);
+    kite__logf(&cli->log, KITE_LOG_DEBUG, "%s %08x: idle timeout",
+               conn->tcp ? "tcp" : "conv", conn->conv);
     kite__conn_close(conn, KITE_CLOSE_IDLE, KITE__CLOSE_IDLE);
     return;
   }
@@ -135,7 +180,8 @@ void kite__conn_on_timer(kite_conn *conn) {
     kite__stream_ping(conn);
     conn->ping_due_ms = now + conn->ping_ms;
   }
-  /* The KCP flush and the re-arm happen at the safe point. */
+  /* The KCP flush and the re-arm happen at the safe point (for TCP, the
+   * re-arm only). */
   kite__client_touch(conn);
 }
 
@@ -148,20 +194,27 @@ void kite__conn_close(kite_conn *conn, int reason, int wire_reason) {
    * session a second time. */
   conn->state = KITE__CONN_CLOSED;
   conn->reason = reason;
-  if (open && reason == KITE_CLOSE_NORMAL && !kite__kcp_is_dead(conn->kcp))
-    kite__kcp_flush(conn->kcp, cli->now); /* one transmission of the tail */
-  if (conn->accepted && wire_reason >= 0) {
-    kite__ctrl k = {.type = KITE__CTRL_CLOSE,
-                    .conv = conn->conv,
-                    .reason = (uint8_t)wire_reason};
-    memcpy(k.token, conn->token, sizeof(k.token));
-    /* Three copies back to back (PROTOCOL.md section 2: no ack). */
-    kite__client_send_ctrl(conn, &k, 3);
-    cli->stats.closed_by_client++;
+  if (conn->tcp) {
+    /* TCP carries no CLOSE (PROTOCOL.md section 5): the FIN says it. */
+    kite__tcp_close(conn);
+    if (open && wire_reason >= 0)
+      cli->stats.closed_by_client++;
+  } else {
+    if (open && reason == KITE_CLOSE_NORMAL && !kite__kcp_is_dead(conn->kcp))
+      kite__kcp_flush(conn->kcp, cli->now); /* one transmission of the tail */
+    if (conn->accepted && wire_reason >= 0) {
+      kite__ctrl k = {.type = KITE__CTRL_CLOSE,
+                      .conv = conn->conv,
+                      .reason = (uint8_t)wire_reason};
+      memcpy(k.token, conn->token, sizeof(k.token));
+      /* Three copies back to back (PROTOCOL.md section 2: no ack). */
+      kite__client_send_ctrl(conn, &k, 3);
+      cli->stats.closed_by_client++;
+    }
+    uint64_t key;
+    memcpy(&key, conn->nonce, sizeof(key));
+    kite__map_del(&cli->by_nonce, key);
   }
-  uint64_t key;
-  memcpy(&key, conn->nonce, sizeof(key));
-  kite__map_del(&cli->by_nonce, key);
   if (conn->in_conv_map) {
     kite__map_del(&cli->by_conv,
                   kite__client_conv_key(conn->conv, &conn->server));
@@ -200,6 +253,8 @@ void kite__conn_detach(kite_conn *conn) {
 
 void kite__conn_free(kite_conn *conn) {
   kite__wheel_del(&conn->cli->wheel, &conn->timer);
+  if (conn->tcp)
+    kite__tcp_close(conn); /* closed already, unless never started */
   kite__kcp_destroy(conn->kcp);
   kite__frame_reader_free(&conn->reader);
   kite__conn_detach(conn);
@@ -254,6 +309,8 @@ void *kite_conn_user(const kite_conn *conn) { return conn->user; }
 
 void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out) {
   memset(out, 0, sizeof(*out));
+  if (conn->tcp)
+    kite__tcp_get_stats(conn, out);
   if (conn->kcp) {
     kite__kcp_stats ks;
     kite__kcp_get_stats(conn->kcp, &ks);

@@ -67,7 +67,7 @@ void kite__hs_on_timer(kite_conn *conn) {
   kite__conn_schedule(conn);
 }
 
-static void on_reject(kite_conn *conn, int reason) {
+void kite__hs_on_reject(kite_conn *conn, int reason) {
   kite_client *cli = conn->cli;
   kite__logf(&cli->log, KITE_LOG_DEBUG, "handshake: REJECT %d (%s)", reason,
              kite_client_reason_name(KITE_CONNECT_REJECTED(reason)));
@@ -102,7 +102,7 @@ void kite__hs_on_packet(kite_conn *conn, const kite__ctrl *k,
   case KITE__CTRL_REJECT:
     if (conn->state != KITE__CONN_HELLO && conn->state != KITE__CONN_CONNECT)
       return; /* the server never rejects a nonce it accepted: stale */
-    on_reject(conn, version_reject ? KITE__REJECT_VERSION : k->reason);
+    kite__hs_on_reject(conn, version_reject ? KITE__REJECT_VERSION : k->reason);
     return;
   }
 }

@@ -1,6 +1,8 @@
 /*
  * An open session: its KCP block, and the byte stream of frames it carries
- * both ways (PROTOCOL.md sections 3 and 4), pings and pongs included.
+ * both ways (PROTOCOL.md sections 3 and 4), pings and pongs included. The
+ * frame half (opening, frames in, frames out) serves TCP sessions too;
+ * client_tcp.c moves their bytes.
  */
 #include "client/client_internal.h"
 
@@ -74,27 +76,36 @@ void kite__stream_open(kite_conn *conn, const kite__ctrl *acc) {
     return;
   }
   conn->in_conv_map = true;
-  conn->max_frame = acc->max_frame;
-  conn->idle_timeout_ms = acc->idle_timeout_ms;
-  uint32_t limit = cfg->max_frame < acc->max_frame ? cfg->max_frame
-                                                   : acc->max_frame;
+  kite__stream_opened(conn, acc->idle_timeout_ms, acc->max_frame);
+}
+
+void kite__stream_opened(kite_conn *conn, uint32_t idle_timeout_ms,
+                         uint32_t max_frame) {
+  kite_client *cli = conn->cli;
+  const kite_client_config *cfg = &cli->cfg;
+  conn->max_frame = max_frame;
+  conn->idle_timeout_ms = idle_timeout_ms;
+  uint32_t limit = cfg->max_frame < max_frame ? cfg->max_frame : max_frame;
   kite__frame_reader_init(&conn->reader, limit);
   conn->ping_ms = cfg->ping_ms;
   if (!conn->ping_ms) {
     /* Section 4: at least every min(idle_timeout_ms / 3, 15 s). */
     conn->ping_ms = 15000;
-    if (acc->idle_timeout_ms && acc->idle_timeout_ms / 3 < conn->ping_ms)
-      conn->ping_ms = acc->idle_timeout_ms / 3;
+    if (idle_timeout_ms && idle_timeout_ms / 3 < conn->ping_ms)
+      conn->ping_ms = idle_timeout_ms / 3;
     if (!conn->ping_ms)
       conn->ping_ms = 1;
   }
   conn->state = KITE__CONN_OPEN;
   conn->last_rx_ms = cli->now;
   conn->ping_due_ms = cli->now + conn->ping_ms;
-  cli->stats.connected++;
-  /* The server opens the session on its first segment (section 2, step 5):
-   * the ping goes first, ahead of anything on_connect sends. */
+  /* The server opens a KCP session on its first segment (section 2, step
+   * 5): the ping goes first, ahead of anything on_connect sends. TCP needs
+   * no such thing, but gets the same first RTT sample. */
   kite__stream_ping(conn);
+  if (conn->state != KITE__CONN_OPEN)
+    return; /* a TCP write found the connection broken */
+  cli->stats.connected++;
   if (cfg->on_connect)
     cfg->on_connect(conn, cfg->user);
 }
@@ -126,8 +137,8 @@ static void on_pong(kite_conn *conn, const kite__frame_hdr *h,
     conn->last_rtt_ms = (uint32_t)rtt;
 }
 
-/* The frame reader's callback: one whole, valid frame. */
-static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
+int kite__stream_on_frame(void *user, const kite__frame_hdr *h,
+                          const uint8_t *body) {
   kite_conn *conn = user;
   kite_client *cli = conn->cli;
   if (h->msg_id == KITE__MSG_PING) {
@@ -163,7 +174,7 @@ static void read_frames(kite_conn *conn) {
     n = kite__kcp_peek(conn->kcp, cli->scratch, n);
     int why = 0;
     ptrdiff_t used = kite__frame_reader_feed(&conn->reader, cli->scratch, n,
-                                             on_frame, conn, &why);
+                                             kite__stream_on_frame, conn, &why);
     if (used == KITE_ENOMEM) {
       kite__conn_close(conn, KITE_CLIENT_NOMEM, KITE__CLOSE_NORMAL);
       return;
@@ -190,6 +201,8 @@ int kite__stream_send(kite_conn *conn, uint16_t msg_id, uint16_t flags,
   kite__frame_header(hdr, msg_id, flags, body, (uint32_t)len,
                      conn->cli->cfg.crc);
   struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)(uintptr_t)body, len}};
+  if (conn->tcp)
+    return kite__tcp_sendv(conn, iov, len ? 2 : 1);
   int rc = kite__kcp_sendv(conn->kcp, iov, len ? 2 : 1);
   if (rc == KITE_EDEAD)
     return KITE_ESTATE; /* closing: the dead callback has run */

@@ -1,0 +1,328 @@
+/*
+ * A session over TCP (PROTOCOL.md section 5): a connection of its own,
+ *
+ *   connect()            state TCP_CONNECT, until the socket is writable
+ *   OPEN           ->    state TCP_OPENING
+ *                  <-    OPENED(idle_timeout_ms, max_frame): open, as ACCEPT
+ *                  <-    REJECT(zero nonce, reason), and the server closes
+ *
+ * then frames both ways on the stream. One deadline covers both waits,
+ * retry_ms * (retries + 1): as long as a KCP handshake takes to give up.
+ *
+ * Frames out are written at once through kite__tcp_out (one sendmsg for
+ * header and body); only what the kernel refuses is copied, and waits for
+ * EPOLLOUT, bounded by tcp_send_max. Frames in are read on EPOLLIN into
+ * the client's scratch buffer and cut by the session's frame reader, as
+ * on KCP, so a frame whose bytes came in one read is delivered in place.
+ */
+#include "client/client_internal.h"
+
+#include "base/time.h"
+#include "kite/error.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Reads per readiness report: a server that streams fast cannot starve the
+ * other sessions, the UDP socket or the timers (level-triggered epoll
+ * reports the rest at the next poll). */
+#define KITE__TCP_READS 4
+
+/* Reads of 4 KiB that discard unread bytes at close: see kite__tcp_close(). */
+#define KITE__TCP_DRAIN_READS 16
+
+static void log_err(kite_conn *conn, const char *what, int err) {
+  kite__logf(&conn->cli->log, KITE_LOG_DEBUG, "tcp %s: %s failed: %s",
+             conn->state == KITE__CONN_OPEN ? "session" : "connect", what,
+             strerror(err));
+}
+
+/* The connection broke: |err| is an errno, or 0 for the server's end of
+ * stream. Before OPENED no session existed to reset; after it, an orderly
+ * end is the server's close (section 5: no CLOSE on TCP, so no reason). */
+static void broken(kite_conn *conn, const char *what, int err) {
+  kite_client *cli = conn->cli;
+  if (err)
+    log_err(conn, what, err);
+  if (conn->state != KITE__CONN_OPEN) {
+    cli->stats.tcp_connect_failed++;
+    kite__conn_close(conn, KITE_CONNECT_FAILED, -1);
+  } else if (!err) {
+    cli->stats.closed_by_server++;
+    kite__conn_close(conn, KITE_CLOSE_NORMAL, -1);
+  } else {
+    cli->stats.tcp_resets++;
+    kite__conn_close(conn, KITE_CONN_RESET, -1);
+  }
+}
+
+/* EPOLLOUT while bytes wait (or while connecting), EPOLLIN once connected. */
+static void rewatch(kite_conn *conn) {
+  uint32_t ev = conn->state == KITE__CONN_TCP_CONNECT ? EPOLLOUT : EPOLLIN;
+  if (kite__tcp_out_pending(&conn->out))
+    ev |= EPOLLOUT;
+  if (kite__client_watch(conn, ev) < 0)
+    broken(conn, "epoll_ctl()", errno);
+}
+
+void kite__tcp_start(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  conn->state = KITE__CONN_TCP_CONNECT;
+  conn->retry_due_ms = cli->now + cli->cfg.retry_ms * (cli->cfg.retries + 1);
+  kite__conn_schedule(conn);
+  int fd = socket(conn->server.sa.sa_family,
+                  SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) {
+    broken(conn, "socket()", errno);
+    return;
+  }
+  conn->fd = fd;
+  cli->ntcp++;
+  int on = 1; /* frames are small and latency matters: no Nagle */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+  if (connect(fd, &conn->server.sa, kite__addr_len(&conn->server)) < 0 &&
+      errno != EINPROGRESS) {
+    broken(conn, "connect()", errno);
+    return;
+  }
+  rewatch(conn);
+}
+
+void kite__tcp_on_timer(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  if (!kite__ms_reached(cli->now, conn->retry_due_ms)) {
+    kite__conn_schedule(conn);
+    return;
+  }
+  kite__logf(&cli->log, KITE_LOG_DEBUG, "tcp connect: no %s in time",
+             conn->state == KITE__CONN_TCP_CONNECT ? "connection" : "OPENED");
+  cli->stats.connect_timeouts++;
+  kite__conn_close(conn, KITE_CONNECT_TIMEOUT, -1);
+}
+
+int kite__tcp_sendv(kite_conn *conn, const struct iovec *iov, int n) {
+  kite_client *cli = conn->cli;
+  size_t total = 0;
+  for (int i = 0; i < n; i++)
+    total += iov[i].iov_len;
+  if (total > conn->out.max)
+    return KITE_EMSGSIZE; /* no drained buffer would ever take it */
+  uint64_t before = conn->out.bytes_out;
+  bool pollout;
+  int rc = kite__tcp_out_send(&conn->out, conn->fd, iov, n, cli->now,
+                              &pollout);
+  int err = errno;
+  cli->stats.tcp_bytes_out += conn->out.bytes_out - before;
+  switch (rc) {
+  case 0:
+    if (pollout)
+      rewatch(conn);
+    return conn->state == KITE__CONN_CLOSED ? KITE_ESTATE : 0;
+  case KITE_EFULL:
+    return KITE_EFULL;
+  case KITE_ENOMEM:
+    /* Part of the frame may be on the wire: the stream is cut. */
+    kite__conn_close(conn, KITE_CLIENT_NOMEM, KITE__CLOSE_NORMAL);
+    return KITE_ENOMEM;
+  default:
+    broken(conn, "sendmsg()", err);
+    return KITE_ESTATE;
+  }
+}
+
+/* The socket became writable (or failed) while connecting. */
+static void on_connected(kite_conn *conn, uint32_t events) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    err = errno;
+  if (err) {
+    broken(conn, "connect()", err);
+    return;
+  }
+  if (!(events & EPOLLOUT))
+    return; /* not yet */
+  conn->state = KITE__CONN_TCP_OPENING;
+  uint8_t open[KITE__CTRL_HDR];
+  kite__ctrl k = {.type = KITE__CTRL_OPEN};
+  int n = kite__ctrl_encode(open, sizeof(open), &k);
+  struct iovec v = {open, (size_t)n};
+  if (kite__tcp_sendv(conn, &v, 1) == 0)
+    rewatch(conn);
+}
+
+/* The size of the reply whose header is in conn->reply: OPENED's or
+ * REJECT's, or just the header when that alone says it is neither (or
+ * a REJECT of another version, whose length version 1 cannot know). */
+static size_t reply_size(const kite_conn *conn) {
+  const uint8_t *h = conn->reply;
+  if (!kite__ctrl_is_control(h, KITE__CTRL_HDR) || h[5] != KITE__PROTO_VERSION)
+    return KITE__CTRL_HDR;
+  if (h[4] == KITE__CTRL_OPENED || h[4] == KITE__CTRL_REJECT)
+    return kite__ctrl_size(h[4]);
+  return KITE__CTRL_HDR;
+}
+
+static void on_reply(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  kite__ctrl k;
+  int rc = kite__ctrl_decode(conn->reply, conn->reply_have, &k);
+  if (rc == KITE__CTRL_EVERSION && k.type == KITE__CTRL_REJECT) {
+    /* A server of another version says so in its own header (section 2). */
+    kite__hs_on_reject(conn, KITE__REJECT_VERSION);
+  } else if (rc == 0 && k.type == KITE__CTRL_REJECT) {
+    kite__hs_on_reject(conn, k.reason); /* the nonce (zero) is not judged */
+  } else if (rc == 0 && k.type == KITE__CTRL_OPENED) {
+    kite__stream_opened(conn, k.idle_timeout_ms, k.max_frame);
+    /* The timer still holds the OPENED deadline: the safe point re-arms
+     * it for pings and idleness (a KCP session's first ping touches it). */
+    kite__client_touch(conn);
+  } else {
+    /* Not a kite server, or a broken one: a stream cannot be resynced. */
+    cli->stats.drop_control++;
+    kite__logf(&cli->log, KITE_LOG_DEBUG,
+               "tcp connect: reply is neither OPENED nor REJECT");
+    kite__conn_close(conn, KITE_CLOSE_PROTOCOL, -1);
+  }
+}
+
+/* Gathers OPENED or REJECT from the bytes at |p|, which may hold it in
+ * part, whole, or followed by the first frames. Returns the bytes used. */
+static size_t take_reply(kite_conn *conn, const uint8_t *p, size_t n) {
+  size_t used = 0;
+  for (;;) {
+    size_t need = conn->reply_have < KITE__CTRL_HDR ? KITE__CTRL_HDR
+                                                    : reply_size(conn);
+    size_t take = need - conn->reply_have;
+    if (take > n - used)
+      take = n - used;
+    memcpy(conn->reply + conn->reply_have, p + used, take);
+    conn->reply_have += (uint8_t)take;
+    used += take;
+    if (conn->reply_have < need)
+      return used;
+    if (need == reply_size(conn))
+      break;
+  }
+  on_reply(conn);
+  return used;
+}
+
+static void on_bytes(kite_conn *conn, const uint8_t *p, size_t n) {
+  if (conn->state == KITE__CONN_TCP_OPENING) {
+    size_t used = take_reply(conn, p, n);
+    if (conn->state != KITE__CONN_OPEN)
+      return; /* the reply is incomplete, or closed the session */
+    p += used;
+    n -= used;
+  }
+  if (!n || conn->state != KITE__CONN_OPEN)
+    return;
+  int why = 0;
+  ptrdiff_t used = kite__frame_reader_feed(&conn->reader, p, n,
+                                           kite__stream_on_frame, conn, &why);
+  if (used == KITE_ENOMEM) {
+    kite__conn_close(conn, KITE_CLIENT_NOMEM, KITE__CLOSE_NORMAL);
+  } else if (used < 0) {
+    kite__logf(&conn->cli->log, KITE_LOG_DEBUG, "tcp: protocol error: %s",
+               kite__frame_strerror(why));
+    kite__conn_close(conn, KITE_CLOSE_PROTOCOL, KITE__CLOSE_PROTOCOL);
+  }
+  /* A short count means a callback closed the session: the rest is moot. */
+}
+
+static void read_some(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  for (int i = 0; i < KITE__TCP_READS; i++) {
+    ssize_t r = recv(conn->fd, cli->scratch, cli->scratch_cap, MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        broken(conn, "recv()", errno);
+      return;
+    }
+    if (r == 0) {
+      broken(conn, "recv()", 0);
+      return;
+    }
+    cli->stats.tcp_bytes_in += (uint64_t)r;
+    conn->last_rx_ms = cli->now; /* any byte, as any valid KCP segment */
+    on_bytes(conn, cli->scratch, (size_t)r);
+    if (conn->state == KITE__CONN_CLOSED || (size_t)r < cli->scratch_cap)
+      return; /* a short read emptied the socket: spare the EAGAIN */
+  }
+}
+
+void kite__tcp_on_event(kite_conn *conn, uint32_t events) {
+  kite_client *cli = conn->cli;
+  if (conn->fd < 0)
+    return; /* closed since the wait reported it */
+  if (conn->state == KITE__CONN_TCP_CONNECT) {
+    /* Nothing to read before OPEN has gone: the next poll reads. */
+    on_connected(conn, events);
+    return;
+  }
+  if ((events & EPOLLOUT) && kite__tcp_out_pending(&conn->out)) {
+    uint64_t before = conn->out.bytes_out;
+    bool pollout;
+    int rc = kite__tcp_out_flush(&conn->out, conn->fd, cli->now, &pollout);
+    int err = errno;
+    cli->stats.tcp_bytes_out += conn->out.bytes_out - before;
+    if (rc < 0) {
+      broken(conn, "sendmsg()", err);
+      return;
+    }
+    if (!pollout)
+      rewatch(conn);
+  }
+  /* Errors and hang-ups surface through recv(), after any bytes before
+   * them. */
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+    read_some(conn);
+}
+
+void kite__tcp_close(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  if (conn->fd < 0) {
+    kite__tcp_out_free(&conn->out);
+    return;
+  }
+  if (kite__tcp_out_pending(&conn->out)) {
+    uint64_t before = conn->out.bytes_out;
+    bool pollout;
+    kite__tcp_out_flush(&conn->out, conn->fd, cli->now, &pollout);
+    cli->stats.tcp_bytes_out += conn->out.bytes_out - before;
+  }
+  /* Removed by hand, not by close(): a forked child may share the socket,
+   * and epoll would go on reporting it with a freed session. */
+  kite__client_watch(conn, 0);
+  shutdown(conn->fd, SHUT_WR);
+  /* Closing with unread bytes makes Linux send RST, which also throws away
+   * what we queued just now (a last frame, our FIN): read and drop what
+   * has arrived. Into the stack, not scratch: a callback up the stack may
+   * be reading a frame's body there. */
+  uint8_t sink[4096];
+  for (int i = 0; i < KITE__TCP_DRAIN_READS; i++)
+    if (recv(conn->fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+      break;
+  close(conn->fd);
+  conn->fd = -1;
+  cli->ntcp--;
+  kite__tcp_out_free(&conn->out);
+}
+
+void kite__tcp_get_stats(const kite_conn *conn, kite_conn_stats *out) {
+  struct tcp_info ti;
+  socklen_t len = sizeof(ti);
+  if (conn->fd < 0 ||
+      getsockopt(conn->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+    return;
+  out->srtt_ms = ti.tcpi_rtt / 1000;
+  out->rto_ms = ti.tcpi_rto / 1000;
+  out->retransmits = ti.tcpi_total_retrans;
+}
