@@ -70,6 +70,18 @@ typedef struct kite_server_config {
   uint32_t inbox_max;       /* commands from other threads per shard (65536) */
   uint32_t stop_timeout_ms; /* graceful stop waits this long for acks (3000) */
   bool steering;            /* steer segments to their shard in the kernel (true) */
+
+  /* TCP (PROTOCOL.md section 5): the same frames, handlers, callbacks,
+   * idle timeout, pings and session ids as KCP. Each shard listens on the
+   * port (SO_REUSEPORT) and owns the connections it accepts for life. */
+  const char *tcp_addr;     /* "HOST:PORT"; port 0: the UDP port's number,
+                               so one port serves both (NULL: no TCP) */
+  uint32_t tcp_send_max;    /* bytes queued per connection while the kernel's
+                               buffer is full; past it sends get KITE_EFULL (1 MiB) */
+  uint32_t tcp_stall_ms;    /* queued output the peer takes none of this long:
+                               close as a slow peer (10000) */
+  uint32_t tcp_linger_ms;   /* a closed connection gets this long to write what
+                               is queued and read the peer's rest (2000) */
   const char *metrics_addr; /* "HOST:PORT": Prometheus text on GET /metrics (NULL: off) */
 
   kite_worker_mode worker_mode; /* where callbacks run (KITE_WORKERS_INLINE) */
@@ -119,6 +131,9 @@ void kite_server_destroy(kite_server *srv);
 
 /* The UDP port bound (useful after asking for port 0). */
 int kite_server_udp_port(const kite_server *srv);
+
+/* The TCP port bound, or 0 when tcp_addr is NULL. Any thread. */
+int kite_server_tcp_port(const kite_server *srv);
 
 /* The metrics endpoint's TCP port once started (port 0 picks one), or 0
  * when metrics_addr is NULL. Any thread. The text it serves on GET
@@ -211,7 +226,14 @@ int kite_session_get_stats(kite_server *srv, kite_session_id id,
   X(inbox_full, "hand-offs refused: a shard's inbox was full")               \
   X(kcp_no_buffer, "segments refused by a shard's KCP budget")               \
   X(unrouted, "frames no route or default handler took")                     \
-  X(backpressure, "times a session's mailbox was full (reading paused)")
+  X(backpressure, "times a session's mailbox was full (reading paused)")  \
+  X(tcp_accepted, "TCP connections accepted")                                \
+  X(tcp_refused_nofd, "TCP connections refused: out of descriptors")         \
+  X(tcp_bad_open, "TCP connections closed for a bad OPEN preface")           \
+  X(tcp_bytes_in, "TCP bytes received")                                      \
+  X(tcp_bytes_out, "TCP bytes sent")                                         \
+  X(tcp_send_full, "TCP sends refused: output over tcp_send_max")            \
+  X(tcp_linger_cut, "lingering TCP closes cut short (deadline or bound)")
 
 typedef struct kite_server_stats {
 #define KITE__STAT_FIELD(name, help) uint64_t name;
