@@ -1,6 +1,8 @@
 /*
- * kite server: players connect over KCP (PROTOCOL.md), each session owned
- * by one shard thread for its whole life.
+ * kite server: players connect over KCP (PROTOCOL.md) or TCP (tcp_addr,
+ * PROTOCOL.md section 5), each session owned by one shard thread for its
+ * whole life. Both transports carry the same frames to the same handlers;
+ * the functions below work alike on either.
  *
  *   kite_server_config cfg;
  *   kite_server_config_init(&cfg);
@@ -146,8 +148,9 @@ int kite_server_metrics_port(const kite_server *srv);
  * at the end of the current batch; from another thread it is handed over.
  * Returns 0, or
  *   KITE_ENOTFOUND  no such session (closed, or a stale id);
- *   KITE_EFULL      the session's send queue (send_queue_max) or the
- *                   shard's inbox is full: nothing sent; retry or shed;
+ *   KITE_EFULL      the session's send queue (send_queue_max; on TCP,
+ *                   tcp_send_max bytes) or the shard's inbox is full:
+ *                   nothing sent; retry or shed;
  *   KITE_EMSGSIZE   |len| above max_frame;
  *   KITE_EINVAL     msg_id 0 (ping) or in 0xFF00..0xFFFF (kite's own).
  * From another thread, room is reserved against send_queue_max counting
@@ -171,8 +174,8 @@ int kite_session_set_user(kite_server *srv, kite_session_id id, void *user);
 void *kite_session_user(kite_server *srv, kite_session_id id);
 
 typedef struct kite_session_stats {
-  uint32_t srtt_ms, rttvar_ms, rto_ms;
-  uint32_t retransmits;      /* on timeout and fast */
+  uint32_t srtt_ms, rttvar_ms, rto_ms; /* KCP's; on TCP the kernel's (TCP_INFO) */
+  uint32_t retransmits;      /* on timeout and fast (TCP: the kernel's count) */
   uint64_t bytes_in, bytes_out;   /* frame bytes, headers included */
   uint64_t frames_in, frames_out;
   char peer[64];             /* "1.2.3.4:5678" */
