@@ -1,12 +1,13 @@
 /*
  * kite-echo: echoes every frame back to its session with the same msg_id.
  *
- *   kite-echo [--udp HOST:PORT] [--threads N] [--max-sessions N]
+ *   kite-echo [--udp HOST:PORT] [--tcp HOST:PORT] [--threads N] [--max-sessions N]
  *             [--idle-timeout-ms N] [--no-steering] [--verbose]
  *             [--workers N] [--worker-mode inline|hash|bind|dynamic]
  *             [--metrics HOST:PORT]
  *
- * Prints one line when it is listening; on SIGINT or SIGTERM it stops
+ * --tcp serves TCP too (PROTOCOL.md section 5); port 0 there means the UDP
+ * port's number. Prints one line when it is listening; on SIGINT or SIGTERM it stops
  * gracefully (sessions flushed, CLOSE sent) and prints its counters.
  */
 #include "kite/kite.h"
@@ -29,7 +30,8 @@ static void on_message(kite_server *srv, kite_session_id id, uint16_t msg_id,
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: kite-echo [--udp HOST:PORT] [--threads N] [--max-sessions N]\n"
+          "usage: kite-echo [--udp HOST:PORT] [--tcp HOST:PORT] [--threads N]\n"
+          "                 [--max-sessions N]\n"
           "                 [--idle-timeout-ms N] [--no-steering] [--verbose]\n"
           "                 [--workers N] [--worker-mode inline|hash|bind|dynamic]\n"
           "                 [--metrics HOST:PORT]\n");
@@ -55,6 +57,9 @@ int main(int argc, char **argv) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--udp") && v) {
       cfg.udp_addr = v;
+      i++;
+    } else if (!strcmp(a, "--tcp") && v) {
+      cfg.tcp_addr = v;
       i++;
     } else if (!strcmp(a, "--threads")) {
       cfg.threads = (int)number(a, v);
@@ -109,6 +114,8 @@ int main(int argc, char **argv) {
   }
   printf("kite-echo listening on udp %s port %d, workers %s", cfg.udp_addr,
          kite_server_udp_port(srv), kite_worker_mode_name(cfg.worker_mode));
+  if (cfg.tcp_addr)
+    printf(", tcp port %d", kite_server_tcp_port(srv));
   if (cfg.metrics_addr)
     printf(", metrics on tcp port %d", kite_server_metrics_port(srv));
   printf("\n");
@@ -120,9 +127,10 @@ int main(int argc, char **argv) {
   kite_server_stats st;
   kite_server_stats_get(srv, &st);
   printf("kite-echo stopped (%s): sessions opened %" PRIu64 ", frames in %" PRIu64
-         ", out %" PRIu64 ", datagrams in %" PRIu64 ", out %" PRIu64 "\n",
+         ", out %" PRIu64 ", datagrams in %" PRIu64 ", out %" PRIu64
+         ", tcp connections %" PRIu64 "\n",
          sig == SIGINT ? "SIGINT" : "SIGTERM", st.sessions_opened, st.frames_in,
-         st.frames_out, st.dgrams_in, st.dgrams_out);
+         st.frames_out, st.dgrams_in, st.dgrams_out, st.tcp_accepted);
   kite_server_destroy(srv);
   return 0;
 }

@@ -4,8 +4,11 @@
  * broadcasts 20 times a second. kite-cli is its terminal client; the
  * messages are in docs/DEMO.md.
  *
- *   kited [--udp HOST:PORT] [--threads N] [--workers N] [--max-rooms N]
- *         [--metrics HOST:PORT] [--verbose]
+ *   kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]
+ *         [--workers N] [--max-rooms N] [--metrics HOST:PORT] [--verbose]
+ *
+ * Players connect over KCP or TCP; TCP listens on the UDP address unless
+ * told otherwise.
  *
  * Hash worker mode: each room has an affinity key, so a room's players and
  * its tick run on one worker and its state needs no lock (game.h).
@@ -21,8 +24,9 @@
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: kited [--udp HOST:PORT] [--threads N] [--workers N]\n"
-          "             [--max-rooms N] [--metrics HOST:PORT] [--verbose]\n");
+          "usage: kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]\n"
+          "             [--workers N] [--max-rooms N] [--metrics HOST:PORT]\n"
+          "             [--verbose]\n");
   exit(2);
 }
 
@@ -43,11 +47,17 @@ int main(int argc, char **argv) {
   cfg.worker_mode = KITE_WORKERS_HASH;
   cfg.max_sessions = 10000;
   uint32_t max_rooms = 64;
+  bool tcp = true;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--udp") && v) {
       cfg.udp_addr = v;
       i++;
+    } else if (!strcmp(a, "--tcp") && v) {
+      cfg.tcp_addr = v;
+      i++;
+    } else if (!strcmp(a, "--no-tcp")) {
+      tcp = false;
     } else if (!strcmp(a, "--threads")) {
       cfg.threads = (int)number(a, v);
       i++;
@@ -66,6 +76,13 @@ int main(int argc, char **argv) {
       usage();
     }
   }
+
+  if (!cfg.udp_addr)
+    cfg.udp_addr = "127.0.0.1:7001";
+  if (!tcp)
+    cfg.tcp_addr = NULL;
+  else if (!cfg.tcp_addr)
+    cfg.tcp_addr = cfg.udp_addr; /* the same host and port number */
 
   /* Signals go to this thread alone (sigwait below). */
   sigset_t sigs;
@@ -95,8 +112,9 @@ int main(int argc, char **argv) {
     world_free(&w);
     return 1;
   }
-  printf("kited listening on udp %s port %d", cfg.udp_addr ? cfg.udp_addr : "127.0.0.1:7001",
-         kite_server_udp_port(w.srv));
+  printf("kited listening on udp %s port %d", cfg.udp_addr, kite_server_udp_port(w.srv));
+  if (cfg.tcp_addr)
+    printf(", tcp port %d", kite_server_tcp_port(w.srv));
   if (cfg.metrics_addr)
     printf(", metrics on tcp port %d", kite_server_metrics_port(w.srv));
   printf("; try: kite-cli --name alice --join arena\n");

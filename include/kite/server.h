@@ -1,6 +1,8 @@
 /*
- * kite server: players connect over KCP (PROTOCOL.md), each session owned
- * by one shard thread for its whole life.
+ * kite server: players connect over KCP (PROTOCOL.md) or TCP (tcp_addr,
+ * PROTOCOL.md section 5), each session owned by one shard thread for its
+ * whole life. Both transports carry the same frames to the same handlers;
+ * the functions below work alike on either.
  *
  *   kite_server_config cfg;
  *   kite_server_config_init(&cfg);
@@ -70,6 +72,18 @@ typedef struct kite_server_config {
   uint32_t inbox_max;       /* commands from other threads per shard (65536) */
   uint32_t stop_timeout_ms; /* graceful stop waits this long for acks (3000) */
   bool steering;            /* steer segments to their shard in the kernel (true) */
+
+  /* TCP (PROTOCOL.md section 5): the same frames, handlers, callbacks,
+   * idle timeout, pings and session ids as KCP. Each shard listens on the
+   * port (SO_REUSEPORT) and owns the connections it accepts for life. */
+  const char *tcp_addr;     /* "HOST:PORT"; port 0: the UDP port's number,
+                               so one port serves both (NULL: no TCP) */
+  uint32_t tcp_send_max;    /* bytes queued per connection while the kernel's
+                               buffer is full; past it sends get KITE_EFULL (1 MiB) */
+  uint32_t tcp_stall_ms;    /* queued output the peer takes none of this long:
+                               close as a slow peer (10000) */
+  uint32_t tcp_linger_ms;   /* a closed connection gets this long to write what
+                               is queued and read the peer's rest (2000) */
   const char *metrics_addr; /* "HOST:PORT": Prometheus text on GET /metrics (NULL: off) */
 
   kite_worker_mode worker_mode; /* where callbacks run (KITE_WORKERS_INLINE) */
@@ -120,6 +134,9 @@ void kite_server_destroy(kite_server *srv);
 /* The UDP port bound (useful after asking for port 0). */
 int kite_server_udp_port(const kite_server *srv);
 
+/* The TCP port bound, or 0 when tcp_addr is NULL. Any thread. */
+int kite_server_tcp_port(const kite_server *srv);
+
 /* The metrics endpoint's TCP port once started (port 0 picks one), or 0
  * when metrics_addr is NULL. Any thread. The text it serves on GET
  * /metrics is described in docs/OPERATIONS.md. */
@@ -131,8 +148,9 @@ int kite_server_metrics_port(const kite_server *srv);
  * at the end of the current batch; from another thread it is handed over.
  * Returns 0, or
  *   KITE_ENOTFOUND  no such session (closed, or a stale id);
- *   KITE_EFULL      the session's send queue (send_queue_max) or the
- *                   shard's inbox is full: nothing sent; retry or shed;
+ *   KITE_EFULL      the session's send queue (send_queue_max; on TCP,
+ *                   tcp_send_max bytes) or the shard's inbox is full:
+ *                   nothing sent; retry or shed;
  *   KITE_EMSGSIZE   |len| above max_frame;
  *   KITE_EINVAL     msg_id 0 (ping) or in 0xFF00..0xFFFF (kite's own).
  * From another thread, room is reserved against send_queue_max counting
@@ -156,8 +174,8 @@ int kite_session_set_user(kite_server *srv, kite_session_id id, void *user);
 void *kite_session_user(kite_server *srv, kite_session_id id);
 
 typedef struct kite_session_stats {
-  uint32_t srtt_ms, rttvar_ms, rto_ms;
-  uint32_t retransmits;      /* on timeout and fast */
+  uint32_t srtt_ms, rttvar_ms, rto_ms; /* KCP's; on TCP the kernel's (TCP_INFO) */
+  uint32_t retransmits;      /* on timeout and fast (TCP: the kernel's count) */
   uint64_t bytes_in, bytes_out;   /* frame bytes, headers included */
   uint64_t frames_in, frames_out;
   char peer[64];             /* "1.2.3.4:5678" */
@@ -211,7 +229,14 @@ int kite_session_get_stats(kite_server *srv, kite_session_id id,
   X(inbox_full, "hand-offs refused: a shard's inbox was full")               \
   X(kcp_no_buffer, "segments refused by a shard's KCP budget")               \
   X(unrouted, "frames no route or default handler took")                     \
-  X(backpressure, "times a session's mailbox was full (reading paused)")
+  X(backpressure, "times a session's mailbox was full (reading paused)")  \
+  X(tcp_accepted, "TCP connections accepted")                                \
+  X(tcp_refused_nofd, "TCP connections refused: out of descriptors")         \
+  X(tcp_bad_open, "TCP connections closed for a bad OPEN preface")           \
+  X(tcp_bytes_in, "TCP bytes received")                                      \
+  X(tcp_bytes_out, "TCP bytes sent")                                         \
+  X(tcp_send_full, "TCP sends refused: output over tcp_send_max")            \
+  X(tcp_linger_cut, "lingering TCP closes cut short (deadline or bound)")
 
 typedef struct kite_server_stats {
 #define KITE__STAT_FIELD(name, help) uint64_t name;

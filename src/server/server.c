@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -49,6 +51,9 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->inbox_max = 65536;
   cfg->stop_timeout_ms = 3000;
   cfg->steering = true;
+  cfg->tcp_send_max = 1u << 20;
+  cfg->tcp_stall_ms = 10000;
+  cfg->tcp_linger_ms = 2000;
   cfg->mailbox_bytes = 262144;
   cfg->timers_max = 16384;
   cfg->log_level = KITE_LOG_INFO;
@@ -76,6 +81,10 @@ static int validate(const kite_server_config *c, kite__log *log) {
   CHECK(c->send_queue_max >= 16 && c->send_queue_max <= 65535, "send_queue_max");
   CHECK(c->shard_segments_max >= 64, "shard_segments_max");
   CHECK(c->inbox_max >= 16, "inbox_max");
+  CHECK(c->tcp_send_max >= c->max_frame + KITE__FRAME_HDR && c->tcp_send_max <= (1u << 30),
+        "tcp_send_max (must hold a max_frame)");
+  CHECK(c->tcp_stall_ms >= 100, "tcp_stall_ms");
+  CHECK(c->tcp_linger_ms <= 600000, "tcp_linger_ms");
   CHECK(c->worker_mode >= KITE_WORKERS_INLINE && c->worker_mode <= KITE_WORKERS_DYNAMIC,
         "worker_mode");
   CHECK(c->workers >= 0 && c->workers <= 4096, "workers");
@@ -94,7 +103,44 @@ static int validate(const kite_server_config *c, kite__log *log) {
   return 0;
 }
 
-static int open_sockets(kite_server *srv) {
+static void set_port(kite__addr *a, int port) {
+  if (a->sa.sa_family == AF_INET)
+    a->v4.sin_port = htons((uint16_t)port);
+  else
+    a->v6.sin6_port = htons((uint16_t)port);
+}
+
+/* Every shard's TCP listener on one port (SO_REUSEPORT): the kernel spreads
+ * connections over them, and each shard owns what it accepts. Port 0 is
+ * the UDP port's number. */
+static int open_listeners(kite_server *srv, bool quiet_in_use, int *err) {
+  kite__addr addr = srv->tcp_bind;
+  if (kite__addr_port(&addr) == 0)
+    set_port(&addr, srv->port);
+  for (uint32_t i = 0; i < srv->nshards; i++) {
+    const char *what = "";
+    if (kite__tcp_listen(&srv->shards[i].tcp_ls, &addr, true, 1024, err, &what) < 0) {
+      char a[64];
+      if (!quiet_in_use || *err != EADDRINUSE)
+        kite__logf(&srv->log, KITE_LOG_ERROR, "%s on tcp %s failed: %s", what,
+                   kite__addr_format(&addr, a, sizeof(a)), strerror(*err));
+      return KITE_ESYS;
+    }
+  }
+  srv->tcp_port = kite__tcp_local_port(&srv->shards[0].tcp_ls);
+  return 0;
+}
+
+static void close_sockets(kite_server *srv) {
+  for (uint32_t i = 0; i < srv->nshards; i++) {
+    kite__tcp_acceptor_close(&srv->shards[i].tcp_ls);
+    if (srv->shards[i].fd >= 0)
+      close(srv->shards[i].fd);
+    srv->shards[i].fd = -1;
+  }
+}
+
+static int open_udp(kite_server *srv) {
   kite__addr addr = srv->bind;
   for (uint32_t i = 0; i < srv->nshards; i++) {
     int err = 0;
@@ -109,11 +155,29 @@ static int open_sockets(kite_server *srv) {
     srv->shards[i].fd = fd;
     if (i == 0) { /* port 0: every shard joins the port the first got */
       srv->port = kite__udp_local_port(fd);
-      if (addr.sa.sa_family == AF_INET)
-        addr.v4.sin_port = htons((uint16_t)srv->port);
-      else
-        addr.v6.sin6_port = htons((uint16_t)srv->port);
+      set_port(&addr, srv->port);
     }
+  }
+  return 0;
+}
+
+static int open_sockets(kite_server *srv) {
+  /* UDP and TCP on one port number: when the system picks UDP's, TCP's
+   * may be taken already; then try another. */
+  bool retry = srv->tcp_addr && kite__addr_port(&srv->bind) == 0 &&
+               kite__addr_port(&srv->tcp_bind) == 0;
+  for (int attempt = 0;; attempt++) {
+    int rc = open_udp(srv);
+    if (rc < 0)
+      return rc;
+    if (!srv->tcp_addr)
+      break;
+    int err = 0;
+    if ((rc = open_listeners(srv, retry && attempt < 16, &err)) == 0)
+      break;
+    if (!retry || err != EADDRINUSE || attempt == 16)
+      return rc;
+    close_sockets(srv);
   }
   /* Steering goes on once every socket has joined, so indexes are final. */
   srv->steering = false;
@@ -136,10 +200,13 @@ static int open_sockets(kite_server *srv) {
                  strerror(errno));
       return KITE_ESYS;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = sh->fd};
-    struct epoll_event ew = {.events = EPOLLIN, .data.fd = sh->evfd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = KITE__EV_UDP};
+    struct epoll_event ew = {.events = EPOLLIN, .data.u64 = KITE__EV_WAKE};
+    struct epoll_event el = {.events = EPOLLIN, .data.u64 = KITE__EV_LISTEN};
     if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->fd, &ev) < 0 ||
-        epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->evfd, &ew) < 0) {
+        epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->evfd, &ew) < 0 ||
+        (sh->tcp_ls.fd >= 0 &&
+         epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->tcp_ls.fd, &el) < 0)) {
       kite__logf(&srv->log, KITE_LOG_ERROR, "epoll_ctl() failed: %s",
                  strerror(errno));
       return KITE_ESYS;
@@ -174,6 +241,20 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
     rc = KITE_EINVAL;
     goto fail;
   }
+  if (cfg->tcp_addr) {
+    srv->tcp_addr = strdup(cfg->tcp_addr);
+    srv->cfg.tcp_addr = srv->tcp_addr;
+    if (!srv->tcp_addr) {
+      rc = KITE_ENOMEM;
+      goto fail;
+    }
+    if (kite__addr_parse(&srv->tcp_bind, srv->tcp_addr) < 0) {
+      kite__logf(&srv->log, KITE_LOG_ERROR,
+                 "config: tcp_addr \"%s\" is not HOST:PORT", srv->tcp_addr);
+      rc = KITE_EINVAL;
+      goto fail;
+    }
+  }
   if (cfg->metrics_addr) {
     kite__addr m;
     srv->metrics_addr = strdup(cfg->metrics_addr);
@@ -197,6 +278,7 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
     per_shard = cfg->max_sessions;
   while ((1u << srv->slot_bits) < per_shard)
     srv->slot_bits++;
+  srv->tcp_queue_max = kite__frame_segs(srv, cfg->tcp_send_max);
   randombytes_buf(srv->master, sizeof(srv->master));
   randombytes_buf(srv->route_key, sizeof(srv->route_key));
   atomic_init(&srv->sessions, 0);
@@ -244,10 +326,17 @@ int kite_server_start(kite_server *srv) {
     kite_server_stop(srv);
     return rc;
   }
-  char a[64];
+  char a[64], tcp[96] = "";
+  if (srv->tcp_addr) {
+    char b[64];
+    kite__addr t = srv->tcp_bind;
+    set_port(&t, srv->tcp_port);
+    snprintf(tcp, sizeof(tcp), ", tcp %s (port %d)",
+             kite__addr_format(&t, b, sizeof(b)), srv->tcp_port);
+  }
   kite__logf(&srv->log, KITE_LOG_INFO,
-             "listening on udp %s (port %d), %u shards, steering %s, workers %s (%u)",
-             kite__addr_format(&srv->bind, a, sizeof(a)), srv->port,
+             "listening on udp %s (port %d)%s, %u shards, steering %s, workers %s (%u)",
+             kite__addr_format(&srv->bind, a, sizeof(a)), srv->port, tcp,
              srv->nshards, srv->steering ? "on" : "off (hand-offs)",
              kite_worker_mode_name(srv->logic.mode), srv->logic.nworkers);
   return 0;
@@ -290,6 +379,7 @@ void kite_server_destroy(kite_server *srv) {
   kite__logic_free(&srv->logic);
   free(srv->shards);
   free(srv->udp_addr);
+  free(srv->tcp_addr);
   free(srv->metrics_addr);
   sodium_memzero(srv->master, sizeof(srv->master));
   pthread_mutex_destroy(&srv->stop_lock);
@@ -297,6 +387,8 @@ void kite_server_destroy(kite_server *srv) {
 }
 
 int kite_server_udp_port(const kite_server *srv) { return srv->port; }
+
+int kite_server_tcp_port(const kite_server *srv) { return srv->tcp_port; }
 
 int kite_server_metrics_port(const kite_server *srv) {
   return srv->metrics ? kite__metrics_http_port(srv->metrics) : 0;
@@ -377,12 +469,23 @@ int kite_session_get_stats(kite_server *srv, kite_session_id id,
     return KITE_ENOTFOUND;
   if (kite__shard_current() != s->shard)
     return srv->logic.mode == KITE_WORKERS_INLINE ? KITE_ENOTFOUND : KITE_ESTATE;
-  kite__kcp_stats st;
-  kite__kcp_get_stats(s->kcp, &st);
-  out->srtt_ms = st.srtt_ms;
-  out->rttvar_ms = st.rttvar_ms;
-  out->rto_ms = st.rto_ms;
-  out->retransmits = st.retransmits + st.fast_retransmits;
+  if (s->tcp) {
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    getsockopt(s->tcp->fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+    out->srtt_ms = ti.tcpi_rtt / 1000; /* the kernel's figures, in us */
+    out->rttvar_ms = ti.tcpi_rttvar / 1000;
+    out->rto_ms = ti.tcpi_rto / 1000;
+    out->retransmits = ti.tcpi_total_retrans;
+  } else {
+    kite__kcp_stats st;
+    kite__kcp_get_stats(s->kcp, &st);
+    out->srtt_ms = st.srtt_ms;
+    out->rttvar_ms = st.rttvar_ms;
+    out->rto_ms = st.rto_ms;
+    out->retransmits = st.retransmits + st.fast_retransmits;
+  }
   out->bytes_in = s->bytes_in;
   out->bytes_out = s->bytes_out;
   out->frames_in = s->frames_in;

@@ -19,7 +19,10 @@
 #include "logic/logic.h"
 #include "logic/mailbox.h"
 #include "logic/timers.h"
+#include "net/tcp.h"
+#include "net/tcp_out.h"
 #include "net/udp.h"
+#include "proto/frame.h"
 #include "proto/control.h"
 #include "server/cookie.h"
 #include "base/wheel.h"
@@ -40,9 +43,42 @@ enum kite__session_state {
 
 #define KITE__NO_CLOSE 0xFF
 
-typedef struct kite__session {
+/* What a shard's epoll reports: its UDP socket, its eventfd, its TCP
+ * listener, or else a kite__tcp_conn pointer. */
+enum kite__ev_source {
+  KITE__EV_UDP = 1,
+  KITE__EV_WAKE = 2,
+  KITE__EV_LISTEN = 3,
+};
+
+typedef struct kite__session kite__session;
+
+/* A TCP connection (session_tcp.c). Allocated at accept and owned by its
+ * shard; while |s| is set it carries that session, and once the session
+ * closes it lingers on its own (tcp_linger.c): queued output written, the
+ * write side shut, input drained to EOF, then closed, so the peer never
+ * gets a reset with data still queued. */
+typedef struct kite__tcp_conn {
+  int fd;
+  uint32_t events;    /* the epoll mask armed now */
+  kite__session *s;   /* NULL once lingering */
+  kite__frame_reader reader;
+  kite__tcp_out out;
+  uint8_t *held;      /* input cut short by backpressure, to feed again */
+  uint32_t held_len;
+  uint8_t open_have;  /* bytes of the OPEN preface read */
+  uint8_t open_buf[KITE__CTRL_HDR];
+  bool shut_wr;       /* lingering: FIN sent */
+  bool peer_eof;      /* lingering: the peer's FIN read */
+  uint32_t linger_deadline_ms;
+  kite__timer linger_timer;
+  struct kite__tcp_conn *linger_prev, *linger_next;
+} kite__tcp_conn;
+
+struct kite__session {
   kite__timer timer; /* one per session: min(kcp due, idle, deadline) */
-  kite__kcp *kcp;
+  kite__kcp *kcp;       /* a KCP session's engine, or NULL */
+  kite__tcp_conn *tcp;  /* a TCP session's connection, or NULL */
   kite__shard *shard;
   struct kite__session *free_next;
   struct kite__session *dirty_next; /* to flush at the end of the batch */
@@ -53,6 +89,7 @@ typedef struct kite__session {
   _Atomic uint32_t generation; /* read by other threads to check ids */
   _Atomic uint32_t pending;    /* segments in the inbox for this slot */
   _Atomic uint32_t queued;     /* segments in KCP's send queue (shard writes) */
+  _Atomic uint32_t queue_max;  /* send_queue_max, or tcp_send_max in segments */
   _Atomic uint8_t live;        /* open or closing: the app may address it */
   uint32_t conv;
   uint32_t slot;
@@ -69,7 +106,7 @@ typedef struct kite__session {
   uint8_t blocked;       /* its mailbox was full: frames wait in KCP */
   uint64_t frames_in, frames_out, bytes_in, bytes_out;
   kite__mailbox mb;      /* to its worker (worker modes) */
-} kite__session;
+};
 
 /* Per-shard counters, written by the shard alone (relaxed load + store:
  * plain moves, no locked instruction), read by any thread. */
@@ -148,10 +185,16 @@ struct kite__shard {
 
   kite__udp_rx *rx;
   kite__udp_tx *tx;
+  kite__tcp_acceptor tcp_ls;  /* this shard's listener in the port's group */
+  uint8_t *tcp_rx;            /* reads land here: frames are cut in place */
+  kite__wheel linger_wheel;   /* lingering connections' deadlines */
+  kite__tcp_conn *lingering;  /* list of them */
+  uint32_t nlinger;
   uint8_t *scratch; /* header + max_frame: frames that span segments */
   uint32_t now;     /* ms, refreshed once per loop iteration */
   bool stop_seen;
   kite__ratelog log_refused, log_backpressure, log_protocol; /* floods */
+  kite__ratelog log_nofd;
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
 };
@@ -163,6 +206,10 @@ struct kite_server {
   kite__log log;
   kite__addr bind;
   int port;
+  char *tcp_addr;   /* cfg.tcp_addr's copy, or NULL: no TCP */
+  kite__addr tcp_bind;
+  int tcp_port;
+  uint32_t tcp_queue_max; /* tcp_send_max in the segments reservations count */
   uint32_t nshards;
   kite__shard *shards;
   uint32_t slot_bits; /* conv: shard (8) | slot (slot_bits) | random */
@@ -228,6 +275,49 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
                              bool fresh);
 void kite__handshake_send_accept(kite__session *s);
 void kite__handshake_send_close(kite__session *s, uint8_t reason);
+
+/* session.c, for both transports */
+/* A free slot made ready for a new session (not yet counted), or NULL. */
+kite__session *kite__session_claim(kite__shard *sh);
+/* Counts a claimed slot in as a live half-open session. */
+void kite__session_admit(kite__session *s, const kite__addr *peer);
+/* One frame from the peer: pings answered, the rest to the logic layer.
+ * false: the session's mailbox is full, the caller keeps the frame. */
+bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
+                           const uint8_t *body);
+/* The session opens: the application hears of it. */
+void kite__session_open(kite__session *s);
+/* A protocol error in the peer's stream: logged (rate-limited), counted,
+ * and the session closed at the next safe point. */
+void kite__session_protocol_error(kite__session *s, int why);
+
+/* session_tcp.c */
+#define KITE__TCP_RX_BYTES 65536 /* one read() into the shard's buffer */
+/* Accepts what waits on the shard's listener, within a budget. */
+void kite__tcp_accept_ready(kite__shard *sh);
+/* epoll reported |events| on |c|. */
+void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events);
+int kite__tcp_session_sendv(kite__session *s, struct iovec *iov, int n);
+void kite__tcp_session_schedule(kite__session *s);
+void kite__tcp_session_on_timer(kite__session *s);
+void kite__tcp_session_resume(kite__session *s);
+/* The session is closing: its connection lingers on its own from here. */
+void kite__tcp_session_teardown(kite__session *s);
+/* Arms the epoll mask |events| for |c| (no call when unchanged). */
+void kite__tcp_conn_arm(kite__shard *sh, kite__tcp_conn *c, uint32_t events);
+
+/* tcp_linger.c */
+/* Takes |c| (its session gone): writes what is queued, shuts the write
+ * side, reads to EOF, then closes; all within tcp_linger_ms. When as many
+ * linger as the shard has session slots it is closed at once instead. */
+void kite__tcp_linger(kite__shard *sh, kite__tcp_conn *c);
+void kite__tcp_linger_ready(kite__shard *sh, kite__tcp_conn *c,
+                            uint32_t events);
+void kite__tcp_linger_advance(kite__shard *sh);
+/* Closes every lingering connection (the shard is going away). */
+void kite__tcp_linger_free_all(kite__shard *sh);
+/* Closes |c|'s descriptor and frees it. */
+void kite__tcp_conn_free(kite__tcp_conn *c);
 
 /* shard.c */
 int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index);

@@ -61,12 +61,42 @@ static uint32_t make_conv(const kite__shard *sh, uint32_t slot) {
   }
 }
 
+kite__session *kite__session_claim(kite__shard *sh) {
+  kite__session *s = sh->free;
+  if (!s || !kite__logic_bind(&sh->srv->logic, s))
+    return NULL;
+  return s;
+}
+
+void kite__session_admit(kite__session *s, const kite__addr *peer) {
+  kite__shard *sh = s->shard;
+  sh->free = s->free_next;
+  s->free_next = NULL;
+  s->user = NULL;
+  s->peer = *peer;
+  s->last_rx_ms = sh->now;
+  s->deadline_ms = sh->now + sh->srv->cfg.handshake_timeout_ms;
+  atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->queue_max,
+                        s->tcp ? sh->srv->tcp_queue_max : sh->srv->cfg.send_queue_max,
+                        memory_order_relaxed);
+  s->state = KITE__S_HALF_OPEN;
+  s->opened = 0;
+  s->in_callback = 0;
+  s->close_pending = KITE__NO_CLOSE;
+  s->blocked = 0;
+  atomic_store_explicit(&s->mb.flags, 0, memory_order_relaxed);
+  s->frames_in = s->frames_out = s->bytes_in = s->bytes_out = 0;
+  sh->nsessions++;
+  KITE__STAT_ADD(sh, sessions, 1);
+}
+
 kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
                                  const kite__local *local,
                                  const uint8_t nonce[8], uint64_t hs_key,
                                  uint16_t mtu, uint16_t peer_rcv_wnd) {
-  kite__session *s = sh->free;
-  if (!s || !kite__logic_bind(&sh->srv->logic, s))
+  kite__session *s = kite__session_claim(sh);
+  if (!s)
     return NULL;
   kite__kcp_config kc = sh->kcp_cfg;
   kc.mtu = mtu;
@@ -82,29 +112,15 @@ kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
     kite__logic_unbind(&sh->srv->logic, s);
     return NULL;
   }
-  sh->free = s->free_next;
-  s->free_next = NULL;
-  s->user = NULL;
-  s->peer = *peer;
+  s->tcp = NULL;
+  kite__session_admit(s, peer);
   s->local = *local;
   s->hs_key = hs_key;
   s->conv = conv;
-  s->last_rx_ms = sh->now;
-  s->deadline_ms = sh->now + sh->srv->cfg.handshake_timeout_ms;
   s->mtu = mtu;
   s->peer_rcv_wnd = peer_rcv_wnd;
-  atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
   randombytes_buf(s->token, sizeof(s->token));
   memcpy(s->nonce, nonce, 8);
-  s->state = KITE__S_HALF_OPEN;
-  s->opened = 0;
-  s->in_callback = 0;
-  s->close_pending = KITE__NO_CLOSE;
-  s->blocked = 0;
-  atomic_store_explicit(&s->mb.flags, 0, memory_order_relaxed);
-  s->frames_in = s->frames_out = s->bytes_in = s->bytes_out = 0;
-  sh->nsessions++;
-  KITE__STAT_ADD(sh, sessions, 1);
   kite__session_schedule(s);
   return s;
 }
@@ -112,6 +128,11 @@ kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
 /* The network side goes: KCP, the timer, the handshake entry. */
 static void session_teardown(kite__session *s) {
   kite__shard *sh = s->shard;
+  if (s->tcp) {
+    kite__wheel_del(&sh->wheel, &s->timer);
+    kite__tcp_session_teardown(s);
+    return;
+  }
   kite__kcp_stats st;
   kite__kcp_get_stats(s->kcp, &st);
   KITE__STAT_ADD(sh, retransmits, st.retransmits + st.fast_retransmits);
@@ -171,16 +192,18 @@ static void session_end(kite__session *s, uint8_t reason, bool tell_peer) {
   kite__shard *sh = s->shard;
   if (s->state == KITE__S_HALF_OPEN) {
     /* The application never heard of it: it leaves silently. */
-    if (tell_peer)
+    if (tell_peer && s->kcp)
       kite__handshake_send_close(s, reason);
-    KITE__STAT_INC(sh, halfopen_expired);
+    if (reason == KITE_CLOSE_NORMAL) /* not a bad OPEN: counted there */
+      KITE__STAT_INC(sh, halfopen_expired);
     session_teardown(s);
     kite__session_release(s);
     return;
   }
-  if (reason == KITE_CLOSE_KICKED)
+  /* TCP has no CLOSE: its connection lingers until what is queued left. */
+  if (reason == KITE_CLOSE_KICKED && s->kcp)
     kite__kcp_flush(s->kcp, sh->now); /* what is queued leaves first */
-  if (tell_peer)
+  if (tell_peer && s->kcp)
     kite__handshake_send_close(s, reason);
   count_close(sh, reason);
   /* From here the session takes no input and no sends; its executor still
@@ -201,7 +224,8 @@ uint32_t kite__frame_segs(const kite_server *srv, size_t frame_bytes) {
 bool kite__session_reserve(kite__session *s, uint32_t segs) {
   uint32_t before = atomic_fetch_add_explicit(&s->pending, segs, memory_order_relaxed);
   uint32_t queued = atomic_load_explicit(&s->queued, memory_order_relaxed);
-  if (before + queued + segs <= s->shard->srv->cfg.send_queue_max)
+  uint32_t max = atomic_load_explicit(&s->queue_max, memory_order_relaxed);
+  if (before + queued + segs <= max)
     return true;
   kite__session_unreserve(s, segs);
   return false;
@@ -244,8 +268,12 @@ void kite__session_settle(kite__session *s) {
 }
 
 void kite__session_publish_queue(kite__session *s) {
-  atomic_store_explicit(&s->queued, kite__kcp_queued(s->kcp),
-                        memory_order_relaxed);
+  uint32_t queued;
+  if (s->tcp) /* in the unit reservations count: segments */
+    queued = kite__frame_segs(s->shard->srv, kite__tcp_out_pending(&s->tcp->out));
+  else
+    queued = kite__kcp_queued(s->kcp);
+  atomic_store_explicit(&s->queued, queued, memory_order_relaxed);
 }
 
 void kite__session_mark_dirty(kite__session *s) {
@@ -258,6 +286,10 @@ void kite__session_mark_dirty(kite__session *s) {
 
 void kite__session_schedule(kite__session *s) {
   kite__shard *sh = s->shard;
+  if (s->tcp) {
+    kite__tcp_session_schedule(s);
+    return;
+  }
   uint32_t at = s->last_rx_ms + sh->srv->cfg.idle_timeout_ms;
   if (s->state != KITE__S_OPEN)
     at = kite__ms_min(at, s->deadline_ms);
@@ -273,6 +305,10 @@ void kite__session_schedule(kite__session *s) {
 void kite__session_on_timer(kite__timer *t, void *user) {
   kite__shard *sh = user;
   kite__session *s = (kite__session *)((char *)t - offsetof(kite__session, timer));
+  if (s->tcp) {
+    kite__tcp_session_on_timer(s);
+    return;
+  }
   uint32_t now = sh->now;
   if (s->state == KITE__S_HALF_OPEN && kite__ms_reached(now, s->deadline_ms)) {
     kite__session_close(s, KITE_CLOSE_NORMAL); /* silently: never opened */
@@ -301,6 +337,14 @@ void kite__session_on_timer(kite__timer *t, void *user) {
 /* Queues encoded frame bytes on the session's KCP stream. */
 static int session_sendv(kite__session *s, struct iovec *iov, int n,
                          size_t bytes) {
+  if (s->tcp) {
+    int rc = kite__tcp_session_sendv(s, iov, n);
+    if (rc == 0) {
+      s->frames_out++;
+      s->bytes_out += bytes;
+    }
+    return rc;
+  }
   int rc = kite__kcp_sendv(s->kcp, iov, n);
   if (rc == KITE_EFULL) {
     /* The queue is full, but the window may have room: move it along
@@ -339,8 +383,8 @@ int kite__session_send_encoded(kite__session *s, const uint8_t *frame,
 
 /* One frame from the peer: pings answered here, the rest to the logic
  * layer. false: the session's mailbox is full; the frame stays in KCP. */
-static bool deliver(kite__session *s, const kite__frame_hdr *h,
-                    const uint8_t *body) {
+bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
+                           const uint8_t *body) {
   kite__shard *sh = s->shard;
   if (h->msg_id == KITE__MSG_PING) {
     if (!(h->flags & KITE__FRAME_F_PONG)) {
@@ -366,6 +410,20 @@ static bool deliver(kite__session *s, const kite__frame_hdr *h,
   s->frames_in++;
   s->bytes_in += KITE__FRAME_HDR + h->len;
   return true;
+}
+
+void kite__session_protocol_error(kite__session *s, int why) {
+  kite__shard *sh = s->shard;
+  char who[64];
+  uint32_t held;
+  if (kite__ratelog_allow(&sh->log_protocol, sh->now, &held))
+    kite__logf(&sh->srv->log, KITE_LOG_WARN,
+               "session %s: %s: closing (protocol error; %u more in the "
+               "last second)", kite__addr_format(&s->peer, who, sizeof(who)),
+               kite__frame_strerror(why), held);
+  KITE__STAT_INC(sh, drop_frame);
+  if (s->close_pending == KITE__NO_CLOSE)
+    s->close_pending = KITE_CLOSE_PROTOCOL;
 }
 
 /* Frames straight out of the KCP receive queue (kcp_stream.c): no copy for
@@ -397,18 +455,10 @@ static void pump_frames(kite__session *s) {
       why = kite__frame_check_body(&h, frame + KITE__FRAME_HDR);
     }
     if (why != 0) {
-      char who[64];
-      uint32_t held;
-      if (kite__ratelog_allow(&sh->log_protocol, sh->now, &held))
-        kite__logf(&sh->srv->log, KITE_LOG_WARN,
-                   "session %s: %s: closing (protocol error; %u more in the "
-                   "last second)", kite__addr_format(&s->peer, who, sizeof(who)),
-                   kite__frame_strerror(why), held);
-      KITE__STAT_INC(sh, drop_frame);
-      s->close_pending = KITE_CLOSE_PROTOCOL;
+      kite__session_protocol_error(s, why);
       return;
     }
-    if (!deliver(s, &h, frame + KITE__FRAME_HDR))
+    if (!kite__session_deliver(s, &h, frame + KITE__FRAME_HDR))
       return; /* backpressure: the frame waits in KCP */
     if (s->state == KITE__S_OPEN || s->state == KITE__S_CLOSING)
       kite__kcp_consume(s->kcp, total);
@@ -419,9 +469,23 @@ void kite__session_resume(kite__session *s) {
   if (!s->blocked || (s->state != KITE__S_OPEN && s->state != KITE__S_CLOSING))
     return;
   s->blocked = 0;
+  if (s->tcp) {
+    kite__tcp_session_resume(s);
+    kite__session_settle(s);
+    return;
+  }
   pump_frames(s);
   kite__session_mark_dirty(s); /* the reopened window goes out at once */
   kite__session_settle(s);
+}
+
+void kite__session_open(kite__session *s) {
+  kite__shard *sh = s->shard;
+  s->state = KITE__S_OPEN;
+  atomic_store_explicit(&s->live, 1, memory_order_relaxed);
+  s->opened = 1;
+  KITE__STAT_INC(sh, sessions_opened);
+  kite__logic_open(&sh->srv->logic, s);
 }
 
 void kite__session_input(kite__shard *sh, kite__session *s,
@@ -437,11 +501,7 @@ void kite__session_input(kite__shard *sh, kite__session *s,
   if (s->state == KITE__S_HALF_OPEN && rc == 0) {
     /* The first segment from the accepted address opens it (PROTOCOL.md
      * section 2, step 5): only now does the application hear of it. */
-    s->state = KITE__S_OPEN;
-    atomic_store_explicit(&s->live, 1, memory_order_relaxed);
-    s->opened = 1;
-    KITE__STAT_INC(sh, sessions_opened);
-    kite__logic_open(&sh->srv->logic, s);
+    kite__session_open(s);
   }
   if (s->state != KITE__S_HALF_OPEN)
     pump_frames(s);

@@ -1,6 +1,7 @@
 /*
- * A shard: one thread, one UDP socket in the SO_REUSEPORT group, one epoll
- * loop, and the sessions it owns. Each iteration reads datagrams in batches
+ * A shard: one thread, one UDP socket in the SO_REUSEPORT group (and a TCP
+ * listener in the port's group when TCP is on), one epoll loop, and the
+ * sessions it owns. Each iteration reads datagrams in batches
  * (a budget per wakeup, so timers and the inbox are never starved), runs
  * the commands other threads posted, fires due timers, then flushes every
  * session touched in the iteration (acks and replies together) and sends
@@ -22,6 +23,7 @@
 
 #define RX_BATCHES_PER_WAKEUP 8 /* 8 x 64 datagrams, then other work */
 #define INBOX_PER_WAKEUP 4096   /* commands, likewise */
+#define EVENTS_PER_WAIT 64
 
 static _Thread_local kite__shard *current_shard;
 
@@ -32,6 +34,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   sh->srv = srv;
   sh->index = index;
   sh->fd = sh->epfd = sh->evfd = -1;
+  sh->tcp_ls.fd = sh->tcp_ls.spare = -1;
   for (int i = 0; i < KITE__ST_COUNT; i++)
     atomic_init(&sh->stats[i], 0);
   atomic_init(&sh->wake_pending, 0);
@@ -60,7 +63,10 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   sh->rx = malloc(sizeof(*sh->rx));
   sh->tx = malloc(sizeof(*sh->tx));
   sh->scratch = malloc(KITE__FRAME_HDR + (size_t)cfg->max_frame);
+  if (srv->tcp_addr)
+    sh->tcp_rx = malloc(KITE__TCP_RX_BYTES);
   if (!sh->pool || !sh->slots || !sh->rx || !sh->tx || !sh->scratch ||
+      (srv->tcp_addr && !sh->tcp_rx) ||
       kite__map_init(&sh->hs, per_shard) < 0 ||
       kite__mpsc_init(&sh->inbox, cfg->inbox_max) < 0 ||
       kite__mpsc_init(&sh->notices, per_shard + 16) < 0)
@@ -79,6 +85,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   }
   sh->now = kite__now_ms();
   kite__wheel_init(&sh->wheel, sh->now);
+  kite__wheel_init(&sh->linger_wheel, sh->now);
   if (kite__timers_init(&sh->timers, srv, (uint16_t)(0x0100 | index),
                         cfg->timers_max, sh->now) < 0)
     return KITE_ENOMEM;
@@ -90,6 +97,8 @@ void kite__shard_free(kite__shard *sh) {
     for (uint32_t i = 0; i < sh->nslots; i++) {
       if (sh->slots[i].kcp)
         kite__kcp_destroy(sh->slots[i].kcp);
+      if (sh->slots[i].tcp)
+        kite__tcp_conn_free(sh->slots[i].tcp);
       kite__mailbox_clear(&sh->slots[i].mb);
     }
   }
@@ -101,6 +110,10 @@ void kite__shard_free(kite__shard *sh) {
       free(cmd);
     kite__mpsc_free(&sh->inbox);
   }
+  if (sh->slots) /* initialised: the linger wheel is too */
+    kite__tcp_linger_free_all(sh);
+  kite__tcp_acceptor_close(&sh->tcp_ls);
+  free(sh->tcp_rx);
   kite__map_free(&sh->hs);
   kite__timers_free(&sh->timers);
   kite__kcp_pool_destroy(sh->pool);
@@ -185,7 +198,7 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
   uint32_t slot = (conv >> 8) & ((1u << sh->srv->slot_bits) - 1);
   kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
   if (!s || s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE ||
-      s->conv != conv) {
+      s->conv != conv || !s->kcp) {
     KITE__STAT_INC(sh, drop_unknown_conv);
     return;
   }
@@ -338,8 +351,10 @@ static void flush_dirty(kite__shard *sh) {
     s->dirty = 0;
     if (s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE)
       continue;
-    kite__kcp_flush(s->kcp, sh->now);
-    kite__session_publish_queue(s);
+    if (s->kcp) { /* a TCP session is here only to settle a close */
+      kite__kcp_flush(s->kcp, sh->now);
+      kite__session_publish_queue(s);
+    }
     kite__session_settle(s);
     if (s->state != KITE__S_FREE)
       kite__session_schedule(s);
@@ -351,11 +366,16 @@ static void flush_dirty(kite__shard *sh) {
  * (session.c closes it with reason 3 then). */
 static void begin_stop(kite__shard *sh) {
   sh->stop_seen = true;
+  if (sh->tcp_ls.fd >= 0) /* connections still queued there are refused */
+    kite__tcp_acceptor_close(&sh->tcp_ls);
   uint32_t deadline = sh->now + sh->srv->cfg.stop_timeout_ms;
   for (uint32_t i = 0; i < sh->nslots; i++) {
     kite__session *s = &sh->slots[i];
     if (s->state == KITE__S_HALF_OPEN) {
       kite__session_close(s, KITE_CLOSE_NORMAL); /* silently */
+    } else if (s->state == KITE__S_OPEN && s->tcp) {
+      /* Its connection lingers until what is queued has been written. */
+      kite__session_close(s, KITE_CLOSE_SHUTDOWN);
     } else if (s->state == KITE__S_OPEN) {
       s->state = KITE__S_CLOSING;
       s->deadline_ms = deadline;
@@ -379,26 +399,39 @@ void *kite__shard_main(void *arg) {
   kite_server *srv = sh->srv;
   current_shard = sh;
   uint64_t sent = 0, dropped = 0, bytes = 0;
-  struct epoll_event ev[2];
+  struct epoll_event ev[EVENTS_PER_WAIT];
   for (;;) {
     int timeout = sh->dirty ? 0 : kite__wheel_timeout_ms(&sh->wheel, sh->now, 1000);
     int game = kite__timers_timeout_ms(&sh->timers, sh->now, 1000);
+    int linger = kite__wheel_timeout_ms(&sh->linger_wheel, sh->now, 1000);
     if (timeout < 0 || (game >= 0 && game < timeout))
       timeout = game;
+    if (timeout < 0 || (linger >= 0 && linger < timeout))
+      timeout = linger;
     if (timeout < 0)
       timeout = 1000; /* nothing scheduled: still look at the stop flag */
-    int n = epoll_wait(sh->epfd, ev, 2, timeout);
+    int n = epoll_wait(sh->epfd, ev, EVENTS_PER_WAIT, timeout);
     if (n < 0 && errno != EINTR)
       kite__logf(&srv->log, KITE_LOG_ERROR, "shard %u: epoll_wait() failed: %s",
                  sh->index, strerror(errno));
     sh->now = kite__now_ms();
     for (int i = 0; i < n; i++) {
-      if (ev[i].data.fd == sh->fd) {
+      switch (ev[i].data.u64) {
+      case KITE__EV_UDP:
         read_datagrams(sh);
-      } else {
+        break;
+      case KITE__EV_WAKE: {
         uint64_t v;
         ssize_t r = read(sh->evfd, &v, sizeof(v));
         (void)r;
+        break;
+      }
+      case KITE__EV_LISTEN:
+        if (sh->tcp_ls.fd >= 0)
+          kite__tcp_accept_ready(sh);
+        break;
+      default:
+        kite__tcp_conn_ready(sh, ev[i].data.ptr, ev[i].events);
       }
     }
     drain_inbox(sh);
@@ -406,12 +439,13 @@ void *kite__shard_main(void *arg) {
     if (!sh->stop_seen && atomic_load_explicit(&srv->stopping, memory_order_acquire))
       begin_stop(sh);
     kite__wheel_advance(&sh->wheel, sh->now, kite__session_on_timer, sh);
+    kite__tcp_linger_advance(sh);
     kite__timers_drain(&sh->timers, sh->now);
     kite__timers_advance(&sh->timers, sh->now);
     flush_dirty(sh);
     kite__udp_tx_flush(sh->tx);
     account_tx(sh, &sent, &dropped, &bytes);
-    if (sh->stop_seen && sh->nsessions == 0)
+    if (sh->stop_seen && sh->nsessions == 0 && sh->nlinger == 0)
       break;
   }
   current_shard = NULL;

@@ -1,0 +1,377 @@
+/*
+ * TCP sessions on their shard (PROTOCOL.md section 5): accept, the OPEN
+ * preface, frames cut in place out of the shard's read buffer, direct
+ * writes that wait for EPOLLOUT only while the kernel's buffer is full,
+ * and the session's one timer (handshake, idle, output stalled).
+ *
+ * A session's bytes are read only while its handlers keep up: when its
+ * mailbox is full the frame that did not fit, and whatever followed it in
+ * the same read, are held, EPOLLIN is dropped, and the kernel's receive
+ * buffer and the peer's window do the waiting (backpressure, as KCP's
+ * window does on UDP).
+ */
+#include "server/server_internal.h"
+
+#include "base/time.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ACCEPTS_PER_WAKEUP 64
+#define READS_PER_WAKEUP 4 /* 4 x 64 KiB per connection, then the others */
+
+void kite__tcp_conn_arm(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
+  if (c->events == events)
+    return;
+  struct epoll_event ev = {.events = events, .data.ptr = c};
+  if (epoll_ctl(sh->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+    c->events = events;
+}
+
+static void account_out(kite__shard *sh, kite__tcp_conn *c, uint64_t before) {
+  KITE__STAT_ADD(sh, tcp_bytes_out, c->out.bytes_out - before);
+}
+
+/* The bytes of one control packet, queued like any output. */
+static void send_ctrl(kite__shard *sh, kite__tcp_conn *c, const kite__ctrl *k) {
+  uint8_t buf[KITE__CTRL_MAX];
+  int n = kite__ctrl_encode(buf, sizeof(buf), k);
+  struct iovec v = {buf, (size_t)n};
+  bool pollout = false;
+  uint64_t before = c->out.bytes_out;
+  if (n > 0 && kite__tcp_out_send(&c->out, c->fd, &v, 1, sh->now, &pollout) == 0) {
+    account_out(sh, c, before);
+    if (pollout)
+      kite__tcp_conn_arm(sh, c, c->events | EPOLLOUT);
+  }
+}
+
+static void log_refused(kite__shard *sh, const kite__addr *peer, const char *why) {
+  uint32_t held;
+  if (kite__ratelog_allow(&sh->log_refused, sh->now, &held)) {
+    char who[64];
+    kite__logf(&sh->srv->log, KITE_LOG_WARN,
+               "tcp %s: refused (%s; %u more refusals in the last second)",
+               kite__addr_format(peer, who, sizeof(who)), why, held);
+  }
+}
+
+/* REJECT with a zero nonce (section 5), then the connection lingers. */
+static void refuse(kite__shard *sh, kite__tcp_conn *c, uint8_t reason) {
+  kite__ctrl k = {.type = KITE__CTRL_REJECT, .reason = reason};
+  send_ctrl(sh, c, &k);
+}
+
+static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
+  kite_server *srv = sh->srv;
+  kite__tcp_conn *c = calloc(1, sizeof(*c));
+  if (!c) {
+    close(fd);
+    return;
+  }
+  c->fd = fd;
+  kite__tcp_out_init(&c->out, srv->cfg.tcp_send_max);
+  kite__frame_reader_init(&c->reader, srv->cfg.max_frame);
+  kite__timer_init(&c->linger_timer);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+  if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    kite__tcp_conn_free(c);
+    return;
+  }
+  c->events = EPOLLIN;
+  if (sh->stop_seen) {
+    KITE__STAT_INC(sh, reject_shutdown);
+    refuse(sh, c, KITE__REJECT_SHUTDOWN);
+    kite__tcp_linger(sh, c);
+    return;
+  }
+  uint32_t n = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
+  kite__session *s = n < srv->cfg.max_sessions ? kite__session_claim(sh) : NULL;
+  if (!s) {
+    atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
+    KITE__STAT_INC(sh, reject_full);
+    log_refused(sh, peer, "full");
+    refuse(sh, c, KITE__REJECT_FULL);
+    kite__tcp_linger(sh, c);
+    return;
+  }
+  s->kcp = NULL;
+  s->tcp = c;
+  c->s = s;
+  kite__session_admit(s, peer);
+  memset(&s->local, 0, sizeof(s->local));
+  s->conv = 0; /* no UDP segment or CLOSE ever matches it: see dispatch */
+  kite__session_schedule(s);
+}
+
+void kite__tcp_accept_ready(kite__shard *sh) {
+  for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+    kite__addr peer;
+    int fd = kite__tcp_accept(&sh->tcp_ls, &peer);
+    if (fd == KITE_EAGAIN)
+      return;
+    if (fd == KITE_EFULL) {
+      KITE__STAT_INC(sh, tcp_refused_nofd);
+      uint32_t held;
+      if (kite__ratelog_allow(&sh->log_nofd, sh->now, &held))
+        kite__logf(&sh->srv->log, KITE_LOG_WARN,
+                   "shard %u: out of descriptors: a TCP connection was refused "
+                   "(%u more in the last second)", sh->index, held);
+      continue;
+    }
+    if (fd < 0) {
+      kite__logf(&sh->srv->log, KITE_LOG_WARN, "shard %u: accept() failed: %s",
+                 sh->index, strerror(errno));
+      return;
+    }
+    KITE__STAT_INC(sh, tcp_accepted);
+    adopt(sh, fd, &peer);
+  }
+}
+
+/* Keeps the frame the mailbox refused, re-encoded, for the next feed. */
+static int hold_frame(kite__tcp_conn *c, const kite__frame_hdr *h,
+                      const uint8_t *body) {
+  c->held = malloc(KITE__FRAME_HDR + (size_t)h->len);
+  if (!c->held)
+    return KITE_ENOMEM;
+  kite__frame_hdr_encode(c->held, h);
+  memcpy(c->held + KITE__FRAME_HDR, body, h->len);
+  c->held_len = KITE__FRAME_HDR + h->len;
+  return 0;
+}
+
+static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
+  kite__session *s = user;
+  s->last_rx_ms = s->shard->now;
+  if (!kite__session_deliver(s, h, body)) {
+    if (hold_frame(s->tcp, h, body) < 0 && s->close_pending == KITE__NO_CLOSE)
+      s->close_pending = KITE_CLOSE_SLOW_PEER; /* cannot keep its input */
+    return 1;
+  }
+  return s->close_pending != KITE__NO_CLOSE || s->state != KITE__S_OPEN;
+}
+
+/* Feeds the stream; on backpressure holds the rest and stops reading. */
+static void feed(kite__session *s, const uint8_t *p, size_t n) {
+  kite__tcp_conn *c = s->tcp;
+  int why = 0;
+  ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n, on_frame, s, &why);
+  if (used < 0) {
+    if (used == KITE_EPROTO)
+      kite__session_protocol_error(s, why);
+    else if (s->close_pending == KITE__NO_CLOSE)
+      s->close_pending = KITE_CLOSE_SLOW_PEER;
+    return;
+  }
+  if (!s->blocked || !s->tcp)
+    return;
+  size_t rest = n - (size_t)used;
+  if (rest) {
+    uint8_t *b = realloc(c->held, c->held_len + rest);
+    if (!b) {
+      if (s->close_pending == KITE__NO_CLOSE)
+        s->close_pending = KITE_CLOSE_SLOW_PEER;
+      return;
+    }
+    memcpy(b + c->held_len, p + used, rest);
+    c->held = b;
+    c->held_len += (uint32_t)rest;
+  }
+  kite__tcp_conn_arm(s->shard, c, c->events & ~(uint32_t)EPOLLIN);
+}
+
+/* The OPEN preface: OPENED back and the session opens, or it goes. Returns
+ * the bytes of |p| it took. */
+static size_t take_open(kite__session *s, const uint8_t *p, size_t n) {
+  kite__shard *sh = s->shard;
+  kite__tcp_conn *c = s->tcp;
+  size_t k = KITE__CTRL_HDR - c->open_have;
+  if (k > n)
+    k = n;
+  memcpy(c->open_buf + c->open_have, p, k);
+  c->open_have += (uint8_t)k;
+  if (c->open_have < KITE__CTRL_HDR)
+    return k;
+  kite__ctrl ctl;
+  int rc = kite__ctrl_decode(c->open_buf, KITE__CTRL_HDR, &ctl);
+  if (rc == KITE__CTRL_EVERSION) {
+    KITE__STAT_INC(sh, reject_version);
+    log_refused(sh, &s->peer, "protocol version");
+    refuse(sh, c, KITE__REJECT_VERSION);
+    s->close_pending = KITE_CLOSE_PROTOCOL; /* silently: never opened */
+    return n;
+  }
+  if (rc < 0 || ctl.type != KITE__CTRL_OPEN) {
+    KITE__STAT_INC(sh, tcp_bad_open);
+    log_refused(sh, &s->peer, "no OPEN preface");
+    s->close_pending = KITE_CLOSE_PROTOCOL;
+    return n;
+  }
+  kite__ctrl opened = {.type = KITE__CTRL_OPENED,
+                       .idle_timeout_ms = sh->srv->cfg.idle_timeout_ms,
+                       .max_frame = sh->srv->cfg.max_frame};
+  send_ctrl(sh, c, &opened);
+  s->last_rx_ms = sh->now;
+  kite__session_open(s);
+  return k;
+}
+
+static void take(kite__session *s, const uint8_t *p, size_t n) {
+  if (s->state == KITE__S_HALF_OPEN) {
+    size_t used = take_open(s, p, n);
+    p += used;
+    n -= used;
+    if (s->state != KITE__S_OPEN || s->close_pending != KITE__NO_CLOSE)
+      return;
+  }
+  if (n)
+    feed(s, p, n);
+}
+
+static bool reading(const kite__session *s) {
+  return s->tcp && !s->blocked && s->close_pending == KITE__NO_CLOSE &&
+         (s->state == KITE__S_HALF_OPEN || s->state == KITE__S_OPEN);
+}
+
+static void conn_read(kite__shard *sh, kite__session *s) {
+  for (int i = 0; i < READS_PER_WAKEUP && reading(s); i++) {
+    ssize_t n = recv(s->tcp->fd, sh->tcp_rx, KITE__TCP_RX_BYTES, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* reset */
+      return;
+    }
+    if (n == 0) {
+      kite__session_close_by_peer(s, KITE_CLOSE_NORMAL);
+      return;
+    }
+    KITE__STAT_ADD(sh, tcp_bytes_in, (uint64_t)n);
+    take(s, sh->tcp_rx, (size_t)n);
+    if (n < KITE__TCP_RX_BYTES)
+      return;
+  }
+}
+
+static void conn_flush(kite__shard *sh, kite__session *s) {
+  kite__tcp_conn *c = s->tcp;
+  bool pollout = true;
+  uint64_t before = c->out.bytes_out;
+  if (kite__tcp_out_flush(&c->out, c->fd, sh->now, &pollout) < 0) {
+    kite__session_close(s, KITE_CLOSE_DEAD_LINK);
+    return;
+  }
+  account_out(sh, c, before);
+  if (!pollout) {
+    kite__tcp_conn_arm(sh, c, c->events & ~(uint32_t)EPOLLOUT);
+    kite__session_schedule(s); /* no stall deadline any more */
+  }
+  kite__session_publish_queue(s);
+}
+
+void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
+  kite__session *s = c->s;
+  if (!s) {
+    kite__tcp_linger_ready(sh, c, events);
+    return;
+  }
+  if (events & EPOLLOUT)
+    conn_flush(sh, s);
+  if (s->tcp == c && (c->events & EPOLLIN) &&
+      (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+    conn_read(sh, s);
+  else if (s->tcp == c && (events & (EPOLLHUP | EPOLLERR)))
+    kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* paused, and broken */
+  kite__session_settle(s);
+}
+
+int kite__tcp_session_sendv(kite__session *s, struct iovec *iov, int n) {
+  kite__shard *sh = s->shard;
+  kite__tcp_conn *c = s->tcp;
+  bool pollout = false;
+  bool was_pending = kite__tcp_out_pending(&c->out) != 0;
+  uint64_t before = c->out.bytes_out;
+  int rc = kite__tcp_out_send(&c->out, c->fd, iov, n, sh->now, &pollout);
+  account_out(sh, c, before);
+  if (rc == KITE_EFULL) {
+    KITE__STAT_INC(sh, tcp_send_full);
+    return KITE_EFULL;
+  }
+  if (rc < 0) {
+    /* The stream is cut (reset, or no memory for the rest): the session
+     * ends at the next safe point, and this frame with it. */
+    if (s->close_pending == KITE__NO_CLOSE)
+      s->close_pending = KITE_CLOSE_DEAD_LINK;
+    kite__session_mark_dirty(s);
+    return 0;
+  }
+  if (pollout) {
+    kite__tcp_conn_arm(sh, c, c->events | EPOLLOUT);
+    if (!was_pending)
+      kite__session_schedule(s); /* the stall deadline starts */
+  }
+  kite__session_publish_queue(s);
+  return 0;
+}
+
+void kite__tcp_session_schedule(kite__session *s) {
+  kite__shard *sh = s->shard;
+  const kite_server_config *cfg = &sh->srv->cfg;
+  uint32_t at = s->last_rx_ms + cfg->idle_timeout_ms;
+  if (s->state == KITE__S_HALF_OPEN)
+    at = kite__ms_min(at, s->deadline_ms);
+  if (kite__tcp_out_pending(&s->tcp->out))
+    at = kite__ms_min(at, s->tcp->out.progress_ms + cfg->tcp_stall_ms);
+  kite__wheel_add(&sh->wheel, &s->timer, at);
+}
+
+void kite__tcp_session_on_timer(kite__session *s) {
+  kite__shard *sh = s->shard;
+  const kite_server_config *cfg = &sh->srv->cfg;
+  uint32_t now = sh->now;
+  if (s->state == KITE__S_HALF_OPEN && kite__ms_reached(now, s->deadline_ms)) {
+    kite__session_close(s, KITE_CLOSE_NORMAL); /* silently: never opened */
+    return;
+  }
+  if (kite__ms_diff(now, s->last_rx_ms) >= (int32_t)cfg->idle_timeout_ms) {
+    kite__session_close(s, KITE_CLOSE_IDLE);
+    return;
+  }
+  if (kite__tcp_out_stalled_ms(&s->tcp->out, now) >= cfg->tcp_stall_ms) {
+    kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* it reads nothing */
+    return;
+  }
+  kite__session_settle(s);
+  if (s->state != KITE__S_FREE && s->tcp)
+    kite__session_schedule(s);
+}
+
+void kite__tcp_session_resume(kite__session *s) {
+  kite__tcp_conn *c = s->tcp;
+  uint8_t *held = c->held;
+  uint32_t len = c->held_len;
+  c->held = NULL;
+  c->held_len = 0;
+  if (len)
+    feed(s, held, len); /* may block again: it then holds its own copy */
+  free(held);
+  if (reading(s))
+    kite__tcp_conn_arm(s->shard, c, c->events | EPOLLIN);
+}
+
+void kite__tcp_session_teardown(kite__session *s) {
+  kite__tcp_conn *c = s->tcp;
+  s->tcp = NULL;
+  c->s = NULL;
+  kite__frame_reader_free(&c->reader);
+  free(c->held);
+  c->held = NULL;
+  c->held_len = 0;
+  kite__tcp_linger(s->shard, c);
+}
