@@ -4,7 +4,8 @@
  * every invalid header and preface, the handshake and idle timeouts and
  * pings, a full server, a peer that reads nothing, backpressure from a
  * slow handler, a kick and a graceful stop with data still queued (which
- * must arrive whole, then an orderly EOF), and KCP and TCP on one port.
+ * must arrive whole, then an orderly EOF), KCP and TCP on one port, and
+ * kite's own client over TCP.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -537,6 +538,58 @@ static void kcp_and_tcp_on_one_port(void **state) {
   assert_int_equal(st.sessions_opened, 2);
 }
 
+/* kite's own client over TCP against the server: the two halves of
+ * section 5 together. */
+static int tcp_echoes, tcp_connected, tcp_gone = -1;
+static void tc_on_connect(kite_conn *c, void *u) {
+  (void)c; (void)u;
+  tcp_connected++;
+}
+static void tc_on_message(kite_conn *c, uint16_t m, const uint8_t *b, size_t n,
+                          void *u) {
+  (void)c; (void)u;
+  uint32_t seq;
+  if (m != MSG_ECHO || n != 4)
+    return;
+  memcpy(&seq, b, 4);
+  if (seq == (uint32_t)tcp_echoes) /* in order, each once */
+    tcp_echoes++;
+}
+static void tc_on_disconnect(kite_conn *c, int reason, void *u) {
+  (void)c; (void)u;
+  tcp_gone = reason;
+}
+
+static void client_library_over_tcp(void **state) {
+  fixture *f = *state;
+  kite_client_config cc;
+  kite_client_config_init(&cc);
+  cc.on_connect = tc_on_connect;
+  cc.on_message = tc_on_message;
+  cc.on_disconnect = tc_on_disconnect;
+  cc.crc = true;
+  cc.log_level = KITE_LOG_ERROR;
+  kite_client *cli;
+  assert_int_equal(kite_client_create(&cli, &cc), 0);
+  char addr[64];
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+  kite_conn *conn;
+  tcp_echoes = tcp_connected = 0;
+  tcp_gone = -1;
+  assert_int_equal(kite_client_connect_tcp(cli, addr, NULL, &conn), 0);
+  assert_true(POLL_UNTIL(cli, tcp_connected == 1, 3000));
+  for (uint32_t i = 0; i < 500; i++)
+    assert_int_equal(kite_conn_send(conn, MSG_ECHO, &i, 4), 0);
+  assert_true(POLL_UNTIL(cli, tcp_echoes == 500, 5000));
+  /* The server kicks it after a reply: the reply, then the end. */
+  assert_int_equal(kite_conn_send(conn, MSG_KICK, "x", 1), 0);
+  assert_true(POLL_UNTIL(cli, tcp_gone >= 0, 3000));
+  assert_int_equal(tcp_gone, KITE_CLOSE_NORMAL); /* no reason on TCP */
+  assert_true(WAIT_FOR(atomic_load(&last_reason) == KITE_CLOSE_KICKED, 2000));
+  assert_int_equal(stats(f).frames_in, 501);
+  kite_client_destroy(cli);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(frames_split_and_coalesced, setup, teardown),
@@ -554,6 +607,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(backpressure_from_slow_handlers, setup_hash,
                                       teardown),
       cmocka_unit_test_setup_teardown(kcp_and_tcp_on_one_port, setup, teardown),
+      cmocka_unit_test_setup_teardown(client_library_over_tcp, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
