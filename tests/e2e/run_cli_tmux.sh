@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# kite-cli driven in a real terminal (tmux) against kited: two players
-# join one room in one command each, chat, list rooms, move and look,
+# kite-cli driven in a real terminal (tmux) against kited: two players,
+# one over KCP and one over TCP, join one room in one command each, chat, list rooms, move and look,
 # and quit; each sees what the other did. A private tmux server (-L) and
 # kited on a free port, both stopped on exit; every wait is bounded.
 # Usage: run_cli_tmux.sh KITED KITE_CLI
@@ -51,9 +51,12 @@ wait_for() {
 type_in() { tm send-keys -t "$1" -l -- "$2"; tm send-keys -t "$1" Enter; }
 
 # One after the other, so alice is player 1 (at x=360) and bob player 2.
+# alice plays over KCP, bob over TCP on the same port: one room, both ways.
 for p in alice bob; do
+  transport=
+  [ "$p" = bob ] && transport=--tcp
   tm new-session -d -s "$p" -x 100 -y 40 \
-    "$cli --server 127.0.0.1:$port --name $p --join arena; echo \"[exit \$?]\"; sleep 60"
+    "$cli --server 127.0.0.1:$port $transport --name $p --join arena; echo \"[exit \$?]\"; sleep 60"
   wait_for "$p" "* you are in arena"
 done
 wait_for alice "* bob is here"

@@ -3,7 +3,7 @@
  * joins a room, then reads commands from stdin and prints what happens,
  * one line per event.
  *
- *   kite-cli --name NAME [--server HOST:PORT] [--join ROOM]
+ *   kite-cli --name NAME [--server HOST:PORT] [--tcp] [--join ROOM]
  *
  * Commands: /rooms  /join ROOM  /leave  /who  /move DX DY  /stop  /quit
  * /help; any other line is said in the room.
@@ -127,19 +127,22 @@ static bool read_input(cli *st, char *buf, size_t cap, size_t *have) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: kite-cli --name NAME [--server HOST:PORT] [--join ROOM]\n");
+  fprintf(stderr, "usage: kite-cli --name NAME [--server HOST:PORT] [--tcp] [--join ROOM]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   cli st = {0};
   const char *server = "127.0.0.1:7001";
+  bool tcp = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--name") && v)
       st.name = argv[++i];
     else if (!strcmp(a, "--server") && v)
       server = argv[++i];
+    else if (!strcmp(a, "--tcp"))
+      tcp = true;
     else if (!strcmp(a, "--join") && v)
       st.join = argv[++i];
     else
@@ -160,12 +163,16 @@ int main(int argc, char **argv) {
   cfg.log_level = KITE_LOG_WARN;
   kite_client *c;
   int rc = kite_client_create(&c, &cfg);
-  if (rc < 0 || (rc = kite_client_connect(c, server, NULL, &st.conn)) < 0) {
+  if (rc == 0)
+    rc = tcp ? kite_client_connect_tcp(c, server, NULL, &st.conn)
+             : kite_client_connect(c, server, NULL, &st.conn);
+  if (rc < 0) {
     fprintf(stderr, "kite-cli: %s\n", kite_strerror(rc));
     kite_client_destroy(c);
     return 1;
   }
-  fprintf(stdout, "* connecting to %s as %s\n", server, st.name);
+  fprintf(stdout, "* connecting to %s over %s as %s\n", server, tcp ? "TCP" : "KCP",
+          st.name);
   fflush(stdout);
 
   char buf[512];
