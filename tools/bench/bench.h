@@ -17,6 +17,7 @@
 typedef struct bench_config {
   const char *server;  /* HOST:PORT */
   bool floor;          /* bare datagrams instead of kite sessions */
+  bool tcp;            /* kite sessions over TCP instead of KCP */
   uint32_t sessions;
   uint32_t per_socket; /* sessions per client socket */
   double rate;         /* frames per session per second; 0: idle (pings) */

@@ -120,7 +120,9 @@ int bench_run_kite(const bench_config *cfg, bench_result *res) {
   while (res->connected + res->failed < cfg->sessions) {
     while (next < cfg->sessions && io.pending < CONNECTING_MAX) {
       kite_client *c = io.clients[next / cfg->per_socket];
-      int rc = kite_client_connect(c, cfg->server, (void *)(uintptr_t)next, &io.conns[next]);
+      int rc = cfg->tcp
+                   ? kite_client_connect_tcp(c, cfg->server, (void *)(uintptr_t)next, &io.conns[next])
+                   : kite_client_connect(c, cfg->server, (void *)(uintptr_t)next, &io.conns[next]);
       if (rc < 0) {
         fprintf(stderr, "kite-bench: connect: %s\n", kite_strerror(rc));
         return -1;

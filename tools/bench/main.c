@@ -2,7 +2,7 @@
  * kite-bench: load, correctness and cost of a kite server (or of the plain
  * UDP floor), in one run.
  *
- *   kite-bench --udp HOST:PORT [--sessions N] [--rate R] [--size B]
+ *   kite-bench --udp|--tcp HOST:PORT [--sessions N] [--rate R] [--size B]
  *              [--duration S] [--warmup S] [--per-socket N] [--ping-ms MS]
  *              [--server-pid PID] [--floor] [--json]
  *
@@ -10,7 +10,8 @@
  * ping); --floor sends bare datagrams to bench/udp_echo_floor instead of
  * kite frames, so kite's cost can be read as a ratio of the floor measured
  * on the same machine in the same run. On a terminal a live line shows
- * the run once a second (progress.c). Exit status 1 when any echo was
+ * the run once a second (progress.c). --tcp runs the same load over kite's
+ * TCP transport. Exit status 1 when any echo was
  * lost, corrupt or out of order, or a session failed.
  */
 #include "bench.h"
@@ -22,7 +23,7 @@
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: kite-bench --udp HOST:PORT [--sessions N] [--rate R] [--size B]\n"
+          "usage: kite-bench --udp|--tcp HOST:PORT [--sessions N] [--rate R] [--size B]\n"
           "                  [--duration S] [--warmup S] [--per-socket N] [--ping-ms MS]\n"
           "                  [--server-pid PID] [--floor] [--json] [--quiet]\n");
   exit(2);
@@ -92,6 +93,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--json")) cfg.json = true;
     else if (!strcmp(a, "--quiet")) cfg.quiet = true;
     else if (!strcmp(a, "--udp") && v) { cfg.server = v; i++; }
+    else if (!strcmp(a, "--tcp") && v) { cfg.server = v; cfg.tcp = true; i++; }
     else if (!strcmp(a, "--sessions")) { cfg.sessions = (uint32_t)num(a, v, 1, 1e6); i++; }
     else if (!strcmp(a, "--per-socket")) { cfg.per_socket = (uint32_t)num(a, v, 1, 1e6); i++; }
     else if (!strcmp(a, "--rate")) { cfg.rate = num(a, v, 0, 1e5); i++; }
@@ -102,8 +104,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--server-pid")) { cfg.server_pid = (int)num(a, v, 1, 1e9); i++; }
     else usage();
   }
-  if (!cfg.server)
-    usage();
+  if (!cfg.server || (cfg.floor && cfg.tcp))
+    usage(); /* the floor is UDP only */
   if (cfg.floor && cfg.size + 4 > 2048) {
     fprintf(stderr, "kite-bench: --floor sends one datagram per frame: --size at most 2044\n");
     return 2;
