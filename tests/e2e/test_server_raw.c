@@ -568,8 +568,12 @@ static void unacked_data_fills_the_queue_then_kills_the_link(void **state) {
     accepted++;
   assert_int_equal(rc, KITE_EFULL);
   /* Bounded by the window (128 in flight) and the queue (64), plus what
-   * the inbox held while the shard caught up (64 more at most). */
-  assert_true(accepted >= 64 && accepted <= 128 + 2 * 64);
+   * the inbox held while the shard caught up (64 more at most). At least
+   * the queue, less the pong to the opening ping when a slow shard has not
+   * flushed it yet (its slot in the queue is then taken). */
+  if (accepted < 63 || accepted > 128 + 2 * 64)
+    print_message("accepted %d\n", accepted);
+  assert_true(accepted >= 63 && accepted <= 128 + 2 * 64);
   EVENTUALLY(f, st.frames_out == (uint64_t)accepted); /* none dropped */
   assert_int_equal(st.closed_slow_peer, 0);
   /* Keep the session from idling out; read nothing, so ack nothing. */
