@@ -64,15 +64,21 @@ kite_conn *kite__conn_new(kite_client *cli, void *user, int *rc) {
   return conn;
 }
 
-int kite_client_connect(kite_client *c, const char *server_addr,
-                        void *conn_user, kite_conn **out) {
+/* The arguments both connects share: a client and "HOST:PORT", port not 0. */
+static int connect_args(kite_client *c, const char *server_addr,
+                        kite_conn **out, kite__addr *server) {
   if (out)
     *out = NULL;
-  if (!c || !server_addr)
+  if (!c || !server_addr || kite__addr_parse(server, server_addr) < 0 ||
+      kite__addr_port(server) == 0)
     return KITE_EINVAL;
+  return 0;
+}
+
+int kite_client_connect(kite_client *c, const char *server_addr,
+                        void *conn_user, kite_conn **out) {
   kite__addr server;
-  if (kite__addr_parse(&server, server_addr) < 0 ||
-      kite__addr_port(&server) == 0)
+  if (connect_args(c, server_addr, out, &server) < 0)
     return KITE_EINVAL;
   if (server.sa.sa_family == AF_INET6 && !c->v6)
     return KITE_EINVAL;
@@ -97,15 +103,10 @@ int kite_client_connect(kite_client *c, const char *server_addr,
 
 int kite_client_connect_tcp(kite_client *c, const char *server_addr,
                             void *conn_user, kite_conn **out) {
-  if (out)
-    *out = NULL;
-  if (!c || !server_addr)
-    return KITE_EINVAL;
   /* Its own socket, of the server's family: no v4-mapping, and an IPv6
    * server is fine whatever the UDP socket is. */
   kite__addr server;
-  if (kite__addr_parse(&server, server_addr) < 0 ||
-      kite__addr_port(&server) == 0)
+  if (connect_args(c, server_addr, out, &server) < 0)
     return KITE_EINVAL;
   int rc;
   kite_conn *conn = kite__conn_new(c, conn_user, &rc);

@@ -133,21 +133,30 @@ typedef struct tsrv {
   uint8_t body[FRAMES_MAX][64];
 } tsrv;
 
+/* A socket of |type| bound to 127.0.0.1 on a free port, named in |addr|.
+ * |rcvbuf| > 0 sets SO_RCVBUF before the bind. */
+static int bound_loopback(int type, int rcvbuf, char addr[64]) {
+  int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  assert_true(fd >= 0);
+  if (rcvbuf)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  socklen_t len = sizeof(a);
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  snprintf(addr, 64, "127.0.0.1:%u", ntohs(a.sin_port));
+  return fd;
+}
+
 static tsrv *srv_new(int rcvbuf) {
   tsrv *s = calloc(1, sizeof(*s));
   assert_non_null(s);
   s->fd = -1;
-  s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  assert_true(s->lfd >= 0);
-  if (rcvbuf) /* inherited by the accepted socket: a server that fills up */
-    setsockopt(s->lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+  /* A receive buffer is inherited by the accepted socket: a server that
+   * fills up. */
+  s->lfd = bound_loopback(SOCK_STREAM, rcvbuf, s->addr);
   assert_int_equal(listen(s->lfd, 8), 0);
-  socklen_t len = sizeof(a);
-  getsockname(s->lfd, (struct sockaddr *)&a, &len);
-  snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", ntohs(a.sin_port));
   kite__frame_reader_init(&s->reader, 1u << 20);
   s->answer_pings = true;
   return s;
@@ -432,14 +441,8 @@ static void refused_connect_fails(void **state) {
   kite_client *c = client_new(&cfg);
   /* A bound port that does not listen: nobody else can listen there
    * while we hold it, so the refusal is certain. */
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-  socklen_t len = sizeof(a);
-  getsockname(fd, (struct sockaddr *)&a, &len);
   char addr[64];
-  snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(a.sin_port));
+  int fd = bound_loopback(SOCK_STREAM, 0, addr);
   assert_int_equal(kite_client_connect_tcp(c, addr, NULL, NULL), 0);
   PUMP(c, NULL, e.disconnects == 1);
   assert_int_equal(e.reason, KITE_CONNECT_FAILED);
@@ -642,14 +645,8 @@ static void kcp_and_tcp_sessions_share_a_client(void **state) {
   config(&cfg, &e);
   kite_client *c = client_new(&cfg);
   /* A UDP port that never answers. */
-  int ufd = socket(AF_INET, SOCK_DGRAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(bind(ufd, (struct sockaddr *)&a, sizeof(a)), 0);
-  socklen_t len = sizeof(a);
-  getsockname(ufd, (struct sockaddr *)&a, &len);
   char uaddr[64];
-  snprintf(uaddr, sizeof(uaddr), "127.0.0.1:%u", ntohs(a.sin_port));
+  int ufd = bound_loopback(SOCK_DGRAM, 0, uaddr);
   kite_conn *kcp;
   assert_int_equal(kite_client_connect(c, uaddr, NULL, &kcp), 0);
 
