@@ -36,18 +36,26 @@ static void account_out(kite__shard *sh, kite__tcp_conn *c, uint64_t before) {
   KITE__STAT_ADD(sh, tcp_bytes_out, c->out.bytes_out - before);
 }
 
+/* Writes (or queues) one unit and arms EPOLLOUT when bytes wait. Returns
+ * kite__tcp_out_send()'s code. */
+static int conn_write(kite__shard *sh, kite__tcp_conn *c,
+                      const struct iovec *iov, int n) {
+  bool pollout = false;
+  uint64_t before = c->out.bytes_out;
+  int rc = kite__tcp_out_send(&c->out, c->fd, iov, n, sh->now, &pollout);
+  account_out(sh, c, before);
+  if (rc == 0 && pollout)
+    kite__tcp_conn_arm(sh, c, c->events | EPOLLOUT);
+  return rc;
+}
+
 /* The bytes of one control packet, queued like any output. */
 static void send_ctrl(kite__shard *sh, kite__tcp_conn *c, const kite__ctrl *k) {
   uint8_t buf[KITE__CTRL_MAX];
   int n = kite__ctrl_encode(buf, sizeof(buf), k);
   struct iovec v = {buf, (size_t)n};
-  bool pollout = false;
-  uint64_t before = c->out.bytes_out;
-  if (n > 0 && kite__tcp_out_send(&c->out, c->fd, &v, 1, sh->now, &pollout) == 0) {
-    account_out(sh, c, before);
-    if (pollout)
-      kite__tcp_conn_arm(sh, c, c->events | EPOLLOUT);
-  }
+  if (n > 0)
+    conn_write(sh, c, &v, 1); /* a failure shows at the next read */
 }
 
 static void log_refused(kite__shard *sh, const kite__addr *peer, const char *why) {
@@ -294,11 +302,8 @@ void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
 int kite__tcp_session_sendv(kite__session *s, struct iovec *iov, int n) {
   kite__shard *sh = s->shard;
   kite__tcp_conn *c = s->tcp;
-  bool pollout = false;
   bool was_pending = kite__tcp_out_pending(&c->out) != 0;
-  uint64_t before = c->out.bytes_out;
-  int rc = kite__tcp_out_send(&c->out, c->fd, iov, n, sh->now, &pollout);
-  account_out(sh, c, before);
+  int rc = conn_write(sh, c, iov, n);
   if (rc == KITE_EFULL) {
     KITE__STAT_INC(sh, tcp_send_full);
     return KITE_EFULL;
@@ -311,11 +316,8 @@ int kite__tcp_session_sendv(kite__session *s, struct iovec *iov, int n) {
     kite__session_mark_dirty(s);
     return 0;
   }
-  if (pollout) {
-    kite__tcp_conn_arm(sh, c, c->events | EPOLLOUT);
-    if (!was_pending)
-      kite__session_schedule(s); /* the stall deadline starts */
-  }
+  if (!was_pending && kite__tcp_out_pending(&c->out))
+    kite__session_schedule(s); /* the stall deadline starts */
   kite__session_publish_queue(s);
   return 0;
 }
