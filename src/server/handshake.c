@@ -15,14 +15,15 @@
 
 /* A refused handshake is worth a line, but a flood of them is not worth a
  * flood of lines: one a second per shard, with the count held back. */
-static void log_refused(kite__shard *sh, const kite__addr *from, const char *why) {
+void kite__handshake_log_refused(kite__shard *sh, const char *transport,
+                                 const kite__addr *from, const char *why) {
   uint32_t held;
   if (!kite__ratelog_allow(&sh->log_refused, sh->now, &held))
     return;
   char who[64];
   kite__logf(&sh->srv->log, KITE_LOG_WARN,
-             "handshake from %s refused: %s (%u more refusals in the last second)",
-             kite__addr_format(from, who, sizeof(who)), why, held);
+             "%shandshake from %s refused: %s (%u more refusals in the last second)",
+             transport, kite__addr_format(from, who, sizeof(who)), why, held);
 }
 
 static void reject(kite__shard *sh, const kite__ctrl *req, uint8_t reason,
@@ -115,14 +116,14 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
   }
   if (!fresh) {
     KITE__STAT_INC(sh, reject_cookie);
-    log_refused(sh, from, "stale cookie");
+    kite__handshake_log_refused(sh, "", from, "stale cookie");
     reject(sh, c, KITE__REJECT_COOKIE, from, local);
     return;
   }
   if (atomic_load_explicit(&srv->stopping, memory_order_relaxed) ||
       sh->stop_seen) {
     KITE__STAT_INC(sh, reject_shutdown);
-    log_refused(sh, from, "shutting down");
+    kite__handshake_log_refused(sh, "", from, "shutting down");
     reject(sh, c, KITE__REJECT_SHUTDOWN, from, local);
     return;
   }
@@ -134,7 +135,7 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
   if (!s) {
     atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
     KITE__STAT_INC(sh, reject_full);
-    log_refused(sh, from, "full");
+    kite__handshake_log_refused(sh, "", from, "full");
     reject(sh, c, KITE__REJECT_FULL, from, local);
     return;
   }
@@ -167,7 +168,7 @@ void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
   if (rc == KITE__CTRL_EVERSION && kite__ctrl_may_answer(c.type, len)) {
     /* Our own version in the header tells the client what we speak. */
     KITE__STAT_INC(sh, reject_version);
-    log_refused(sh, from, "protocol version");
+    kite__handshake_log_refused(sh, "", from, "protocol version");
     reject(sh, &c, KITE__REJECT_VERSION, from, local);
     return;
   }
@@ -194,7 +195,7 @@ void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
     bool fresh = kite__cookie_check(&sh->jar, &from->sa, c.nonce, c.cookie, now_s);
     if (!fresh && !cookie_genuine(sh, from, &c, now_s)) {
       KITE__STAT_INC(sh, reject_cookie);
-      log_refused(sh, from, "bad cookie");
+      kite__handshake_log_refused(sh, "", from, "bad cookie");
       reject(sh, &c, KITE__REJECT_COOKIE, from, local);
       return;
     }

@@ -275,6 +275,10 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
                              bool fresh);
 void kite__handshake_send_accept(kite__session *s);
 void kite__handshake_send_close(kite__session *s, uint8_t reason);
+/* A refused handshake, at warn, at most one line a second per shard with
+ * the count held back; |transport| prefixes the line ("" or "tcp "). */
+void kite__handshake_log_refused(kite__shard *sh, const char *transport,
+                                 const kite__addr *from, const char *why);
 
 /* session.c, for both transports */
 /* A free slot made ready for a new session (not yet counted), or NULL. */

@@ -58,16 +58,6 @@ static void send_ctrl(kite__shard *sh, kite__tcp_conn *c, const kite__ctrl *k) {
     conn_write(sh, c, &v, 1); /* a failure shows at the next read */
 }
 
-static void log_refused(kite__shard *sh, const kite__addr *peer, const char *why) {
-  uint32_t held;
-  if (kite__ratelog_allow(&sh->log_refused, sh->now, &held)) {
-    char who[64];
-    kite__logf(&sh->srv->log, KITE_LOG_WARN,
-               "tcp %s: refused (%s; %u more refusals in the last second)",
-               kite__addr_format(peer, who, sizeof(who)), why, held);
-  }
-}
-
 /* REJECT with a zero nonce (section 5), then the connection lingers. */
 static void refuse(kite__shard *sh, kite__tcp_conn *c, uint8_t reason) {
   kite__ctrl k = {.type = KITE__CTRL_REJECT, .reason = reason};
@@ -102,7 +92,7 @@ static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
   if (!s) {
     atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
     KITE__STAT_INC(sh, reject_full);
-    log_refused(sh, peer, "full");
+    kite__handshake_log_refused(sh, "tcp ", peer, "full");
     refuse(sh, c, KITE__REJECT_FULL);
     kite__tcp_linger(sh, c);
     return;
@@ -209,14 +199,14 @@ static size_t take_open(kite__session *s, const uint8_t *p, size_t n) {
   int rc = kite__ctrl_decode(c->open_buf, KITE__CTRL_HDR, &ctl);
   if (rc == KITE__CTRL_EVERSION) {
     KITE__STAT_INC(sh, reject_version);
-    log_refused(sh, &s->peer, "protocol version");
+    kite__handshake_log_refused(sh, "tcp ", &s->peer, "protocol version");
     refuse(sh, c, KITE__REJECT_VERSION);
     s->close_pending = KITE_CLOSE_PROTOCOL; /* silently: never opened */
     return n;
   }
   if (rc < 0 || ctl.type != KITE__CTRL_OPEN) {
     KITE__STAT_INC(sh, tcp_bad_open);
-    log_refused(sh, &s->peer, "no OPEN preface");
+    kite__handshake_log_refused(sh, "tcp ", &s->peer, "no OPEN preface");
     s->close_pending = KITE_CLOSE_PROTOCOL;
     return n;
   }
