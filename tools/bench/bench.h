@@ -2,9 +2,11 @@
  * kite-bench: N sessions each sending B-byte frames at R per second to an
  * echo server, every echo checked (once, intact, in order, per session),
  * round trips in a histogram, and the server's CPU and memory read from
- * /proc over the measured window. Two loads share this header: kite
- * sessions through the client library (load_kite.c), and bare datagrams
- * to a plain UDP echo (load_floor.c), the floor kite is compared with.
+ * /proc over the measured window. The loads share this header: kite
+ * sessions through the client library over KCP or TCP (load_kite.c); bare
+ * datagrams to a plain UDP echo (load_floor.c), the floor kite is compared
+ * with; and, for servers that are not kite, bare KCP with one socket per
+ * session (load_kcp.c) and ENet peers (load_enet.c).
  */
 #ifndef KITE_BENCH_H
 #define KITE_BENCH_H
@@ -14,16 +16,24 @@
 
 #include "histogram.h"
 
+typedef enum bench_mode {
+  BENCH_KITE_UDP, /* kite sessions over KCP (--udp) */
+  BENCH_KITE_TCP, /* kite sessions over TCP (--tcp) */
+  BENCH_FLOOR,    /* bare datagrams to bench/udp_echo_floor (--floor) */
+  BENCH_KCP,      /* bare KCP, no kite handshake or framing (--kcp) */
+  BENCH_ENET,     /* ENet peers, reliable packets on channel 0 (--enet) */
+} bench_mode;
+
 typedef struct bench_config {
   const char *server;  /* HOST:PORT */
-  bool floor;          /* bare datagrams instead of kite sessions */
-  bool tcp;            /* kite sessions over TCP instead of KCP */
+  bench_mode mode;
   uint32_t sessions;
   uint32_t per_socket; /* sessions per client socket */
   double rate;         /* frames per session per second; 0: idle (pings) */
   uint32_t ping_ms;    /* kite: the client library's ping period; 0: its default */
   uint32_t size;       /* body bytes, at least BENCH_HDR */
   double duration_s, warmup_s;
+  double drain_s;      /* after the window, wait this long for echoes */
   int server_pid;      /* 0: no server readings */
   bool json, quiet;
 } bench_config;
@@ -56,6 +66,9 @@ bool bench_parse(const uint8_t *body, uint32_t len, uint32_t size,
 
 int bench_run_kite(const bench_config *cfg, bench_result *res);
 int bench_run_floor(const bench_config *cfg, bench_result *res);
+int bench_run_kcp(const bench_config *cfg, bench_result *res);
+int bench_run_enet(const bench_config *cfg, bench_result *res);
+const char *bench_mode_name(bench_mode m);
 
 /* /proc readings of another process (proc.c). */
 typedef struct proc_sample {

@@ -108,7 +108,7 @@ void driver_run(driver *d, void (*wait)(void *transport, int timeout_ms)) {
   bool opened = false, closed = false;
   progress line;
   progress_init(&line, cfg, now);
-  while (!driver_finished(d, now, 2000000)) {
+  while (!driver_finished(d, now, (uint64_t)(cfg->drain_s * 1e6))) {
     int timeout = driver_timeout_ms(d, now, 10);
     wait(d->transport, timeout < 0 ? 10 : timeout);
     now = kite__now_us();

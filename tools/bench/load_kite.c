@@ -120,7 +120,7 @@ int bench_run_kite(const bench_config *cfg, bench_result *res) {
   while (res->connected + res->failed < cfg->sessions) {
     while (next < cfg->sessions && io.pending < CONNECTING_MAX) {
       kite_client *c = io.clients[next / cfg->per_socket];
-      int rc = cfg->tcp
+      int rc = cfg->mode == BENCH_KITE_TCP
                    ? kite_client_connect_tcp(c, cfg->server, (void *)(uintptr_t)next, &io.conns[next])
                    : kite_client_connect(c, cfg->server, (void *)(uintptr_t)next, &io.conns[next]);
       if (rc < 0) {
