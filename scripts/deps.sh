@@ -9,7 +9,9 @@ pkgs=(
   libcmocka-dev                     # unit tests
   libsodium-dev                     # keyed MAC and randomness (handshake)
   zlib1g-dev                        # CRC-32 of frame bodies
-  golang-go golang-github-xtaci-kcp-dev   # kcp-go interop tests
+  golang-go golang-github-xtaci-kcp-dev   # kcp-go interop tests, bench/compare
+  libenet-dev                       # bench/compare: the ENet echo and load
+  gnuplot-nox valgrind              # bench/compare: its plots, instruction counts
   tmux                              # drives kite-cli in its end-to-end test
 )
 
