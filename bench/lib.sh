@@ -24,7 +24,7 @@ start() { # name, command...: starts a server on CPU 0, sets $pid and $port
   pid=$!
   pids+=("$pid")
   port=
-  for _ in $(seq 200); do
+  for _ in $(seq 600); do # 30 s: a server under valgrind starts slowly
     port=$(sed -n 's/.*listening on [^,]*port \([0-9]*\).*/\1/p' "$work/$name.out" | head -1)
     [ -n "$port" ] && break
     sleep 0.05
