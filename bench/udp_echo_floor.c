@@ -36,6 +36,7 @@ static void *run(void *arg) {
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->fd};
   epoll_ctl(ep, EPOLL_CTL_ADD, w->fd, &ev);
   kite__udp_tx_init(&w->tx, w->fd);
+  kite__udp_rx_init(&w->rx);
   while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
     if (epoll_wait(ep, &ev, 1, 200) <= 0)
       continue;

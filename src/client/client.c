@@ -236,6 +236,8 @@ static int alloc_tables(kite_client *c) {
   c->conns = calloc(max, sizeof(*c->conns));
   c->free_slots = malloc((size_t)max * sizeof(*c->free_slots));
   c->rx = malloc(sizeof(*c->rx));
+  if (c->rx)
+    kite__udp_rx_init(c->rx);
   c->tx = malloc(sizeof(*c->tx));
   /* Everything a session's receive queue can hold, read in one go: a
    * frame whose bytes have all arrived is then delivered straight from

@@ -19,7 +19,9 @@
 
 #define KITE__UDP_BATCH 64       /* datagrams per recvmmsg / sendmmsg */
 #define KITE__UDP_DGRAM_MAX 2048 /* bytes a receive slot holds */
-#define KITE__UDP_CTRL 64        /* room for one pktinfo control message */
+/* Room for both pktinfo messages: an IPv4 datagram on a dual-stack socket
+ * carries IPV6_PKTINFO (40 bytes) and IP_PKTINFO (32). */
+#define KITE__UDP_CTRL 128
 
 /* A non-blocking UDP socket bound to |addr|, with SO_REUSEPORT when
  * |reuseport| (every shard's socket joins one group) and pktinfo on.
@@ -40,6 +42,7 @@ int kite__udp_steer_by_first_byte(int fd, int *err);
 int kite__udp_local_port(int fd);
 
 typedef struct kite__udp_rx {
+  int used; /* headers the last read filled: only they need resetting */
   struct mmsghdr msgs[KITE__UDP_BATCH];
   struct iovec iov[KITE__UDP_BATCH];
   kite__addr from[KITE__UDP_BATCH];
@@ -47,6 +50,9 @@ typedef struct kite__udp_rx {
   _Alignas(struct cmsghdr) uint8_t ctrl[KITE__UDP_BATCH][KITE__UDP_CTRL];
   uint8_t buf[KITE__UDP_BATCH][KITE__UDP_DGRAM_MAX];
 } kite__udp_rx;
+
+/* Points every header at its buffers, once: call before the first read. */
+void kite__udp_rx_init(kite__udp_rx *rx);
 
 /* Reads up to KITE__UDP_BATCH datagrams. Returns how many (0 when none is
  * waiting) or KITE_ESYS (errno in |err|). Datagram i: rx->buf[i],

@@ -61,6 +61,8 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   sh->nslots = per_shard;
   sh->slots = calloc(per_shard, sizeof(*sh->slots));
   sh->rx = malloc(sizeof(*sh->rx));
+  if (sh->rx)
+    kite__udp_rx_init(sh->rx);
   sh->tx = malloc(sizeof(*sh->tx));
   sh->scratch = malloc(KITE__FRAME_HDR + (size_t)cfg->max_frame);
   if (srv->tcp_addr)

@@ -74,6 +74,9 @@ int bench_run_floor(const bench_config *cfg, bench_result *res) {
   io.fds = calloc((size_t)io.nsock, sizeof(int));
   io.tx = calloc((size_t)io.nsock, sizeof(kite__udp_tx));
   io.rx = malloc(sizeof(kite__udp_rx));
+  if (!io.rx)
+    return -1;
+  kite__udp_rx_init(io.rx);
   struct pollfd *pfd = calloc((size_t)io.nsock, sizeof(*pfd));
   kite__addr any;
   kite__addr_parse(&any, io.server.sa.sa_family == AF_INET6 ? "[::]:0" : "0.0.0.0:0");
