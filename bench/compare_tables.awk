@@ -169,8 +169,9 @@ END {
   idle["idle-ping" SUBSEP "kite"] = "a kite ping a second"
   idle["idle-1s" SUBSEP "kite"] = "a 20 B echo a second"
   idle["idle-1s" SUBSEP "kcp-go"] = "a 20 B echo a second"
-  split("idle-ping:kite idle-1s:kite idle-1s:kcp-go", rows, " ")
-  for (i = 1; i <= 3; i++) {
+  idle["idle-1s" SUBSEP "floor"] = "a 20 B datagram a second, echoed bare"
+  split("idle-1s:floor idle-ping:kite idle-1s:kite idle-1s:kcp-go", rows, " ")
+  for (i = 1; i <= 4; i++) {
     split(rows[i], p, ":")
     k = ""
     for (k2 in seen) {

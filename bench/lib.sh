@@ -32,7 +32,7 @@ start() { # name, command...: starts a server on CPU 0, sets $pid and $port
   [ -n "$port" ] || { echo "$name did not start" >&2; cat "$work/$name.out" >&2; exit 1; }
 }
 
-stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
+stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 run() { # label, kite-bench args...
   local label=$1
