@@ -15,7 +15,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define CONNECTING_MAX 2000
 #define CONNECT_TIMEOUT_US 120000000u
