@@ -42,13 +42,17 @@ function lo(key) { return sorted(key) ? s[1] : "" }
 function hi(key,    n) { n = sorted(key); return n ? s[n] : "" }
 function sum(key,    i, t) { t = 0; for (i = 1; i <= cnt[key]; i++) t += vals[key, i]; return t }
 
-function us(key) { # "5.30 us (5.25-5.40)"
+function span(key, fmt, unit,    t) { # "5.30 us (5.25-5.40)": median, then range
   if (!cnt[key])
     return "n/a"
-  if (cnt[key] == 1)
-    return sprintf("%.2f us", med(key))
-  return sprintf("%.2f us (%.2f-%.2f)", med(key), lo(key), hi(key))
+  t = sprintf(fmt, med(key)) unit
+  if (cnt[key] > 1)
+    t = t " (" sprintf(fmt, lo(key)) "-" sprintf(fmt, hi(key)) ")"
+  return t
 }
+
+function us(key) { return span(key, "%.2f", " us") }
+function core(key) { return span(key, "%.1f", "% of a core") }
 
 function ms(key,    v) {
   if (!cnt[key])
@@ -63,14 +67,6 @@ function commas(n,    t) {
   while (t ~ /[0-9][0-9][0-9][0-9]/)
     sub(/[0-9][0-9][0-9]($|,)/, ",&", t)
   return t
-}
-
-function core(key) { # "5.2% of a core (4.9-5.5)"
-  if (!cnt[key])
-    return "n/a"
-  if (cnt[key] == 1)
-    return sprintf("%.1f%% of a core", med(key))
-  return sprintf("%.1f%% of a core (%.1f-%.1f)", med(key), lo(key), hi(key))
 }
 
 function have(key) { return cnt[key] > 0 }
