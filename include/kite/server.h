@@ -245,7 +245,10 @@ typedef struct kite_server_stats {
 } kite_server_stats;
 
 /* A snapshot of the counters, summed over shards. Any thread; each counter
- * is read atomically, the set is not one instant. */
+ * is read atomically, the set is not one instant. A frame is counted in
+ * frames_in once its handler has taken it, so an inline handler's reply
+ * can reach the peer before the frame it answers is counted: a peer's view
+ * is ahead of these counters, never behind. */
 void kite_server_stats_get(const kite_server *srv, kite_server_stats *out);
 
 #ifdef __cplusplus
