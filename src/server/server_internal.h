@@ -243,6 +243,13 @@ int kite__session_send_encoded(kite__session *s, const uint8_t *frame,
 void kite__session_close(kite__session *s, uint8_t reason);
 /* The peer's CLOSE: on_disconnect gets its reason, and no CLOSE goes back. */
 void kite__session_close_by_peer(kite__session *s, uint8_t reason);
+/* Whether the session still has its network side (KCP or a connection):
+ * a closed one (free, or a zombie whose worker owes on_disconnect) has
+ * none, and must not be scheduled or flushed. */
+static inline bool kite__session_connected(const kite__session *s) {
+  return s->state == KITE__S_HALF_OPEN || s->state == KITE__S_OPEN ||
+         s->state == KITE__S_CLOSING;
+}
 void kite__session_schedule(kite__session *s);
 void kite__session_mark_dirty(kite__session *s);
 void kite__session_on_timer(kite__timer *t, void *user);

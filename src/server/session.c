@@ -330,7 +330,7 @@ void kite__session_on_timer(kite__timer *t, void *user) {
     kite__session_publish_queue(s);
   }
   kite__session_settle(s);
-  if (s->state != KITE__S_FREE)
+  if (kite__session_connected(s))
     kite__session_schedule(s);
 }
 

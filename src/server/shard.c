@@ -358,7 +358,7 @@ static void flush_dirty(kite__shard *sh) {
       kite__session_publish_queue(s);
     }
     kite__session_settle(s);
-    if (s->state != KITE__S_FREE)
+    if (kite__session_connected(s))
       kite__session_schedule(s);
   }
 }
