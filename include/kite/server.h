@@ -71,6 +71,8 @@ typedef struct kite_server_config {
   uint32_t shard_segments_max; /* KCP buffer budget per shard, segments (65536) */
   uint32_t inbox_max;       /* commands from other threads per shard (65536) */
   uint32_t stop_timeout_ms; /* graceful stop waits this long for acks (3000) */
+  uint32_t close_timeout_ms; /* kite_session_close() waits this long for what
+                                was sent before it to be acknowledged (3000) */
   bool steering;            /* steer segments to their shard in the kernel (true) */
 
   /* TCP (PROTOCOL.md section 5): the same frames, handlers, callbacks,
@@ -147,7 +149,9 @@ int kite_server_metrics_port(const kite_server *srv);
  * one thread. From the session's own shard it goes straight to KCP, and out
  * at the end of the current batch; from another thread it is handed over.
  * Returns 0, or
- *   KITE_ENOTFOUND  no such session (closed, or a stale id);
+ *   KITE_ENOTFOUND  no such session (closed, closing after
+ *                   kite_session_close(), or a stale id): nothing will be
+ *                   sent;
  *   KITE_EFULL      the session's send queue (send_queue_max; on TCP,
  *                   tcp_send_max bytes) or the shard's inbox is full:
  *                   nothing sent; retry or shed;
@@ -161,8 +165,20 @@ int kite_server_metrics_port(const kite_server *srv);
 int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
                       const void *body, size_t len);
 
-/* Closes a session (reason 4, kicked): on_disconnect follows on its shard.
- * Any thread. KITE_ENOTFOUND when it is gone already. */
+/* Closes a session (reason 4, kicked), after what was sent to it before
+ * (ENet's disconnect_later). Frames sent after the call are never
+ * delivered: on the session's shard they fail with KITE_ENOTFOUND; from
+ * another thread one may still return 0 while the close travels, and is
+ * dropped (counted in drop_stale_cmd). Its further input is not handled.
+ * The frames
+ * sent before the call are delivered and, on KCP, acknowledged (at most
+ * close_timeout_ms), then the peer is told why (KCP: CLOSE; TCP: the close
+ * notice, then FIN), and on_disconnect (reason 4) runs on the session's
+ * executor. So reply-then-close is safe: the reply arrives before the
+ * client learns it was kicked. Any thread, callbacks included; from
+ * another thread than the session's shard the close travels through the
+ * shard's inbox. 0, or KITE_ENOTFOUND when it is gone or closing already,
+ * or KITE_EFULL (the shard's inbox is full: retry). */
 int kite_session_close(kite_server *srv, kite_session_id id);
 
 /* The application's pointer for a session (NULL until set, and again
@@ -173,19 +189,35 @@ int kite_session_close(kite_server *srv, kite_session_id id);
 int kite_session_set_user(kite_server *srv, kite_session_id id, void *user);
 void *kite_session_user(kite_server *srv, kite_session_id id);
 
-typedef struct kite_session_stats {
-  uint32_t srtt_ms, rttvar_ms, rto_ms; /* KCP's; on TCP the kernel's (TCP_INFO) */
+/* How a session reaches the server. */
+typedef enum kite_transport {
+  KITE_TRANSPORT_KCP = 1, /* KCP over UDP (PROTOCOL.md sections 2-4) */
+  KITE_TRANSPORT_TCP = 2, /* TCP (PROTOCOL.md section 5) */
+} kite_transport;
+
+/* A copy of what the server knows of a session, as of the call. */
+typedef struct kite_session_info {
+  kite_transport transport;
+  int version;               /* the wire protocol's version: 1 */
+  char peer[64];             /* "1.2.3.4:5678", "[::1]:5678" */
+  uint32_t connected_ms;     /* since on_connect was queued (the session opened) */
+  uint32_t idle_ms;          /* since the peer was last heard from */
+  /* Round trip, refreshed at most once a second while the peer is heard
+   * from: KCP's own estimates; on TCP the kernel's (TCP_INFO). */
+  uint32_t srtt_ms, rttvar_ms, rto_ms;
   uint32_t retransmits;      /* on timeout and fast (TCP: the kernel's count) */
   uint64_t bytes_in, bytes_out;   /* frame bytes, headers included */
-  uint64_t frames_in, frames_out;
-  char peer[64];             /* "1.2.3.4:5678" */
-} kite_session_stats;
+  uint64_t frames_in, frames_out; /* frames from the peer (pings included),
+                                     frames queued for it */
+} kite_session_info;
 
-/* The session's shard thread only (its callbacks in inline mode):
- * 0, KITE_ENOTFOUND, or KITE_ESTATE from a worker (the KCP state belongs
- * to the shard). */
-int kite_session_get_stats(kite_server *srv, kite_session_id id,
-                           kite_session_stats *out);
+/* Copies what the server knows of session |id| into |out|. Any thread,
+ * callbacks included (on_connect in any worker mode may log who it is);
+ * it takes no lock the shard waits on and never blocks. 0, or
+ * KITE_ENOTFOUND: no such open session (never opened, closed by the
+ * application, disconnected, or a stale id); |out| is then untouched. */
+int kite_session_get_info(kite_server *srv, kite_session_id id,
+                          kite_session_info *out);
 
 /* Server counters, summed over shards: X(name, help). */
 #define KITE_SERVER_STATS(X)                                                 \

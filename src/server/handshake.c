@@ -131,7 +131,7 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
   uint16_t mtu = (uint16_t)(c->mtu < srv->cfg.mtu ? c->mtu : srv->cfg.mtu);
   kite__session *s = NULL;
   if (n < srv->cfg.max_sessions)
-    s = kite__session_new(sh, from, local, c->nonce, key, mtu, c->rcv_wnd);
+    s = kite__kcp_session_new(sh, from, local, c->nonce, key, mtu, c->rcv_wnd);
   if (!s) {
     atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
     KITE__STAT_INC(sh, reject_full);
@@ -145,11 +145,8 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
 
 static void handle_close(kite__shard *sh, const kite__ctrl *c,
                          const kite__addr *from) {
-  uint32_t slot = (c->conv >> 8) & ((1u << sh->srv->slot_bits) - 1);
-  kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
-  if (!s || s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE ||
-      s->conv != c->conv ||
-      !kite__addr_equal(&s->peer, from) ||
+  kite__session *s = kite__shard_session_by_conv(sh, c->conv);
+  if (!s || !kite__addr_equal(&s->peer, from) ||
       sodium_memcmp(s->token, c->token, sizeof(s->token)) != 0) {
     KITE__STAT_INC(sh, drop_close);
     return;

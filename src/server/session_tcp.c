@@ -18,11 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define ACCEPTS_PER_WAKEUP 64
 #define READS_PER_WAKEUP 4 /* 4 x 64 KiB per connection, then the others */
+
+static kite__tcp_conn *conn_of(const kite__session *s) { return s->link; }
 
 void kite__tcp_conn_arm(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
   if (c->events == events)
@@ -97,10 +101,8 @@ static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
     kite__tcp_linger(sh, c);
     return;
   }
-  s->kcp = NULL;
-  s->tcp = c;
   c->s = s;
-  kite__session_admit(s, peer);
+  kite__session_admit(s, &kite__transport_tcp, c, peer);
   memset(&s->local, 0, sizeof(s->local));
   s->conv = 0; /* no UDP segment or CLOSE ever matches it: see dispatch */
   kite__session_schedule(s);
@@ -145,9 +147,9 @@ static int hold_frame(kite__tcp_conn *c, const kite__frame_hdr *h,
 
 static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
   kite__session *s = user;
-  s->last_rx_ms = s->shard->now;
+  kite__session_heard(s, s->shard->now);
   if (!kite__session_deliver(s, h, body)) {
-    if (hold_frame(s->tcp, h, body) < 0 && s->close_pending == KITE__NO_CLOSE)
+    if (hold_frame(conn_of(s), h, body) < 0 && s->close_pending == KITE__NO_CLOSE)
       s->close_pending = KITE_CLOSE_SLOW_PEER; /* cannot keep its input */
     return 1;
   }
@@ -156,7 +158,7 @@ static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
 
 /* Feeds the stream; on backpressure holds the rest and stops reading. */
 static void feed(kite__session *s, const uint8_t *p, size_t n) {
-  kite__tcp_conn *c = s->tcp;
+  kite__tcp_conn *c = conn_of(s);
   int why = 0;
   ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n, on_frame, s, &why);
   if (used < 0) {
@@ -166,7 +168,7 @@ static void feed(kite__session *s, const uint8_t *p, size_t n) {
       s->close_pending = KITE_CLOSE_SLOW_PEER;
     return;
   }
-  if (!s->blocked || !s->tcp)
+  if (!s->blocked || !kite__session_connected(s))
     return;
   size_t rest = n - (size_t)used;
   if (rest) {
@@ -187,7 +189,7 @@ static void feed(kite__session *s, const uint8_t *p, size_t n) {
  * the bytes of |p| it took. */
 static size_t take_open(kite__session *s, const uint8_t *p, size_t n) {
   kite__shard *sh = s->shard;
-  kite__tcp_conn *c = s->tcp;
+  kite__tcp_conn *c = conn_of(s);
   size_t k = KITE__CTRL_HDR - c->open_have;
   if (k > n)
     k = n;
@@ -214,7 +216,7 @@ static size_t take_open(kite__session *s, const uint8_t *p, size_t n) {
                        .idle_timeout_ms = sh->srv->cfg.idle_timeout_ms,
                        .max_frame = sh->srv->cfg.max_frame};
   send_ctrl(sh, c, &opened);
-  s->last_rx_ms = sh->now;
+  kite__session_heard(s, sh->now);
   kite__session_open(s);
   return k;
 }
@@ -232,13 +234,13 @@ static void take(kite__session *s, const uint8_t *p, size_t n) {
 }
 
 static bool reading(const kite__session *s) {
-  return s->tcp && !s->blocked && s->close_pending == KITE__NO_CLOSE &&
+  return kite__session_connected(s) && !s->blocked && s->close_pending == KITE__NO_CLOSE &&
          (s->state == KITE__S_HALF_OPEN || s->state == KITE__S_OPEN);
 }
 
 static void conn_read(kite__shard *sh, kite__session *s) {
   for (int i = 0; i < READS_PER_WAKEUP && reading(s); i++) {
-    ssize_t n = recv(s->tcp->fd, sh->tcp_rx, KITE__TCP_RX_BYTES, MSG_DONTWAIT);
+    ssize_t n = recv(conn_of(s)->fd, sh->tcp_rx, KITE__TCP_RX_BYTES, MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -246,8 +248,9 @@ static void conn_read(kite__shard *sh, kite__session *s) {
         kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* reset */
       return;
     }
-    if (n == 0) {
-      kite__session_close_by_peer(s, KITE_CLOSE_NORMAL);
+    if (n == 0) { /* the reason its close notice gave, if one came */
+      kite__session_close_by_peer(s, s->peer_reason != KITE__NO_CLOSE
+                                         ? s->peer_reason : KITE_CLOSE_NORMAL);
       return;
     }
     KITE__STAT_ADD(sh, tcp_bytes_in, (uint64_t)n);
@@ -258,7 +261,7 @@ static void conn_read(kite__shard *sh, kite__session *s) {
 }
 
 static void conn_flush(kite__shard *sh, kite__session *s) {
-  kite__tcp_conn *c = s->tcp;
+  kite__tcp_conn *c = conn_of(s);
   bool pollout = true;
   uint64_t before = c->out.bytes_out;
   if (kite__tcp_out_flush(&c->out, c->fd, sh->now, &pollout) < 0) {
@@ -281,17 +284,18 @@ void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
   }
   if (events & EPOLLOUT)
     conn_flush(sh, s);
-  if (s->tcp == c && (c->events & EPOLLIN) &&
+  if (s->link == c && (c->events & EPOLLIN) &&
       (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
     conn_read(sh, s);
-  else if (s->tcp == c && (events & (EPOLLHUP | EPOLLERR)))
+  else if (s->link == c && (events & (EPOLLHUP | EPOLLERR)))
     kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* paused, and broken */
+  kite__session_publish_rtt(s);
   kite__session_settle(s);
 }
 
-int kite__tcp_session_sendv(kite__session *s, struct iovec *iov, int n) {
+static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
   kite__shard *sh = s->shard;
-  kite__tcp_conn *c = s->tcp;
+  kite__tcp_conn *c = conn_of(s);
   bool was_pending = kite__tcp_out_pending(&c->out) != 0;
   int rc = conn_write(sh, c, iov, n);
   if (rc == KITE_EFULL) {
@@ -312,40 +316,23 @@ int kite__tcp_session_sendv(kite__session *s, struct iovec *iov, int n) {
   return 0;
 }
 
-void kite__tcp_session_schedule(kite__session *s) {
-  kite__shard *sh = s->shard;
-  const kite_server_config *cfg = &sh->srv->cfg;
-  uint32_t at = s->last_rx_ms + cfg->idle_timeout_ms;
-  if (s->state == KITE__S_HALF_OPEN)
-    at = kite__ms_min(at, s->deadline_ms);
-  if (kite__tcp_out_pending(&s->tcp->out))
-    at = kite__ms_min(at, s->tcp->out.progress_ms + cfg->tcp_stall_ms);
-  kite__wheel_add(&sh->wheel, &s->timer, at);
+static bool tcp_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {
+  (void)now_ms;
+  kite__tcp_conn *c = conn_of(s);
+  if (!kite__tcp_out_pending(&c->out))
+    return false;
+  *due_ms = c->out.progress_ms + s->shard->srv->cfg.tcp_stall_ms;
+  return true;
 }
 
-void kite__tcp_session_on_timer(kite__session *s) {
-  kite__shard *sh = s->shard;
-  const kite_server_config *cfg = &sh->srv->cfg;
-  uint32_t now = sh->now;
-  if (s->state == KITE__S_HALF_OPEN && kite__ms_reached(now, s->deadline_ms)) {
-    kite__session_close(s, KITE_CLOSE_NORMAL); /* silently: never opened */
-    return;
-  }
-  if (kite__ms_diff(now, s->last_rx_ms) >= (int32_t)cfg->idle_timeout_ms) {
-    kite__session_close(s, KITE_CLOSE_IDLE);
-    return;
-  }
-  if (kite__tcp_out_stalled_ms(&s->tcp->out, now) >= cfg->tcp_stall_ms) {
+static void tcp_on_timer(kite__session *s, uint32_t now_ms) {
+  if (kite__tcp_out_stalled_ms(&conn_of(s)->out, now_ms) >=
+      s->shard->srv->cfg.tcp_stall_ms)
     kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* it reads nothing */
-    return;
-  }
-  kite__session_settle(s);
-  if (s->state != KITE__S_FREE && s->tcp)
-    kite__session_schedule(s);
 }
 
-void kite__tcp_session_resume(kite__session *s) {
-  kite__tcp_conn *c = s->tcp;
+static void tcp_resume(kite__session *s) {
+  kite__tcp_conn *c = conn_of(s);
   uint8_t *held = c->held;
   uint32_t len = c->held_len;
   c->held = NULL;
@@ -357,9 +344,37 @@ void kite__tcp_session_resume(kite__session *s) {
     kite__tcp_conn_arm(s->shard, c, c->events | EPOLLIN);
 }
 
-void kite__tcp_session_teardown(kite__session *s) {
-  kite__tcp_conn *c = s->tcp;
-  s->tcp = NULL;
+static void tcp_flush(kite__session *s) { (void)s; } /* writes are direct */
+
+static uint32_t tcp_queued(const kite__session *s) {
+  /* in the unit reservations count: segments */
+  return kite__frame_segs(s->shard->srv, kite__tcp_out_pending(&conn_of(s)->out));
+}
+
+/* Queued output is the lingering close's to write: nothing to wait for. */
+static uint32_t tcp_unacked(const kite__session *s) {
+  (void)s;
+  return 0;
+}
+
+/* The close notice (PROTOCOL.md section 5): the reason, then the FIN the
+ * lingering close sends once what is queued has been written. */
+static void tcp_notify_close(kite__session *s, uint8_t reason) {
+  if (s->state == KITE__S_HALF_OPEN)
+    return; /* never opened: a refusal said so already, or nothing to say */
+  uint8_t frame[KITE__FRAME_HDR + 1];
+  frame[KITE__FRAME_HDR] = reason;
+  kite__frame_header(frame, KITE__MSG_CLOSE_NOTICE, 0, frame + KITE__FRAME_HDR,
+                     1, true);
+  struct iovec v = {frame, sizeof(frame)};
+  kite__tcp_conn *c = conn_of(s);
+  /* Past tcp_send_max the queue takes no more: the peer reads nothing
+   * anyway, and hears the FIN (or the linger deadline's reset). */
+  conn_write(s->shard, c, &v, 1);
+}
+
+static void tcp_teardown(kite__session *s) {
+  kite__tcp_conn *c = conn_of(s);
   c->s = NULL;
   kite__frame_reader_free(&c->reader);
   free(c->held);
@@ -367,3 +382,29 @@ void kite__tcp_session_teardown(kite__session *s) {
   c->held_len = 0;
   kite__tcp_linger(s->shard, c);
 }
+
+static void tcp_rtt(const kite__session *s, kite__rtt *out) {
+  struct tcp_info ti;
+  socklen_t len = sizeof(ti);
+  memset(&ti, 0, sizeof(ti));
+  getsockopt(conn_of(s)->fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+  out->srtt_ms = ti.tcpi_rtt / 1000; /* the kernel's figures, in us */
+  out->rttvar_ms = ti.tcpi_rttvar / 1000;
+  out->rto_ms = ti.tcpi_rto / 1000;
+  out->retransmits = ti.tcpi_total_retrans;
+}
+
+const kite__transport kite__transport_tcp = {
+    .name = "tcp",
+    .kind = KITE_TRANSPORT_TCP,
+    .sendv = tcp_sendv,
+    .flush = tcp_flush,
+    .next_due = tcp_next_due,
+    .on_timer = tcp_on_timer,
+    .resume = tcp_resume,
+    .queued = tcp_queued,
+    .unacked = tcp_unacked,
+    .notify_close = tcp_notify_close,
+    .teardown = tcp_teardown,
+    .rtt = tcp_rtt,
+};

@@ -80,6 +80,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
     atomic_init(&s->generation, 1);
     atomic_init(&s->pending, 0);
     atomic_init(&s->queued, 0);
+    atomic_flag_clear(&s->pub_lock);
     kite__mailbox_init(&s->mb);
     kite__timer_init(&s->timer);
     s->free_next = sh->free;
@@ -97,11 +98,12 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
 void kite__shard_free(kite__shard *sh) {
   if (sh->slots) {
     for (uint32_t i = 0; i < sh->nslots; i++) {
-      if (sh->slots[i].kcp)
-        kite__kcp_destroy(sh->slots[i].kcp);
-      if (sh->slots[i].tcp)
-        kite__tcp_conn_free(sh->slots[i].tcp);
-      kite__mailbox_clear(&sh->slots[i].mb);
+      kite__session *s = &sh->slots[i];
+      if (s->tr == &kite__transport_kcp)
+        kite__kcp_destroy(s->link);
+      else if (s->tr == &kite__transport_tcp)
+        kite__tcp_conn_free(s->link);
+      kite__mailbox_clear(&s->mb);
     }
   }
   if (sh->notices.slots)
@@ -173,6 +175,15 @@ static void handoff(kite__shard *sh, uint32_t owner, const uint8_t *data,
   }
 }
 
+kite__session *kite__shard_session_by_conv(kite__shard *sh, uint32_t conv) {
+  uint32_t slot = kite__conv_slot(conv, sh->srv->slot_bits);
+  kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
+  if (!s || !kite__session_connected(s) || s->tr != &kite__transport_kcp ||
+      s->conv != conv)
+    return NULL;
+  return s;
+}
+
 void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
                           const kite__addr *from, const kite__local *local) {
   if (len < 4) {
@@ -188,7 +199,7 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
     return;
   }
   uint32_t conv = kite__kcp_peek_conv(data);
-  uint32_t owner = conv & 0xFF;
+  uint32_t owner = kite__conv_shard(conv);
   if (owner != sh->index) {
     /* Steering is off or unavailable: the owner is one hand-off away. */
     if (owner < sh->srv->nshards)
@@ -197,10 +208,8 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
       KITE__STAT_INC(sh, drop_unknown_conv);
     return;
   }
-  uint32_t slot = (conv >> 8) & ((1u << sh->srv->slot_bits) - 1);
-  kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
-  if (!s || s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE ||
-      s->conv != conv || !s->kcp) {
+  kite__session *s = kite__shard_session_by_conv(sh, conv);
+  if (!s) {
     KITE__STAT_INC(sh, drop_unknown_conv);
     return;
   }
@@ -208,7 +217,7 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
     KITE__STAT_INC(sh, drop_wrong_addr); /* never acted on, never answered */
     return;
   }
-  kite__session_input(sh, s, data, len);
+  kite__kcp_session_input(sh, s, data, len);
 }
 
 static void read_datagrams(kite__shard *sh) {
@@ -240,7 +249,7 @@ static void read_datagrams(kite__shard *sh) {
  * frame is in KCP (or dropped): it belongs to the slot, whichever session
  * holds it now. */
 static void unreserve(kite__shard *sh, kite_session_id id, uint32_t segs) {
-  uint32_t slot = (uint32_t)(id >> 32) & 0xFFFFFF;
+  uint32_t slot = kite__sid_slot(id);
   if (slot < sh->nslots)
     kite__session_unreserve(&sh->slots[slot], segs);
 }
@@ -251,7 +260,7 @@ static void run_broadcast(kite__shard *sh, kite__cmd *cmd) {
     kite_session_id id;
     memcpy(&id, cmd->data + i * sizeof(id), sizeof(id));
     kite__session *s = kite__session_by_id(sh->srv, id);
-    if (!s || (s->state != KITE__S_OPEN && s->state != KITE__S_CLOSING))
+    if (!s || !kite__session_live(s))
       KITE__STAT_INC(sh, drop_stale_cmd);
     else if (kite__session_send_encoded(s, f->data, f->bytes) < 0)
       kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* a gap is worse */
@@ -283,8 +292,7 @@ void kite__shard_run_command(kite__shard *sh, kite__cmd *cmd) {
     break;
   case KITE__CMD_SEND: {
     s = kite__session_by_id(sh->srv, cmd->id);
-    if (!s || s->state == KITE__S_FREE || s->state == KITE__S_HALF_OPEN ||
-        s->state == KITE__S_ZOMBIE)
+    if (!s || !kite__session_live(s))
       KITE__STAT_INC(sh, drop_stale_cmd);
     else if (kite__session_send_frame(s, cmd->msg_id, 0, cmd->data, cmd->len) < 0)
       kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* backlog over limit */
@@ -297,7 +305,7 @@ void kite__shard_run_command(kite__shard *sh, kite__cmd *cmd) {
   }
   case KITE__CMD_CLOSE:
     s = kite__session_by_id(sh->srv, cmd->id);
-    if (s && s->state != KITE__S_FREE && s->state != KITE__S_ZOMBIE)
+    if (s && kite__session_live(s))
       kite__session_close(s, cmd->reason);
     else
       KITE__STAT_INC(sh, drop_stale_cmd);
@@ -351,12 +359,9 @@ static void flush_dirty(kite__shard *sh) {
     kite__session *s = sh->dirty;
     sh->dirty = s->dirty_next;
     s->dirty = 0;
-    if (s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE)
+    if (!kite__session_connected(s))
       continue;
-    if (s->kcp) { /* a TCP session is here only to settle a close */
-      kite__kcp_flush(s->kcp, sh->now);
-      kite__session_publish_queue(s);
-    }
+    s->tr->flush(s);
     kite__session_settle(s);
     if (kite__session_connected(s))
       kite__session_schedule(s);
@@ -364,25 +369,19 @@ static void flush_dirty(kite__shard *sh) {
 }
 
 /* The server is stopping: refuse new sessions, drop half-open ones, and
- * give each open one until stop_timeout_ms to have its data acknowledged
- * (session.c closes it with reason 3 then). */
+ * close each open one gracefully (reason 3): KCP's until their data is
+ * acknowledged or stop_timeout_ms passes, TCP's as their lingering close
+ * writes what is queued (session.c). */
 static void begin_stop(kite__shard *sh) {
   sh->stop_seen = true;
   if (sh->tcp_ls.fd >= 0) /* connections still queued there are refused */
     kite__tcp_acceptor_close(&sh->tcp_ls);
-  uint32_t deadline = sh->now + sh->srv->cfg.stop_timeout_ms;
   for (uint32_t i = 0; i < sh->nslots; i++) {
     kite__session *s = &sh->slots[i];
-    if (s->state == KITE__S_HALF_OPEN) {
+    if (s->state == KITE__S_HALF_OPEN)
       kite__session_close(s, KITE_CLOSE_NORMAL); /* silently */
-    } else if (s->state == KITE__S_OPEN && s->tcp) {
-      /* Its connection lingers until what is queued has been written. */
+    else if (s->state == KITE__S_OPEN)
       kite__session_close(s, KITE_CLOSE_SHUTDOWN);
-    } else if (s->state == KITE__S_OPEN) {
-      s->state = KITE__S_CLOSING;
-      s->deadline_ms = deadline;
-      kite__session_mark_dirty(s);
-    }
   }
 }
 

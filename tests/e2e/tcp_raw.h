@@ -75,6 +75,21 @@ static inline int tcp_raw_expect_eof(int fd) {
   return r == 0 ? 0 : -1;
 }
 
+/* Reads one frame: its header in |h|, its body (up to |cap|) at |body|. */
+static inline bool tcp_raw_read_frame(int fd, kite__frame_hdr *h, void *body,
+                                      size_t cap);
+
+/* 0: the close notice (PROTOCOL.md section 5) with |reason| came, then an
+ * orderly EOF, before the deadline; -1 otherwise. */
+static inline int tcp_raw_expect_close(int fd, uint8_t reason) {
+  kite__frame_hdr h;
+  uint8_t body[8];
+  if (!tcp_raw_read_frame(fd, &h, body, sizeof(body)) ||
+      h.msg_id != KITE__MSG_CLOSE_NOTICE || h.len != 1 || body[0] != reason)
+    return -1;
+  return tcp_raw_expect_eof(fd);
+}
+
 static inline int tcp_raw_ctrl(uint8_t *out, uint8_t type, uint8_t version) {
   kite__ctrl k = {.type = type, .version = version};
   return kite__ctrl_encode(out, KITE__CTRL_MAX, &k);

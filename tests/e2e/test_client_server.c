@@ -70,9 +70,10 @@ static void srv_connect(kite_server *s, kite_session_id id, void *u) {
 static void srv_message(kite_server *s, kite_session_id id, uint16_t msg_id,
                         const uint8_t *body, size_t len, void *u) {
   (void)u;
-  kite_session_stats ss;
+  kite_session_info ss;
   if (kite_session_user(s, id) != (void *)(uintptr_t)(id ^ 0x5A5A) ||
-      kite_session_get_stats(s, id, &ss) != 0 || ss.frames_in == 0 ||
+      kite_session_get_info(s, id, &ss) != 0 || ss.frames_in == 0 ||
+      ss.transport != KITE_TRANSPORT_KCP || ss.version != 1 ||
       (strncmp(ss.peer, "127.0.0.1:", 10) != 0 && strncmp(ss.peer, "[::1]:", 6) != 0))
     server_errors++;
   pthread_mutex_lock(&lock);

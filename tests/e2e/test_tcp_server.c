@@ -288,7 +288,8 @@ static void invalid_headers_close_with_protocol_error(void **state) {
     assert_true(tcp_raw_write(fd, hdr, sizeof(hdr)));
     if (body_len)
       assert_true(tcp_raw_write(fd, body, body_len));
-    assert_int_equal(tcp_raw_expect_eof(fd), 0); /* a FIN, not a reset */
+    /* The reason, then a FIN, not a reset. */
+    assert_int_equal(tcp_raw_expect_close(fd, KITE_CLOSE_PROTOCOL), 0);
     close(fd);
     echo_once(bystander, 100 + (uint32_t)i);  /* nobody else disturbed */
   }
@@ -352,7 +353,7 @@ static void handshake_timeout_ping_and_idle(void **state) {
   assert_true(h.flags & KITE__FRAME_F_PONG);
   assert_memory_equal(body, token, 8);
   /* Then silence: the idle timeout (500 ms) closes it. */
-  assert_int_equal(tcp_raw_expect_eof(fd), 0);
+  assert_int_equal(tcp_raw_expect_close(fd, KITE_CLOSE_IDLE), 0);
   close(fd);
   assert_true(WAIT_FOR(atomic_load(&disconnects) == 1, 2000));
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_IDLE);
@@ -454,7 +455,8 @@ static void graceful_stop_delivers_queued_data_whole(void **state) {
     assert_int_equal(seq, i);
   }
   free(body);
-  assert_int_equal(tcp_raw_expect_eof(fd), 0); /* then a FIN, no reset */
+  /* Then the reason, and a FIN, no reset. */
+  assert_int_equal(tcp_raw_expect_close(fd, KITE_CLOSE_SHUTDOWN), 0);
   close(fd);
   pthread_join(t, NULL);
   assert_true(atomic_load(&st.done));
@@ -477,7 +479,7 @@ static void kick_delivers_the_reply_first(void **state) {
   char body[8];
   assert_true(tcp_raw_read_frame(fd, &h, body, sizeof(body)));
   assert_int_equal(h.msg_id, MSG_KICK);
-  assert_int_equal(tcp_raw_expect_eof(fd), 0);
+  assert_int_equal(tcp_raw_expect_close(fd, KITE_CLOSE_KICKED), 0);
   close(fd);
   assert_true(WAIT_FOR(atomic_load(&disconnects) == 1, 2000));
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_KICKED);

@@ -1,0 +1,81 @@
+/*
+ * The server's configuration: the documented defaults (include/kite/
+ * server.h) and the bounds every field is checked against.
+ */
+#include "server/server_internal.h"
+
+#include "proto/frame.h"
+
+#include <string.h>
+
+void kite_server_config_init(kite_server_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->udp_addr = "127.0.0.1:7001";
+  cfg->max_sessions = 100000;
+  cfg->idle_timeout_ms = 10000;
+  cfg->handshake_timeout_ms = 5000;
+  cfg->cookie_lifetime_s = 10;
+  cfg->max_frame = 65536;
+  cfg->mtu = 1400;
+  cfg->snd_wnd = 128;
+  cfg->rcv_wnd = 128;
+  cfg->interval_ms = 10;
+  cfg->dead_link_ms = 15000;
+  cfg->send_queue_max = 1024;
+  cfg->shard_segments_max = 65536;
+  cfg->inbox_max = 65536;
+  cfg->stop_timeout_ms = 3000;
+  cfg->close_timeout_ms = 3000;
+  cfg->steering = true;
+  cfg->tcp_send_max = 1u << 20;
+  cfg->tcp_stall_ms = 10000;
+  cfg->tcp_linger_ms = 2000;
+  cfg->mailbox_bytes = 262144;
+  cfg->timers_max = 16384;
+  cfg->log_level = KITE_LOG_INFO;
+}
+
+/* Every field with its bounds; the log names the one that is wrong. */
+int kite__server_config_check(const kite_server_config *c, kite__log *log) {
+#define CHECK(cond, field)                                                   \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      kite__logf(log, KITE_LOG_ERROR, "config: %s is out of range", field);  \
+      return KITE_EINVAL;                                                    \
+    }                                                                        \
+  } while (0)
+  CHECK(c->threads >= 0 && c->threads <= KITE__SHARDS_MAX, "threads");
+  CHECK(c->max_sessions >= 1 && c->max_sessions <= (1u << 24), "max_sessions");
+  CHECK(c->idle_timeout_ms >= 100, "idle_timeout_ms");
+  CHECK(c->handshake_timeout_ms >= 100, "handshake_timeout_ms");
+  CHECK(c->cookie_lifetime_s >= 1 && c->cookie_lifetime_s <= 3600, "cookie_lifetime_s");
+  CHECK(c->mtu >= 200 && c->mtu <= KITE__UDP_DGRAM_MAX, "mtu");
+  CHECK(c->snd_wnd >= 4 && c->snd_wnd <= 4096, "snd_wnd");
+  CHECK(c->rcv_wnd >= 4 && c->rcv_wnd <= 4096, "rcv_wnd");
+  CHECK(c->interval_ms >= 1 && c->interval_ms <= 1000, "interval_ms");
+  CHECK(c->dead_link_ms >= 100, "dead_link_ms");
+  CHECK(c->send_queue_max >= 16 && c->send_queue_max <= 65535, "send_queue_max");
+  CHECK(c->close_timeout_ms >= 1 && c->close_timeout_ms <= 600000, "close_timeout_ms");
+  CHECK(c->shard_segments_max >= 64, "shard_segments_max");
+  CHECK(c->inbox_max >= 16, "inbox_max");
+  CHECK(c->tcp_send_max >= c->max_frame + KITE__FRAME_HDR && c->tcp_send_max <= (1u << 30),
+        "tcp_send_max (must hold a max_frame)");
+  CHECK(c->tcp_stall_ms >= 100, "tcp_stall_ms");
+  CHECK(c->tcp_linger_ms <= 600000, "tcp_linger_ms");
+  CHECK(c->worker_mode >= KITE_WORKERS_INLINE && c->worker_mode <= KITE_WORKERS_DYNAMIC,
+        "worker_mode");
+  CHECK(c->workers >= 0 && c->workers <= 4096, "workers");
+  CHECK(c->mailbox_bytes >= 1024, "mailbox_bytes");
+  CHECK(c->timers_max >= 1 && c->timers_max <= (1u << 24), "timers_max");
+  CHECK(c->unrouted == KITE_UNROUTED_DROP || c->unrouted == KITE_UNROUTED_CLOSE,
+        "unrouted");
+  /* A frame must fit the peer's receive window whole, or it never arrives
+   * (frames wait in KCP until complete), and the send queue. */
+  uint64_t mss = c->mtu - KITE_KCP_OVERHEAD;
+  CHECK(c->max_frame >= KITE__PING_BODY_MAX &&
+            c->max_frame + KITE__FRAME_HDR <= (uint64_t)(c->rcv_wnd - 1) * mss &&
+            c->max_frame + KITE__FRAME_HDR <= (uint64_t)c->send_queue_max * mss,
+        "max_frame (must fit rcv_wnd and send_queue_max segments)");
+#undef CHECK
+  return 0;
+}

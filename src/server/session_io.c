@@ -1,0 +1,145 @@
+/*
+ * A session's traffic, whatever its transport: frames queued for the peer
+ * (and their counters), frames from the peer to the logic layer, the one
+ * timer per session (handshake, idle, closing deadlines; the transport's
+ * own due time), and the dirty list flushed at the end of each batch.
+ */
+#include "server/server_internal.h"
+
+#include "base/time.h"
+#include "proto/frame.h"
+
+void kite__session_mark_dirty(kite__session *s) {
+  if (s->dirty)
+    return;
+  s->dirty = 1;
+  s->dirty_next = s->shard->dirty;
+  s->shard->dirty = s;
+}
+
+void kite__session_schedule(kite__session *s) {
+  kite__shard *sh = s->shard;
+  uint32_t at = kite__session_last_rx(s) + sh->srv->cfg.idle_timeout_ms;
+  if (s->state != KITE__S_OPEN)
+    at = kite__ms_min(at, s->deadline_ms);
+  uint32_t due;
+  if (s->tr->next_due(s, sh->now, &due))
+    at = kite__ms_min(at, due);
+  /* Closing and all acknowledged: close now, not at the deadline. */
+  if (s->state == KITE__S_CLOSING && s->tr->unacked(s) == 0)
+    at = sh->now;
+  kite__wheel_add(&sh->wheel, &s->timer, at);
+}
+
+void kite__session_on_timer(kite__timer *t, void *user) {
+  kite__shard *sh = user;
+  kite__session *s = (kite__session *)((char *)t - offsetof(kite__session, timer));
+  uint32_t now = sh->now;
+  if (s->state == KITE__S_HALF_OPEN && kite__ms_reached(now, s->deadline_ms)) {
+    kite__session_close(s, KITE_CLOSE_NORMAL); /* silently: never opened */
+    return;
+  }
+  /* Idleness is checked lazily, here: packets only move last_rx_ms. */
+  if (kite__ms_diff(now, kite__session_last_rx(s)) >=
+      (int32_t)sh->srv->cfg.idle_timeout_ms) {
+    kite__session_close(s, KITE_CLOSE_IDLE);
+    return;
+  }
+  if (s->state == KITE__S_CLOSING &&
+      (s->tr->unacked(s) == 0 || kite__ms_reached(now, s->deadline_ms))) {
+    kite__session_close_now(s);
+    return;
+  }
+  s->tr->on_timer(s, now);
+  kite__session_settle(s);
+  if (kite__session_connected(s))
+    kite__session_schedule(s);
+}
+
+/* Queues encoded frame bytes on the session's transport. */
+static int session_sendv(kite__session *s, struct iovec *iov, int n,
+                         size_t bytes) {
+  int rc = s->tr->sendv(s, iov, n);
+  if (rc < 0)
+    return rc;
+  KITE__SESSION_ADD(s, frames_out, 1);
+  KITE__SESSION_ADD(s, bytes_out, bytes);
+  return 0;
+}
+
+int kite__session_send_frame(kite__session *s, uint16_t msg_id,
+                             uint16_t flags, const void *body, size_t len) {
+  uint8_t hdr[KITE__FRAME_HDR];
+  kite__frame_header(hdr, msg_id, flags, body, (uint32_t)len, true);
+  struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)(uintptr_t)body, len}};
+  return session_sendv(s, iov, len ? 2 : 1, KITE__FRAME_HDR + len);
+}
+
+int kite__session_send_encoded(kite__session *s, const uint8_t *frame,
+                               size_t bytes) {
+  struct iovec iov = {(void *)(uintptr_t)frame, bytes};
+  return session_sendv(s, &iov, 1, bytes);
+}
+
+/* The peer's close notice (PROTOCOL.md section 5): the reason it will
+ * give with its FIN. */
+static void note_close_notice(kite__session *s, const kite__frame_hdr *h,
+                              const uint8_t *body) {
+  if (h->len == 1 && body[0] <= KITE_CLOSE_SLOW_PEER)
+    s->peer_reason = body[0];
+}
+
+bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
+                           const uint8_t *body) {
+  kite__shard *sh = s->shard;
+  if (h->msg_id == KITE__MSG_PING) {
+    if (!(h->flags & KITE__FRAME_F_PONG)) {
+      KITE__STAT_INC(sh, pings);
+      kite__session_send_frame(s, KITE__MSG_PING, KITE__FRAME_F_PONG, body,
+                               h->len);
+    }
+  } else if (h->msg_id == KITE__MSG_CLOSE_NOTICE) {
+    note_close_notice(s, h, body);
+  } else if (!kite__session_live(s)) {
+    /* Closed by the application: what the peer sent since goes unheard. */
+  } else if (!kite__logic_deliver(&sh->srv->logic, s, h->msg_id, body, h->len)) {
+    s->blocked = 1;
+    KITE__STAT_INC(sh, backpressure);
+    uint32_t held;
+    if (kite__ratelog_allow(&sh->log_backpressure, sh->now, &held)) {
+      char who[64];
+      kite__logf(&sh->srv->log, KITE_LOG_WARN,
+                 "session %s: its handlers are behind; reading paused "
+                 "(backpressure; %u more like it in the last second)",
+                 kite__addr_format(&s->peer, who, sizeof(who)), held);
+    }
+    return false;
+  } else {
+    KITE__STAT_INC(sh, frames_in);
+  }
+  KITE__SESSION_ADD(s, frames_in, 1);
+  KITE__SESSION_ADD(s, bytes_in, KITE__FRAME_HDR + h->len);
+  return true;
+}
+
+void kite__session_protocol_error(kite__session *s, int why) {
+  kite__shard *sh = s->shard;
+  char who[64];
+  uint32_t held;
+  if (kite__ratelog_allow(&sh->log_protocol, sh->now, &held))
+    kite__logf(&sh->srv->log, KITE_LOG_WARN,
+               "session %s: %s: closing (protocol error; %u more in the "
+               "last second)", kite__addr_format(&s->peer, who, sizeof(who)),
+               kite__frame_strerror(why), held);
+  KITE__STAT_INC(sh, drop_frame);
+  if (s->close_pending == KITE__NO_CLOSE)
+    s->close_pending = KITE_CLOSE_PROTOCOL;
+}
+
+void kite__session_resume(kite__session *s) {
+  if (!s->blocked || (s->state != KITE__S_OPEN && s->state != KITE__S_CLOSING))
+    return;
+  s->blocked = 0;
+  s->tr->resume(s);
+  kite__session_settle(s);
+}

@@ -1,0 +1,151 @@
+/*
+ * A shard: one thread, its sockets, its epoll loop and the sessions it
+ * owns (shard.c), with the handshake it runs (handshake.c).
+ *
+ * Ownership: the shard thread alone touches its sessions, wheels, pool,
+ * maps and batches. Other threads reach a shard only through its inbox (a
+ * bounded MPSC queue), its notice queue and its eventfd, and read only the
+ * atomic fields marked so below.
+ */
+#ifndef KITE_SERVER_SHARD_H
+#define KITE_SERVER_SHARD_H
+
+#include "kite/server.h"
+
+#include "base/log.h"
+#include "base/map.h"
+#include "base/mpsc.h"
+#include "base/wheel.h"
+#include "kcp/kcp.h"
+#include "logic/timers.h"
+#include "net/tcp.h"
+#include "net/udp.h"
+#include "proto/control.h"
+#include "server/cmd.h"
+#include "server/cookie.h"
+#include "server/session.h"
+#include "server/tcp_conn.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* What a shard's epoll reports: its UDP socket, its eventfd, its TCP
+ * listener, or else a kite__tcp_conn pointer. */
+enum kite__ev_source {
+  KITE__EV_UDP = 1,
+  KITE__EV_WAKE = 2,
+  KITE__EV_LISTEN = 3,
+};
+
+/* Per-shard counters, written by the shard alone (relaxed load + store:
+ * plain moves, no locked instruction), read by any thread. */
+enum kite__stat {
+#define KITE__STAT_ENUM(name, help) KITE__ST_##name,
+  KITE_SERVER_STATS(KITE__STAT_ENUM)
+#undef KITE__STAT_ENUM
+  KITE__ST_COUNT
+};
+
+#define KITE__STAT_ADD(sh, name, n)                                          \
+  atomic_store_explicit(&(sh)->stats[KITE__ST_##name],                       \
+                        atomic_load_explicit(&(sh)->stats[KITE__ST_##name],  \
+                                             memory_order_relaxed) + (n),    \
+                        memory_order_relaxed)
+#define KITE__STAT_INC(sh, name) KITE__STAT_ADD(sh, name, 1)
+
+struct kite__shard {
+  kite_server *srv;
+  uint32_t index;
+  int fd, epfd, evfd;
+  pthread_t thread;
+  bool thread_started;
+
+  kite__kcp_pool *pool;
+  kite__kcp_config kcp_cfg; /* the server's; mtu and peer window per session */
+  kite__wheel wheel;
+  kite__timers timers; /* game timers of inline mode */
+  kite__cookie_jar jar;
+  kite__map hs; /* (addr, port, nonce) -> slot, for idempotent CONNECT */
+
+  kite__session *slots;
+  uint32_t nslots, nsessions;
+  kite__session *free;
+  kite__session *dirty;
+
+  kite__mpsc inbox;
+  kite__mpsc notices; /* sessions its workers unblocked or finished */
+  atomic_int wake_pending; /* an eventfd write is on its way */
+
+  kite__udp_rx *rx;
+  kite__udp_tx *tx;
+  kite__tcp_acceptor tcp_ls;  /* this shard's listener in the port's group */
+  uint8_t *tcp_rx;            /* reads land here: frames are cut in place */
+  kite__wheel linger_wheel;   /* lingering connections' deadlines */
+  kite__tcp_conn *lingering;  /* list of them */
+  uint32_t nlinger;
+  uint8_t *scratch; /* header + max_frame: frames that span segments */
+  uint32_t now;     /* ms, refreshed once per loop iteration */
+  bool stop_seen;
+  kite__ratelog log_refused, log_backpressure, log_protocol; /* floods */
+  kite__ratelog log_nofd;
+
+  _Atomic uint64_t stats[KITE__ST_COUNT];
+};
+
+/* handshake.c */
+void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
+                             const kite__addr *from, const kite__local *local);
+void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
+                             const kite__addr *from, const kite__local *local,
+                             bool fresh);
+void kite__handshake_send_accept(kite__session *s);
+void kite__handshake_send_close(kite__session *s, uint8_t reason);
+/* A refused handshake, at warn, at most one line a second per shard with
+ * the count held back; |transport| prefixes the line ("" or "tcp "). */
+void kite__handshake_log_refused(kite__shard *sh, const char *transport,
+                                 const kite__addr *from, const char *why);
+
+/* A conv's layout (PROTOCOL.md section 2): the owning shard in the first
+ * byte on the wire (steering), the slot above it (|slot_bits|, the
+ * server's), random bits above that. */
+static inline uint32_t kite__conv_shard(uint32_t conv) { return conv & 0xFF; }
+static inline uint32_t kite__conv_slot(uint32_t conv, uint32_t slot_bits) {
+  return (conv >> 8) & ((1u << slot_bits) - 1);
+}
+static inline uint32_t kite__conv_make(uint32_t shard, uint32_t slot,
+                                       uint32_t slot_bits, uint32_t random) {
+  uint32_t conv = shard | slot << 8;
+  if (8 + slot_bits < 32)
+    conv |= random << (8 + slot_bits);
+  return conv;
+}
+
+/* shard.c */
+/* The open, half-open or closing KCP session |conv| names, or NULL. */
+kite__session *kite__shard_session_by_conv(kite__shard *sh, uint32_t conv);
+int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index);
+void kite__shard_free(kite__shard *sh);
+void *kite__shard_main(void *arg);
+/* Any thread: queues |cmd| (owned by the shard on success) and wakes the
+ * shard. false when the inbox is full (the caller still owns |cmd|). */
+bool kite__shard_post(kite__shard *sh, kite__cmd *cmd);
+/* Runs a command on the calling shard (|sh| must be current); frees it. */
+void kite__shard_run_command(kite__shard *sh, kite__cmd *cmd);
+/* A broadcast command the inbox refused: its members miss the frame, so
+ * they are closed as slow peers; frees it. Any thread. */
+void kite__shard_run_abandoned(kite__shard *sh, kite__cmd *cmd);
+/* A worker's word for the session's shard: its mailbox has room again, or
+ * its on_disconnect ran. At most once queued per session (a flag). */
+void kite__shard_notice(kite__session *s);
+/* Any thread: wakes the shard's loop (one eventfd write per wake-up). */
+void kite__shard_wake(kite__shard *sh);
+/* The shard the calling thread runs, or NULL. */
+kite__shard *kite__shard_current(void);
+void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
+                          const kite__addr *from, const kite__local *local);
+/* Sends one control packet from this shard's socket. */
+void kite__shard_send_ctrl(kite__shard *sh, const kite__ctrl *c,
+                           const kite__addr *to, const kite__local *local);
+
+
+#endif
