@@ -22,7 +22,7 @@ void kite__kcp_config_default(kite__kcp_config *cfg) {
   cfg->fast_limit = 5;
   cfg->nocwnd = true;
   cfg->dead_link_ms = 15000;
-  cfg->snd_queue_max = 256;
+  cfg->snd_queue_max = 1024;
 }
 
 int kite__kcp_create(kite__kcp **out, uint32_t conv,

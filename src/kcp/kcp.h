@@ -54,7 +54,7 @@ typedef struct kite__kcp_config {
   uint32_t fast_limit;   /* fast resends of one segment at most; 0 any (5) */
   bool nocwnd;           /* no congestion window (true) */
   uint32_t dead_link_ms; /* no progress this long with data out: dead (15000) */
-  uint32_t snd_queue_max; /* segments waiting to enter the window (256) */
+  uint32_t snd_queue_max; /* segments waiting to enter the window (1024) */
 } kite__kcp_config;
 
 typedef struct kite__kcp_ops {

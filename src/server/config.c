@@ -16,12 +16,14 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->handshake_timeout_ms = 5000;
   cfg->cookie_lifetime_s = 10;
   cfg->max_frame = 65536;
-  cfg->mtu = 1400;
-  cfg->snd_wnd = 128;
-  cfg->rcv_wnd = 128;
-  cfg->interval_ms = 10;
-  cfg->dead_link_ms = 15000;
-  cfg->send_queue_max = 1024;
+  kite__kcp_config kc; /* KCP's defaults live with the engine */
+  kite__kcp_config_default(&kc);
+  cfg->mtu = kc.mtu;
+  cfg->snd_wnd = kc.snd_wnd;
+  cfg->rcv_wnd = kc.rcv_wnd;
+  cfg->interval_ms = kc.interval_ms;
+  cfg->dead_link_ms = kc.dead_link_ms;
+  cfg->send_queue_max = kc.snd_queue_max;
   cfg->shard_segments_max = 65536;
   cfg->inbox_max = 65536;
   cfg->stop_timeout_ms = 3000;
