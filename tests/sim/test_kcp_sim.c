@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,8 +126,9 @@ static uint32_t next_event(const world *w) {
   return (int32_t)(next - w->now) > 0 ? next : w->now + 1;
 }
 
-static void run(const sim_link_config *link, const kite__kcp_config *cfg,
-                uint32_t start) {
+/* Runs both sides to the end; returns the simulated milliseconds taken. */
+static uint32_t run(const sim_link_config *link, const kite__kcp_config *cfg,
+                    uint32_t start) {
   world *w = calloc(1, sizeof(*w));
   kite__kcp_pool_config pc;
   kite__kcp_pool_config_default(&pc);
@@ -175,15 +177,28 @@ static void run(const sim_link_config *link, const kite__kcp_config *cfg,
   }
   kite__kcp_pool_destroy(w->pool);
   free(w);
+  return elapsed;
+}
+
+/* |seeds| runs, the n-th starting at |start| + n * |step_ms|; with |must_wrap| each
+ * run's clock must pass 2^32 ms before the run ends. */
+static void run_seeds_at(const sim_link_config *profile,
+                         const kite__kcp_config *cfg, int seeds,
+                         uint32_t start, uint32_t step_ms, bool must_wrap) {
+  for (int seed = 1; seed <= seeds; seed++) {
+    sim_link_config link = *profile;
+    link.seed = (uint64_t)seed * 7919 + profile->seed;
+    uint32_t at = start + (uint32_t)seed * step_ms;
+    uint32_t elapsed = run(&link, cfg, at);
+    if (must_wrap && (uint64_t)at + elapsed <= UINT32_MAX)
+      fail_msg("seed %d: the run ended %u ms before the clock wrapped",
+               seed, (uint32_t)(UINT32_MAX - at - elapsed));
+  }
 }
 
 static void run_seeds(const sim_link_config *profile, const kite__kcp_config *cfg,
                       int seeds, uint32_t start) {
-  for (int seed = 1; seed <= seeds; seed++) {
-    sim_link_config link = *profile;
-    link.seed = (uint64_t)seed * 7919 + profile->seed;
-    run(&link, cfg, start + (uint32_t)seed * 1000);
-  }
+  run_seeds_at(profile, cfg, seeds, start, 1000, false);
 }
 
 static void lossless_link(void **state) {
@@ -226,7 +241,8 @@ static void congestion_window_and_normal_mode(void **state) {
   run_seeds(&link, &cfg, 4, 0);
 }
 
-/* Small windows and the clock wrapping in the middle of the run. */
+/* Small windows and the clock wrapping in the middle of each run: every
+ * run starts 0.5 to 2 s before 2^32 ms and must end after it (checked). */
 static void small_windows_across_clock_wrap(void **state) {
   (void)state;
   kite__kcp_config cfg;
@@ -236,7 +252,7 @@ static void small_windows_across_clock_wrap(void **state) {
   cfg.peer_rcv_wnd = 64;
   sim_link_config link = {.seed = 5, .loss = 0.10, .dup = 0.05,
                           .delay_ms = 10, .jitter_ms = 20};
-  run_seeds(&link, &cfg, 4, UINT32_MAX - 30000);
+  run_seeds_at(&link, &cfg, 4, UINT32_MAX - 2500, 500, true);
 }
 
 int main(void) {
