@@ -1,0 +1,51 @@
+/*
+ * The server's port for the logic layer: the few calls src/logic makes
+ * down into the runtime. It names no runtime structure (sessions, shards
+ * and commands stay behind it), so the logic layer builds against this
+ * header and kite's public ones alone.
+ */
+#ifndef KITE_SERVER_PORT_H
+#define KITE_SERVER_PORT_H
+
+#include "kite/server.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KITE__PORT_SHARDS_MAX 64
+
+struct kite__cmd;
+struct kite__shared_frame;
+
+/* A broadcast being built: the frame encoded once, then one command per
+ * shard holding that shard's members. begin, add each member, end (always,
+ * once begin succeeded); add may run under the caller's lock (it neither
+ * blocks nor calls back), end must not (a member's shard may be the
+ * caller's own, and run callbacks). */
+typedef struct kite__bcast {
+  kite_server *srv;
+  struct kite__shared_frame *frame;
+  uint32_t segs;   /* send-queue room each member needs */
+  size_t cap;      /* ids a shard's command holds: the members' count */
+  int queued;      /* members the frame was queued for */
+  struct kite__cmd *cmds[KITE__PORT_SHARDS_MAX];
+} kite__bcast;
+
+/* Encodes the frame. 0, or KITE_EINVAL, KITE_EMSGSIZE, KITE_ENOMEM (as
+ * kite_session_send() would). */
+int kite__bcast_begin(kite__bcast *b, kite_server *srv, uint16_t msg_id,
+                      const void *body, size_t len);
+/* Adds a member of |members| (the most any shard's command may hold):
+ * room reserved in its send queue, or, with none, it is closed as a slow
+ * peer. false: the id is stale, or it got no room. */
+bool kite__bcast_add(kite__bcast *b, kite_session_id id, size_t members);
+/* Hands each shard its command (runs it, on the caller's own shard).
+ * Returns how many members it was queued for. */
+int kite__bcast_end(kite__bcast *b);
+
+/* Whether |id| names a session the application may address (open, or
+ * closing for a stop). Any thread. */
+bool kite__port_session_live(kite_server *srv, kite_session_id id);
+
+#endif
