@@ -1,0 +1,552 @@
+/*
+ * A shop under load, in every worker mode, written from the public headers
+ * and README alone. The server: BUY gets BOUGHT with the session's count,
+ * KICK gets a reply and then kite_session_close(), and a repeating timer
+ * (1 ms) broadcasts a tick to a group of every player. The players:
+ * hundreds over KCP and tens over TCP, each sending bursts of BUYs at once;
+ * some ask to be kicked right after a burst; and raw TCP peers that open a
+ * session, join, send a burst and go away abruptly (a reset, or a close
+ * with unread bytes) while the ticks are being written to them. At the end
+ * the server is stopped with the survivors still connected.
+ *
+ * Expected, counted on the test thread (every failed expectation is listed
+ * with its counts, then the test fails):
+ *   - every BUY gets exactly one BOUGHT, in order, kicked players included;
+ *   - a kicked player gets the reply sent just before the kick, and the
+ *     reason "kicked", over KCP and over TCP;
+ *   - the survivors see the reason "shutdown" when the server stops;
+ *   - ticks arrive in order without gaps;
+ *   - on_connect and on_disconnect exactly once per session, on both sides;
+ *   - the server survives the peers that vanish, and stops in bounded time.
+ *
+ * Sizes come from the environment (SHOP_KCP, SHOP_TCP, SHOP_KILLERS per
+ * round, SHOP_BURST, SHOP_ROUNDS, SHOP_TICK_MS, SHOP_KICK_EVERY,
+ * SHOP_ROUND_MIN_MS, SHOP_ROUND_MS as the bound on a round,
+ * SHOP_MODES="inline,hash,bind,dynamic"); the defaults are smaller under
+ * sanitizers so that all four modes stay near 30 s on a busy machine.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "kite/kite.h"
+
+#include "shop.h"
+#include "shop_peer.h"
+
+#include <execinfo.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { MSG_JOIN = 1, MSG_BUY = 2, MSG_BOUGHT = 3, MSG_KICK = 4,
+       MSG_KICK_OK = 5, MSG_TICK = 6 };
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SHOP_SLOW 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SHOP_SLOW 1
+#endif
+#endif
+#ifndef SHOP_SLOW
+#define SHOP_SLOW 0
+#endif
+
+static int param(const char *name, int release, int sanitized) {
+  const char *v = getenv(name);
+  if (v && *v)
+    return atoi(v);
+  return SHOP_SLOW ? sanitized : release;
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- a crash says where the run was (release builds; the sanitizers
+ * report crashes themselves) */
+
+static const char *_Atomic phase = "starting"; /* the test thread writes */
+
+static void on_crash(int sig) {
+  char line[256];
+  int n = snprintf(line, sizeof(line),
+                   "shop[%s] CRASHED: signal %d (%s) while %s; the crashing "
+                   "thread's stack:\n",
+                   shop_mode, sig, strsignal(sig), atomic_load(&phase));
+  if (write(2, line, (size_t)n) < 0)
+    n = 0;
+  void *frames[32];
+  backtrace_symbols_fd(frames, backtrace(frames, 32), 2);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void catch_crashes(void) {
+  if (SHOP_SLOW)
+    return;
+  int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+  for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+    signal(sigs[i], on_crash);
+}
+
+/* ---- the server */
+
+srv_rec recs[MAX_REC]; /* owners: shop.h */
+/* Written by the JOIN handler (any executor), read by the test thread. */
+static _Atomic kite_session_id sid_of[MAX_PEERS];
+static kite_group *shop_group; /* set before start, freed after stop */
+atomic_int nrecs, s_connects, s_disconnects, s_orphans, s_overlaps,
+    s_no_user, s_joined, s_join_fails, s_kicks, s_kick_reply_fails,
+    s_kick_close_fails, s_ticks, s_tick_fails, s_reasons[8];
+static atomic_uint_fast64_t tick_no; /* the timer's executor only */
+
+static void enter(srv_rec *r) {
+  if (atomic_exchange(&r->busy, 1) != 0)
+    atomic_fetch_add(&s_overlaps, 1); /* two callbacks of one session at once */
+}
+static void leave(srv_rec *r) { atomic_store(&r->busy, 0); }
+
+static void s_on_connect(kite_server *srv, kite_session_id id, void *u) {
+  (void)u;
+  atomic_fetch_add(&s_connects, 1);
+  int i = atomic_fetch_add(&nrecs, 1);
+  if (i >= MAX_REC)
+    return;
+  srv_rec *r = &recs[i];
+  r->id = id;
+  r->idx = -1;
+  r->connects = 1;
+  kite_session_set_user(srv, id, r);
+}
+
+static void s_on_disconnect(kite_server *srv, kite_session_id id, int reason,
+                            void *u) {
+  (void)u;
+  srv_rec *r = kite_session_user(srv, id);
+  atomic_fetch_add(&s_disconnects, 1);
+  atomic_fetch_add(&s_reasons[reason & 7], 1);
+  if (!r) {
+    atomic_fetch_add(&s_orphans, 1);
+    return;
+  }
+  enter(r);
+  r->disconnects++;
+  r->reason = reason;
+  leave(r);
+}
+
+static void on_join(const kite_request *q) {
+  srv_rec *r = q->session_user;
+  if (!r || q->len != 4) {
+    atomic_fetch_add(&s_no_user, 1);
+    return;
+  }
+  enter(r);
+  r->idx = (int)shop_get32(q->body);
+  if (kite_group_join(shop_group, q->session) != 0)
+    atomic_fetch_add(&s_join_fails, 1);
+  if (r->idx >= 0 && r->idx < MAX_PEERS)
+    atomic_store(&sid_of[r->idx], q->session);
+  atomic_fetch_add(&s_joined, 1);
+  leave(r);
+}
+
+static void on_buy(const kite_request *q) {
+  srv_rec *r = q->session_user;
+  if (!r || q->len != 4) {
+    atomic_fetch_add(&s_no_user, 1);
+    return;
+  }
+  enter(r);
+  uint32_t seq = shop_get32(q->body);
+  if (seq != r->buys)
+    r->seq_errors++;
+  r->buys++;
+  uint8_t b[8];
+  shop_put32(b, seq);
+  shop_put32(b + 4, r->buys);
+  if (kite_reply(q, MSG_BOUGHT, b, sizeof(b)) != 0)
+    r->reply_fails++;
+  leave(r);
+}
+
+static void on_kick(const kite_request *q) {
+  srv_rec *r = q->session_user;
+  if (!r) {
+    atomic_fetch_add(&s_no_user, 1);
+    return;
+  }
+  enter(r);
+  atomic_fetch_add(&s_kicks, 1);
+  if (kite_reply(q, MSG_KICK_OK, "bye", 3) != 0)
+    atomic_fetch_add(&s_kick_reply_fails, 1);
+  if (kite_session_close(q->srv, q->session) != 0)
+    atomic_fetch_add(&s_kick_close_fails, 1);
+  leave(r);
+}
+
+static void on_tick(kite_server *srv, kite_timer_id id, void *u) {
+  (void)srv; (void)id; (void)u;
+  uint64_t n = atomic_fetch_add(&tick_no, 1) + 1;
+  uint8_t b[8];
+  shop_put32(b, (uint32_t)n);
+  shop_put32(b + 4, (uint32_t)(n >> 32));
+  atomic_fetch_add(&s_ticks, 1);
+  if (kite_group_broadcast(shop_group, MSG_TICK, b, sizeof(b)) < 0)
+    atomic_fetch_add(&s_tick_fails, 1);
+}
+
+/* ---- the players (kite_client, polled by the test thread only) */
+
+
+player players[MAX_PEERS];
+
+static void c_on_connect(kite_conn *c, void *u) {
+  (void)u;
+  player *p = kite_conn_user(c);
+  p->connects++;
+  uint8_t b[4];
+  shop_put32(b, (uint32_t)p->idx);
+  if (kite_conn_send(c, MSG_JOIN, b, sizeof(b)) != 0)
+    p->send_fails++;
+}
+
+static void c_on_message(kite_conn *c, uint16_t msg_id, const uint8_t *body,
+                         size_t len, void *u) {
+  (void)u;
+  player *p = kite_conn_user(c);
+  if (msg_id == MSG_BOUGHT && len == 8) {
+    if (shop_get32(body) != p->bought || shop_get32(body + 4) != p->bought + 1)
+      p->bought_errors++;
+    p->bought++;
+  } else if (msg_id == MSG_KICK_OK) {
+    p->kick_oks++;
+  } else if (msg_id == MSG_TICK && len == 8) {
+    uint64_t n = shop_get32(body) | (uint64_t)shop_get32(body + 4) << 32;
+    if (p->last_tick && n != p->last_tick + 1)
+      p->tick_errors++;
+    p->last_tick = n;
+    p->ticks++;
+  } else {
+    p->unknown++;
+  }
+}
+
+static void c_on_disconnect(kite_conn *c, int reason, void *u) {
+  (void)u;
+  player *p = kite_conn_user(c);
+  p->disconnects++;
+  p->reason = reason;
+}
+
+static void burst(player *p, int n) {
+  uint8_t b[4];
+  for (int i = 0; i < n; i++) {
+    shop_put32(b, p->buys_sent);
+    if (kite_conn_send(p->conn, MSG_BUY, b, sizeof(b)) != 0)
+      p->send_fails++;
+    else
+      p->buys_sent++;
+  }
+}
+
+/* ---- the raw peers that vanish */
+
+typedef struct killer {
+  int fd, idx;
+  uint64_t kill_at; /* 0 until its JOIN reached the server */
+  bool killed;
+} killer;
+
+static void kill_peer(killer *k, int burst_n, bool linger0) {
+  /* A burst of BUYs first, so that replies are on their way as it goes. */
+  static uint8_t buf[256 * (SHOP_FRAME_HDR + 4)];
+  size_t n = 0;
+  uint8_t b[4];
+  for (int i = 0; i < burst_n && i < 256; i++) {
+    shop_put32(b, (uint32_t)i);
+    n += shop_frame(buf + n, MSG_BUY, b, 4);
+  }
+  shop_write_all(k->fd, buf, n); /* it may be gone already: fine */
+  shop_peer_kill(k->fd, linger0);
+  k->fd = -1;
+  k->killed = true;
+}
+
+/* ---- stopping in a thread of its own, so that the wait is bounded */
+
+static atomic_int stop_done;
+static void *stopper(void *srv) {
+  kite_server_stop(srv);
+  atomic_store(&stop_done, 1);
+  return NULL;
+}
+
+/* ---- one run */
+
+static void reset_state(void) {
+  memset(recs, 0, sizeof(recs));
+  memset(players, 0, sizeof(players));
+  for (int i = 0; i < MAX_PEERS; i++)
+    atomic_store(&sid_of[i], 0);
+  atomic_int *counters[] = {&nrecs, &s_connects, &s_disconnects, &s_orphans,
+                            &s_overlaps, &s_no_user, &s_joined, &s_join_fails,
+                            &s_kicks, &s_kick_reply_fails, &s_kick_close_fails,
+                            &s_ticks, &s_tick_fails, &stop_done};
+  for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+    atomic_store(counters[i], 0);
+  for (int i = 0; i < 8; i++)
+    atomic_store(&s_reasons[i], 0);
+  atomic_store(&tick_no, 0);
+}
+
+static void run_shop(kite_worker_mode mode) {
+  sizes z = {
+      .kcp = param("SHOP_KCP", 200, 100),
+      .tcp = param("SHOP_TCP", 50, 25),
+      .killers = param("SHOP_KILLERS", 25, 10),
+      .burst = param("SHOP_BURST", 50, 50),
+      .rounds = param("SHOP_ROUNDS", 2, 2),
+      .tick_ms = param("SHOP_TICK_MS", 1, 1),
+      .kick_every = param("SHOP_KICK_EVERY", 10, 10),
+      .round_min_ms = param("SHOP_ROUND_MIN_MS", 300, 300),
+  };
+  int nplayers = z.kcp + z.tcp;
+  assert_true(nplayers >= 1 && nplayers + z.killers * z.rounds <= MAX_PEERS);
+  assert_true(z.burst <= 256 && z.kick_every >= 2);
+  reset_state();
+  shop_fails_reset(kite_worker_mode_name(mode));
+  catch_crashes();
+  atomic_store(&phase, "connecting the players");
+
+  kite_server_config cfg;
+  kite_server_config_init(&cfg);
+  cfg.udp_addr = "127.0.0.1:0";
+  cfg.tcp_addr = "127.0.0.1:0";
+  cfg.threads = 2;
+  cfg.worker_mode = mode;
+  /* bind, dynamic: one worker per session at once, every peer counted. */
+  cfg.workers = mode == KITE_WORKERS_HASH ? 4
+                : mode == KITE_WORKERS_INLINE
+                    ? 0
+                    : nplayers + z.killers * z.rounds + 8;
+  cfg.on_connect = s_on_connect;
+  cfg.on_disconnect = s_on_disconnect;
+  cfg.log_level = KITE_LOG_WARN;
+  kite_server *srv;
+  assert_int_equal(kite_server_create(&srv, &cfg), 0);
+  shop_group = kite_group_create(srv);
+  assert_non_null(shop_group);
+  assert_int_equal(kite_server_route(srv, MSG_JOIN, on_join, NULL), 0);
+  assert_int_equal(kite_server_route(srv, MSG_BUY, on_buy, NULL), 0);
+  assert_int_equal(kite_server_route(srv, MSG_KICK, on_kick, NULL), 0);
+  assert_int_equal(kite_server_start(srv), 0);
+  int tcp_port = kite_server_tcp_port(srv);
+  char addr[64];
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", kite_server_udp_port(srv));
+  char tcp_addr[64];
+  snprintf(tcp_addr, sizeof(tcp_addr), "127.0.0.1:%d", tcp_port);
+
+  kite_client_config cc;
+  kite_client_config_init(&cc);
+  cc.on_connect = c_on_connect;
+  cc.on_message = c_on_message;
+  cc.on_disconnect = c_on_disconnect;
+  cc.socket_buffer = 4 << 20;
+  cc.log_level = KITE_LOG_WARN;
+  kite_client *cli;
+  assert_int_equal(kite_client_create(&cli, &cc), 0);
+  for (int i = 0; i < nplayers; i++) {
+    player *p = &players[i];
+    p->idx = i;
+    p->tcp = i >= z.kcp;
+    int j = p->tcp ? i - z.kcp : i; /* index within its transport */
+    /* Player 0 hosts the tick (bind, dynamic: a timer needs a session). */
+    p->kick_round = -1;
+    if (j > 0 && j % z.kick_every >= z.kick_every - z.rounds)
+      p->kick_round = z.kick_every - 1 - j % z.kick_every;
+    int rc = p->tcp ? kite_client_connect_tcp(cli, tcp_addr, p, &p->conn)
+                    : kite_client_connect(cli, addr, p, &p->conn);
+    assert_int_equal(rc, 0);
+  }
+  int up = 0;
+  uint64_t end = now_ms() + 30000;
+  while (now_ms() < end && atomic_load(&s_joined) < nplayers) {
+    kite_client_poll(cli, 2);
+  }
+  for (int i = 0; i < nplayers; i++)
+    up += players[i].connects == 1;
+  EXPECT(up == nplayers, "players connected: %d of %d", up, nplayers);
+  EXPECT(atomic_load(&s_joined) == nplayers,
+         "players joined on the server: %d of %d", atomic_load(&s_joined),
+         nplayers);
+
+  kite_timer_id tick = 0;
+  kite_session_id host = atomic_load(&sid_of[0]);
+  if (host)
+    tick = kite_timer_start(srv, host, z.tick_ms, (uint32_t)z.tick_ms, on_tick,
+                            NULL);
+  EXPECT(tick != 0, "kite_timer_start on the host's key returned 0");
+
+  static killer ks[MAX_PEERS];
+  int nkillers = 0, killer_open_fails = 0, killers_unjoined = 0;
+  int rounds_unfinished = 0;
+  static char phase_buf[128];
+  for (int round = 0; round < z.rounds; round++) {
+    snprintf(phase_buf, sizeof(phase_buf),
+             "round %d: raw TCP peers opening", round + 1);
+    atomic_store(&phase, phase_buf);
+    int first = nkillers;
+    for (int k = 0; k < z.killers; k++) {
+      killer *kp = &ks[nkillers];
+      memset(kp, 0, sizeof(*kp));
+      kp->idx = nplayers + nkillers;
+      kp->fd = shop_peer_open(tcp_port, 5000);
+      if (kp->fd < 0) {
+        killer_open_fails++;
+        kp->killed = true;
+        nkillers++;
+        continue;
+      }
+      uint8_t f[SHOP_FRAME_HDR + 4], b[4];
+      shop_put32(b, (uint32_t)kp->idx);
+      shop_write_all(kp->fd, f, shop_frame(f, MSG_JOIN, b, 4));
+      nkillers++;
+    }
+    for (int i = 0; i < nplayers; i++) {
+      player *p = &players[i];
+      if (p->connects != 1 || p->disconnects || p->kick_sent)
+        continue;
+      burst(p, z.burst);
+      if (p->kick_round == round) {
+        if (kite_conn_send(p->conn, MSG_KICK, NULL, 0) == 0)
+          p->kick_sent = true;
+        else
+          p->send_fails++;
+      }
+    }
+    static char phase_buf2[128];
+    snprintf(phase_buf2, sizeof(phase_buf2),
+             "round %d: BUY bursts, kicks, raw TCP peers dying mid-broadcast",
+             round + 1);
+    atomic_store(&phase, phase_buf2);
+    /* A round lasts at least round_min ms of ticks, and its raw peers die
+     * spread over it, each once its JOIN has run (so it is in the group). */
+    uint64_t start = now_ms();
+    end = start + (uint64_t)param("SHOP_ROUND_MS", 20000, 60000);
+    bool done = false;
+    while (!done && now_ms() < end) {
+      kite_client_poll(cli, 1);
+      uint64_t t = now_ms();
+      done = t >= start + (uint64_t)z.round_min_ms;
+      for (int k = first; k < nkillers; k++) {
+        killer *kp = &ks[k];
+        if (kp->killed)
+          continue;
+        done = false;
+        if (!kp->kill_at && atomic_load(&sid_of[kp->idx]))
+          kp->kill_at = t + (uint64_t)((k - first) * z.round_min_ms / z.killers);
+        if (kp->kill_at && t >= kp->kill_at)
+          kill_peer(kp, z.burst, k % 2 == 0);
+      }
+      for (int i = 0; i < nplayers && done; i++) {
+        player *p = &players[i];
+        if (p->connects != 1 || (p->disconnects && !p->kick_sent))
+          continue; /* never up, or gone for a reason checked later */
+        if (p->kick_sent ? !p->disconnects : p->bought < p->buys_sent)
+          done = false;
+      }
+    }
+    for (int k = first; k < nkillers; k++) {
+      if (!ks[k].killed) { /* never joined: counted, closed all the same */
+        killers_unjoined++;
+        kill_peer(&ks[k], 0, true);
+      }
+    }
+    rounds_unfinished += !done;
+  }
+  EXPECT(killer_open_fails == 0, "raw TCP peers whose OPEN got no OPENED: %d of %d",
+         killer_open_fails, nkillers);
+  EXPECT(killers_unjoined == 0, "raw TCP peers whose JOIN never ran: %d of %d",
+         killers_unjoined, nkillers);
+  EXPECT(rounds_unfinished == 0,
+         "rounds that did not finish (every BOUGHT in, every kick done) in time: %d of %d",
+         rounds_unfinished, z.rounds);
+
+  /* Stop with the survivors connected and the tick running, polling the
+   * players meanwhile so that their acks let the stop finish early. */
+  atomic_store(&phase, "stopping the server");
+  uint64_t t0 = now_ms();
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, stopper, srv), 0);
+  uint64_t stop_bound = 3000 + 15000; /* stop_timeout_ms, and then some */
+  while (!atomic_load(&stop_done) && now_ms() - t0 < stop_bound)
+    kite_client_poll(cli, 2);
+  if (!atomic_load(&stop_done)) {
+    shop_expect_fail("kite_server_stop() did not return within %llu ms",
+                (unsigned long long)stop_bound);
+    fail_msg("%d expectation(s) failed in %s mode, the server is stuck:\n%s",
+             shop_nfails, shop_mode, shop_fails);
+  }
+  pthread_join(th, NULL);
+  uint64_t stop_ms = now_ms() - t0;
+  end = now_ms() + 5000;
+  for (bool all_down = false; !all_down && now_ms() < end;) {
+    kite_client_poll(cli, 2);
+    all_down = true;
+    for (int i = 0; i < nplayers; i++)
+      all_down &= players[i].connects == 0 || players[i].disconnects > 0;
+  }
+  atomic_store(&phase, "checking");
+  kite_client_stats cst;
+  kite_client_stats_get(cli, &cst);
+  kite_client_destroy(cli);
+  kite_server_stats st;
+  kite_server_stats_get(srv, &st);
+
+  shop_verdict(&z, nplayers, nkillers - killer_open_fails, &st, &cst, stop_ms);
+  kite_group_destroy(shop_group);
+  shop_group = NULL;
+  kite_server_destroy(srv);
+  if (shop_nfails)
+    fail_msg("%d expectation(s) failed in %s mode:\n%s", shop_nfails,
+             shop_mode, shop_fails);
+}
+
+#define SHOP_MODE_TEST(m, M)                                                  \
+  static void shop_##m(void **state) {                                        \
+    (void)state;                                                              \
+    run_shop(M);                                                              \
+  }
+SHOP_MODE_TEST(inline, KITE_WORKERS_INLINE)
+SHOP_MODE_TEST(hash, KITE_WORKERS_HASH)
+SHOP_MODE_TEST(bind, KITE_WORKERS_BIND)
+SHOP_MODE_TEST(dynamic, KITE_WORKERS_DYNAMIC)
+
+/* SHOP_MODES (e.g. "hash,bind") runs only those modes: ctest runs each
+ * mode as a test of its own, so that a crash in one hides no other. */
+int main(void) {
+  const struct CMUnitTest all[] = {
+      cmocka_unit_test(shop_inline),
+      cmocka_unit_test(shop_hash),
+      cmocka_unit_test(shop_bind),
+      cmocka_unit_test(shop_dynamic),
+  };
+  struct CMUnitTest tests[4];
+  size_t n = 0;
+  const char *want = getenv("SHOP_MODES");
+  for (size_t i = 0; i < 4; i++)
+    if (!want || !*want || strstr(want, all[i].name + strlen("shop_")))
+      tests[n++] = all[i];
+  return _cmocka_run_group_tests("shop", tests, n, NULL, NULL);
+}
