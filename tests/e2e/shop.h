@@ -16,7 +16,8 @@
 #define MAX_REC 2048   /* server sessions */
 
 typedef struct sizes {
-  int kcp, tcp, killers, burst, rounds, tick_ms, kick_every, round_min_ms;
+  int kcp, tcp, killers, burst, killer_burst, rounds, tick_ms, kick_every;
+  int round_min_ms;
 } sizes;
 
 typedef struct srv_rec {

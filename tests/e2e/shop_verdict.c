@@ -53,7 +53,7 @@ void shop_verdict(const sizes *z, int nplayers, int nkillers,
     int t = p->tcp;
     if (p->connects != 1 || p->disconnects != 1)
       c_once++;
-    reasons[t][p->reason >= 0 && p->reason < 8 ? p->reason : 7]++;
+    reasons[t][p->reason >= 0 && p->reason < 7 ? p->reason : 7]++;
     send_fails += (int)p->send_fails;
     unknown += (int)p->unknown;
     bought_order += p->bought_errors != 0;
@@ -153,17 +153,33 @@ void shop_verdict(const sizes *z, int nplayers, int nkillers,
   EXPECT(st->sessions == 0, "server sessions left after the stop: %llu", (unsigned long long)st->sessions);
 
   fprintf(stderr,
-          "shop[%s]: %d kcp + %d tcp players, %d raw peers killed, burst %d x %d rounds, "
-          "tick %d ms: %d ticks, %d kicks, stop %llu ms; server reasons normal %d idle %d "
-          "protocol %d shutdown %d kicked %d dead %d slow %d; client kcp/tcp reasons "
-          "[%d %d %d %d %d %d %d]/[%d %d %d %d %d %d %d] (7: other), client resets %llu\n",
-          shop_mode, z->kcp, z->tcp, nkillers, z->burst, z->rounds, z->tick_ms,
-          atomic_load(&s_ticks), kicks, (unsigned long long)stop_ms,
-          atomic_load(&s_reasons[0]), atomic_load(&s_reasons[1]), atomic_load(&s_reasons[2]),
-          atomic_load(&s_reasons[3]), atomic_load(&s_reasons[4]), atomic_load(&s_reasons[5]),
-          atomic_load(&s_reasons[6]), reasons[0][0], reasons[0][1], reasons[0][2], reasons[0][3],
-          reasons[0][4], reasons[0][5], reasons[0][6], reasons[1][0], reasons[1][1], reasons[1][2],
-          reasons[1][3], reasons[1][4], reasons[1][5], reasons[1][6],
+          "shop[%s]: %d kcp + %d tcp players, %d raw peers killed, burst %d x "
+          "%d rounds, tick %d ms: %d ticks, %d kicks, stop %llu ms\n"
+          "  server on_disconnect reasons: normal %d idle %d protocol %d "
+          "shutdown %d kicked %d dead %d slow %d\n",
+          shop_mode, z->kcp, z->tcp, nkillers, z->burst, z->rounds,
+          z->tick_ms, atomic_load(&s_ticks), kicks, (unsigned long long)stop_ms,
+          atomic_load(&s_reasons[0]), atomic_load(&s_reasons[1]),
+          atomic_load(&s_reasons[2]), atomic_load(&s_reasons[3]),
+          atomic_load(&s_reasons[4]), atomic_load(&s_reasons[5]),
+          atomic_load(&s_reasons[6]));
+  for (int t = 0; t < 2; t++)
+    fprintf(stderr,
+            "  %s players' reasons: normal %d idle %d protocol %d shutdown %d "
+            "kicked %d dead %d slow %d other %d\n",
+            t ? "TCP" : "KCP", reasons[t][0], reasons[t][1], reasons[t][2],
+            reasons[t][3], reasons[t][4], reasons[t][5], reasons[t][6],
+            reasons[t][7]);
+  fprintf(stderr,
+          "  server: dgrams out %llu (kernel refused %llu), retransmits %llu, "
+          "backpressure %llu, tcp accepted %llu; client: dgrams in %llu, "
+          "out refused %llu, tcp resets %llu\n",
+          (unsigned long long)st->dgrams_out,
+          (unsigned long long)st->dgrams_out_dropped,
+          (unsigned long long)st->retransmits,
+          (unsigned long long)st->backpressure,
+          (unsigned long long)st->tcp_accepted,
+          (unsigned long long)cst->dgrams_in,
+          (unsigned long long)cst->dgrams_out_dropped,
           (unsigned long long)cst->tcp_resets);
 }
-
