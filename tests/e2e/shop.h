@@ -17,7 +17,7 @@
 
 typedef struct sizes {
   int kcp, tcp, killers, burst, killer_burst, rounds, tick_ms, kick_every;
-  int round_min_ms;
+  int round_ticks, stop_ticks;
 } sizes;
 
 typedef struct srv_rec {

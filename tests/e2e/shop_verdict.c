@@ -154,7 +154,7 @@ void shop_verdict(const sizes *z, int nplayers, int nkillers,
 
   fprintf(stderr,
           "shop[%s]: %d kcp + %d tcp players, %d raw peers killed, burst %d x "
-          "%d rounds, tick %d ms: %d ticks, %d kicks, stop %llu ms\n"
+          "%d rounds, tick %d ms: %d ticks broadcast, %d kicks, stop %llu ms\n"
           "  server on_disconnect reasons: normal %d idle %d protocol %d "
           "shutdown %d kicked %d dead %d slow %d\n",
           shop_mode, z->kcp, z->tcp, nkillers, z->burst, z->rounds,

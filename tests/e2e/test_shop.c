@@ -22,7 +22,8 @@
  * Sizes come from the environment (SHOP_KCP, SHOP_TCP, SHOP_KILLERS per
  * round, SHOP_BURST, SHOP_KILLER_BURST (BUYs a raw peer sends as it
  * dies), SHOP_ROUNDS, SHOP_TICK_MS, SHOP_KICK_EVERY,
- * SHOP_ROUND_MIN_MS, SHOP_ROUND_MS as the bound on a round,
+ * SHOP_ROUND_TICKS and SHOP_STOP_TICKS broadcast per round and during the
+ * stop, SHOP_ROUND_MS as the bound on a round,
  * SHOP_MODES="inline,hash,bind,dynamic"); the defaults are smaller under
  * sanitizers so that all four modes stay near 30 s on a busy machine.
  */
@@ -210,8 +211,17 @@ static void on_kick(const kite_request *q) {
   leave(r);
 }
 
+/* Ticks left to broadcast: the test thread sets it while it is 0, the
+ * timer's executor counts it down. A bounded number of ticks keeps every
+ * player's backlog under send_queue_max however slow the machine, so no
+ * one is closed as a slow peer for the machine's sake. */
+static atomic_int tick_budget;
+
 static void on_tick(kite_server *srv, kite_timer_id id, void *u) {
   (void)srv; (void)id; (void)u;
+  if (atomic_load(&tick_budget) <= 0)
+    return;
+  atomic_fetch_sub(&tick_budget, 1);
   uint64_t n = atomic_fetch_add(&tick_no, 1) + 1;
   uint8_t b[8];
   shop_put32(b, (uint32_t)n);
@@ -279,7 +289,6 @@ static void burst(player *p, int n) {
 
 typedef struct killer {
   int fd, idx;
-  uint64_t kill_at; /* 0 until its JOIN reached the server */
   bool killed;
 } killer;
 
@@ -317,7 +326,8 @@ static void reset_state(void) {
   atomic_int *counters[] = {&nrecs, &s_connects, &s_disconnects, &s_orphans,
                             &s_overlaps, &s_no_user, &s_joined, &s_join_fails,
                             &s_kicks, &s_kick_reply_fails, &s_kick_close_fails,
-                            &s_ticks, &s_tick_fails, &stop_done};
+                            &s_ticks, &s_tick_fails, &stop_done,
+                            &tick_budget};
   for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
     atomic_store(counters[i], 0);
   for (int i = 0; i < 8; i++)
@@ -334,7 +344,8 @@ static void run_shop(kite_worker_mode mode) {
       .rounds = param("SHOP_ROUNDS", 2, 2, 2),
       .tick_ms = param("SHOP_TICK_MS", 1, 1, 1),
       .kick_every = param("SHOP_KICK_EVERY", 10, 10, 10),
-      .round_min_ms = param("SHOP_ROUND_MIN_MS", 300, 300, 300),
+      .round_ticks = param("SHOP_ROUND_TICKS", 200, 200, 200),
+      .stop_ticks = param("SHOP_STOP_TICKS", 100, 100, 100),
       .killer_burst = param("SHOP_KILLER_BURST", 50, 50, 50),
   };
   int nplayers = z.kcp + z.tcp;
@@ -439,6 +450,20 @@ static void run_shop(kite_worker_mode mode) {
       shop_write_all(kp->fd, f, shop_frame(f, MSG_JOIN, b, 4));
       nkillers++;
     }
+    /* The raw peers' JOINs first, so that they are in the group when the
+     * ticks start. */
+    uint64_t t_join = now_ms() + 10000;
+    for (int k = first; k < nkillers && now_ms() < t_join; k++)
+      while (!ks[k].killed && !atomic_load(&sid_of[ks[k].idx]) &&
+             now_ms() < t_join)
+        kite_client_poll(cli, 1);
+    int ticks0 = atomic_load(&s_ticks);
+    atomic_store(&tick_budget, z.round_ticks);
+    static char phase_buf2[128];
+    snprintf(phase_buf2, sizeof(phase_buf2),
+             "round %d: BUY bursts, kicks, raw TCP peers dying mid-broadcast",
+             round + 1);
+    atomic_store(&phase, phase_buf2);
     for (int i = 0; i < nplayers; i++) {
       player *p = &players[i];
       if (p->connects != 1 || p->disconnects || p->kick_sent)
@@ -451,28 +476,22 @@ static void run_shop(kite_worker_mode mode) {
           p->send_fails++;
       }
     }
-    static char phase_buf2[128];
-    snprintf(phase_buf2, sizeof(phase_buf2),
-             "round %d: BUY bursts, kicks, raw TCP peers dying mid-broadcast",
-             round + 1);
-    atomic_store(&phase, phase_buf2);
-    /* A round lasts at least round_min ms of ticks, and its raw peers die
-     * spread over it, each once its JOIN has run (so it is in the group). */
-    uint64_t start = now_ms();
-    end = start + (uint64_t)param("SHOP_ROUND_MS", 20000, 60000, 60000);
+    /* The raw peers die spread over the round's ticks: the k-th once
+     * (k + 1) / (killers + 1) of them have gone out. */
+    end = now_ms() + (uint64_t)param("SHOP_ROUND_MS", 20000, 60000, 60000);
     bool done = false;
     while (!done && now_ms() < end) {
       kite_client_poll(cli, 1);
-      uint64_t t = now_ms();
-      done = t >= start + (uint64_t)z.round_min_ms;
+      int sent = atomic_load(&s_ticks) - ticks0;
+      done = atomic_load(&tick_budget) == 0;
       for (int k = first; k < nkillers; k++) {
         killer *kp = &ks[k];
         if (kp->killed)
           continue;
         done = false;
-        if (!kp->kill_at && atomic_load(&sid_of[kp->idx]))
-          kp->kill_at = t + (uint64_t)((k - first) * z.round_min_ms / z.killers);
-        if (kp->kill_at && t >= kp->kill_at)
+        if (!atomic_load(&sid_of[kp->idx]))
+          continue; /* never joined: counted below */
+        if (!tick || sent >= (k - first + 1) * z.round_ticks / (z.killers + 1))
           kill_peer(kp, z.killer_burst, k % 2 == 0);
       }
       for (int i = 0; i < nplayers && done; i++) {
@@ -501,7 +520,9 @@ static void run_shop(kite_worker_mode mode) {
 
   /* Stop with the survivors connected and the tick running, polling the
    * players meanwhile so that their acks let the stop finish early. */
+  /* Ticks go on during the stop, so that broadcasts are in flight. */
   atomic_store(&phase, "stopping the server");
+  atomic_store(&tick_budget, z.stop_ticks);
   uint64_t t0 = now_ms();
   pthread_t th;
   assert_int_equal(pthread_create(&th, NULL, stopper, srv), 0);
