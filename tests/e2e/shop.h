@@ -12,6 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+enum { MSG_JOIN = 1, MSG_BUY = 2, MSG_BOUGHT = 3, MSG_KICK = 4,
+       MSG_KICK_OK = 5, MSG_TICK = 6 };
+
 #define MAX_PEERS 1024 /* players and raw peers, all rounds */
 #define MAX_REC 2048   /* server sessions */
 
@@ -35,6 +38,28 @@ extern srv_rec recs[MAX_REC];
 extern atomic_int nrecs, s_connects, s_disconnects, s_orphans, s_overlaps,
     s_no_user, s_joined, s_join_fails, s_kicks, s_kick_reply_fails,
     s_kick_close_fails, s_ticks, s_tick_fails, s_reasons[8];
+/* A peer's session id by its JOIN index: the JOIN handler (any executor)
+ * writes it, the test thread reads it. */
+extern _Atomic kite_session_id sid_of[MAX_PEERS];
+/* Created by the test thread before kite_server_start(), destroyed after
+ * kite_server_stop(); the handlers and the tick use it in between. */
+extern kite_group *shop_group;
+/* Ticks left to broadcast: the test thread sets it while it is 0, the
+ * timer's executor counts it down. A bounded number of ticks keeps every
+ * player's backlog under send_queue_max however slow the machine, so no
+ * one is closed as a slow peer for the machine's sake. */
+extern atomic_int tick_budget;
+
+/* The server's callbacks, handlers and tick (shop_server.c). */
+void shop_on_connect(kite_server *srv, kite_session_id id, void *u);
+void shop_on_disconnect(kite_server *srv, kite_session_id id, int reason,
+                        void *u);
+void shop_on_join(const kite_request *q);
+void shop_on_buy(const kite_request *q);
+void shop_on_kick(const kite_request *q);
+void shop_on_tick(kite_server *srv, kite_timer_id id, void *u);
+/* Zeroes the records and counters before a run (no server running). */
+void shop_server_reset(void);
 
 typedef struct player {
   int idx;

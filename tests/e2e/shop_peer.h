@@ -85,6 +85,19 @@ fail:
   return -1;
 }
 
+/* Writes |n| (at most 256) frames |msg_id| with bodies 0, 1, ... (u32);
+ * the peer may be gone already: whatever the kernel takes. */
+static inline void shop_peer_burst(int fd, uint16_t msg_id, int n) {
+  static uint8_t buf[256 * (SHOP_FRAME_HDR + 4)]; /* the test thread's */
+  size_t len = 0;
+  uint8_t b[4];
+  for (int i = 0; i < n && i < 256; i++) {
+    shop_put32(b, (uint32_t)i);
+    len += shop_frame(buf + len, msg_id, b, 4);
+  }
+  shop_write_all(fd, buf, len);
+}
+
 /* Goes away abruptly: SO_LINGER 0 makes close() send a reset at once;
  * otherwise the bytes left unread make the kernel reset the connection
  * anyway, a moment later. */

@@ -47,9 +47,6 @@
 #include <string.h>
 #include <time.h>
 
-enum { MSG_JOIN = 1, MSG_BUY = 2, MSG_BOUGHT = 3, MSG_KICK = 4,
-       MSG_KICK_OK = 5, MSG_TICK = 6 };
-
 #if defined(__SANITIZE_ADDRESS__)
 #define SHOP_ASAN 1
 #elif defined(__has_feature)
@@ -115,122 +112,6 @@ static void catch_crashes(void) {
     signal(sigs[i], on_crash);
 }
 
-/* ---- the server */
-
-srv_rec recs[MAX_REC]; /* owners: shop.h */
-/* Written by the JOIN handler (any executor), read by the test thread. */
-static _Atomic kite_session_id sid_of[MAX_PEERS];
-static kite_group *shop_group; /* set before start, freed after stop */
-atomic_int nrecs, s_connects, s_disconnects, s_orphans, s_overlaps,
-    s_no_user, s_joined, s_join_fails, s_kicks, s_kick_reply_fails,
-    s_kick_close_fails, s_ticks, s_tick_fails, s_reasons[8];
-static atomic_uint_fast64_t tick_no; /* the timer's executor only */
-
-static void enter(srv_rec *r) {
-  if (atomic_exchange(&r->busy, 1) != 0)
-    atomic_fetch_add(&s_overlaps, 1); /* two callbacks of one session at once */
-}
-static void leave(srv_rec *r) { atomic_store(&r->busy, 0); }
-
-static void s_on_connect(kite_server *srv, kite_session_id id, void *u) {
-  (void)u;
-  atomic_fetch_add(&s_connects, 1);
-  int i = atomic_fetch_add(&nrecs, 1);
-  if (i >= MAX_REC)
-    return;
-  srv_rec *r = &recs[i];
-  r->id = id;
-  r->idx = -1;
-  r->connects = 1;
-  kite_session_set_user(srv, id, r);
-}
-
-static void s_on_disconnect(kite_server *srv, kite_session_id id, int reason,
-                            void *u) {
-  (void)u;
-  srv_rec *r = kite_session_user(srv, id);
-  atomic_fetch_add(&s_disconnects, 1);
-  atomic_fetch_add(&s_reasons[reason & 7], 1);
-  if (!r) {
-    atomic_fetch_add(&s_orphans, 1);
-    return;
-  }
-  enter(r);
-  r->disconnects++;
-  r->reason = reason;
-  leave(r);
-}
-
-static void on_join(const kite_request *q) {
-  srv_rec *r = q->session_user;
-  if (!r || q->len != 4) {
-    atomic_fetch_add(&s_no_user, 1);
-    return;
-  }
-  enter(r);
-  r->idx = (int)shop_get32(q->body);
-  if (kite_group_join(shop_group, q->session) != 0)
-    atomic_fetch_add(&s_join_fails, 1);
-  if (r->idx >= 0 && r->idx < MAX_PEERS)
-    atomic_store(&sid_of[r->idx], q->session);
-  atomic_fetch_add(&s_joined, 1);
-  leave(r);
-}
-
-static void on_buy(const kite_request *q) {
-  srv_rec *r = q->session_user;
-  if (!r || q->len != 4) {
-    atomic_fetch_add(&s_no_user, 1);
-    return;
-  }
-  enter(r);
-  uint32_t seq = shop_get32(q->body);
-  if (seq != r->buys)
-    r->seq_errors++;
-  r->buys++;
-  uint8_t b[8];
-  shop_put32(b, seq);
-  shop_put32(b + 4, r->buys);
-  if (kite_reply(q, MSG_BOUGHT, b, sizeof(b)) != 0)
-    r->reply_fails++;
-  leave(r);
-}
-
-static void on_kick(const kite_request *q) {
-  srv_rec *r = q->session_user;
-  if (!r) {
-    atomic_fetch_add(&s_no_user, 1);
-    return;
-  }
-  enter(r);
-  atomic_fetch_add(&s_kicks, 1);
-  if (kite_reply(q, MSG_KICK_OK, "bye", 3) != 0)
-    atomic_fetch_add(&s_kick_reply_fails, 1);
-  if (kite_session_close(q->srv, q->session) != 0)
-    atomic_fetch_add(&s_kick_close_fails, 1);
-  leave(r);
-}
-
-/* Ticks left to broadcast: the test thread sets it while it is 0, the
- * timer's executor counts it down. A bounded number of ticks keeps every
- * player's backlog under send_queue_max however slow the machine, so no
- * one is closed as a slow peer for the machine's sake. */
-static atomic_int tick_budget;
-
-static void on_tick(kite_server *srv, kite_timer_id id, void *u) {
-  (void)srv; (void)id; (void)u;
-  if (atomic_load(&tick_budget) <= 0)
-    return;
-  atomic_fetch_sub(&tick_budget, 1);
-  uint64_t n = atomic_fetch_add(&tick_no, 1) + 1;
-  uint8_t b[8];
-  shop_put32(b, (uint32_t)n);
-  shop_put32(b + 4, (uint32_t)(n >> 32));
-  atomic_fetch_add(&s_ticks, 1);
-  if (kite_group_broadcast(shop_group, MSG_TICK, b, sizeof(b)) < 0)
-    atomic_fetch_add(&s_tick_fails, 1);
-}
-
 /* ---- the players (kite_client, polled by the test thread only) */
 
 
@@ -285,28 +166,6 @@ static void burst(player *p, int n) {
   }
 }
 
-/* ---- the raw peers that vanish */
-
-typedef struct killer {
-  int fd, idx;
-  bool killed;
-} killer;
-
-static void kill_peer(killer *k, int burst_n, bool linger0) {
-  /* A burst of BUYs first, so that replies are on their way as it goes. */
-  static uint8_t buf[256 * (SHOP_FRAME_HDR + 4)];
-  size_t n = 0;
-  uint8_t b[4];
-  for (int i = 0; i < burst_n && i < 256; i++) {
-    shop_put32(b, (uint32_t)i);
-    n += shop_frame(buf + n, MSG_BUY, b, 4);
-  }
-  shop_write_all(k->fd, buf, n); /* it may be gone already: fine */
-  shop_peer_kill(k->fd, linger0);
-  k->fd = -1;
-  k->killed = true;
-}
-
 /* ---- stopping in a thread of its own, so that the wait is bounded */
 
 static atomic_int stop_done;
@@ -316,46 +175,40 @@ static void *stopper(void *srv) {
   return NULL;
 }
 
-/* ---- one run */
+/* ---- one run, phase by phase (the test thread's) */
 
-static void reset_state(void) {
-  memset(recs, 0, sizeof(recs));
-  memset(players, 0, sizeof(players));
-  for (int i = 0; i < MAX_PEERS; i++)
-    atomic_store(&sid_of[i], 0);
-  atomic_int *counters[] = {&nrecs, &s_connects, &s_disconnects, &s_orphans,
-                            &s_overlaps, &s_no_user, &s_joined, &s_join_fails,
-                            &s_kicks, &s_kick_reply_fails, &s_kick_close_fails,
-                            &s_ticks, &s_tick_fails, &stop_done,
-                            &tick_budget};
-  for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-    atomic_store(counters[i], 0);
-  for (int i = 0; i < 8; i++)
-    atomic_store(&s_reasons[i], 0);
-  atomic_store(&tick_no, 0);
+typedef struct killer { /* a raw TCP peer that vanishes */
+  int fd, idx;
+  bool killed;
+} killer;
+
+typedef struct shop_run {
+  sizes z;
+  int nplayers;
+  kite_server *srv;
+  kite_client *cli;
+  kite_timer_id tick;
+  int tcp_port;
+  char addr[64], tcp_addr[64];
+  killer ks[MAX_PEERS];
+  int nkillers, killer_open_fails, killers_unjoined, rounds_unfinished;
+} shop_run;
+
+static void set_phase(const char *fmt, int round) {
+  static char buf[2][128]; /* the crash handler may be reading the other */
+  static int which;
+  which ^= 1;
+  snprintf(buf[which], sizeof(buf[which]), fmt, round);
+  atomic_store(&phase, buf[which]);
 }
 
-static void run_shop(kite_worker_mode mode) {
-  sizes z = {
-      .kcp = param("SHOP_KCP", 200, 100, 50),
-      .tcp = param("SHOP_TCP", 50, 25, 20),
-      .killers = param("SHOP_KILLERS", 25, 10, 10),
-      .burst = param("SHOP_BURST", 50, 50, 50),
-      .rounds = param("SHOP_ROUNDS", 2, 2, 2),
-      .tick_ms = param("SHOP_TICK_MS", 1, 1, 1),
-      .kick_every = param("SHOP_KICK_EVERY", 10, 10, 10),
-      .round_ticks = param("SHOP_ROUND_TICKS", 200, 200, 200),
-      .stop_ticks = param("SHOP_STOP_TICKS", 100, 100, 100),
-      .killer_burst = param("SHOP_KILLER_BURST", 50, 50, 50),
-  };
-  int nplayers = z.kcp + z.tcp;
-  assert_true(nplayers >= 1 && nplayers + z.killers * z.rounds <= MAX_PEERS);
-  assert_true(z.burst <= 256 && z.killer_burst <= 256 && z.kick_every >= 2);
-  reset_state();
-  shop_fails_reset(kite_worker_mode_name(mode));
-  catch_crashes();
-  atomic_store(&phase, "connecting the players");
+static void reset_state(void) {
+  shop_server_reset();
+  memset(players, 0, sizeof(players));
+  atomic_store(&stop_done, 0);
+}
 
+static void start_server(shop_run *r, kite_worker_mode mode) {
   kite_server_config cfg;
   kite_server_config_init(&cfg);
   cfg.udp_addr = "127.0.0.1:0";
@@ -363,27 +216,28 @@ static void run_shop(kite_worker_mode mode) {
   cfg.threads = 2;
   cfg.worker_mode = mode;
   /* bind, dynamic: one worker per session at once, every peer counted. */
-  cfg.workers = mode == KITE_WORKERS_HASH ? 4
-                : mode == KITE_WORKERS_INLINE
-                    ? 0
-                    : nplayers + z.killers * z.rounds + 8;
-  cfg.on_connect = s_on_connect;
-  cfg.on_disconnect = s_on_disconnect;
+  cfg.workers = mode == KITE_WORKERS_HASH     ? 4
+                : mode == KITE_WORKERS_INLINE ? 0
+                : r->nplayers + r->z.killers * r->z.rounds + 8;
+  cfg.on_connect = shop_on_connect;
+  cfg.on_disconnect = shop_on_disconnect;
   cfg.log_level = KITE_LOG_WARN;
-  kite_server *srv;
-  assert_int_equal(kite_server_create(&srv, &cfg), 0);
-  shop_group = kite_group_create(srv);
+  assert_int_equal(kite_server_create(&r->srv, &cfg), 0);
+  shop_group = kite_group_create(r->srv);
   assert_non_null(shop_group);
-  assert_int_equal(kite_server_route(srv, MSG_JOIN, on_join, NULL), 0);
-  assert_int_equal(kite_server_route(srv, MSG_BUY, on_buy, NULL), 0);
-  assert_int_equal(kite_server_route(srv, MSG_KICK, on_kick, NULL), 0);
-  assert_int_equal(kite_server_start(srv), 0);
-  int tcp_port = kite_server_tcp_port(srv);
-  char addr[64];
-  snprintf(addr, sizeof(addr), "127.0.0.1:%d", kite_server_udp_port(srv));
-  char tcp_addr[64];
-  snprintf(tcp_addr, sizeof(tcp_addr), "127.0.0.1:%d", tcp_port);
+  assert_int_equal(kite_server_route(r->srv, MSG_JOIN, shop_on_join, NULL), 0);
+  assert_int_equal(kite_server_route(r->srv, MSG_BUY, shop_on_buy, NULL), 0);
+  assert_int_equal(kite_server_route(r->srv, MSG_KICK, shop_on_kick, NULL), 0);
+  assert_int_equal(kite_server_start(r->srv), 0);
+  r->tcp_port = kite_server_tcp_port(r->srv);
+  snprintf(r->addr, sizeof(r->addr), "127.0.0.1:%d",
+           kite_server_udp_port(r->srv));
+  snprintf(r->tcp_addr, sizeof(r->tcp_addr), "127.0.0.1:%d", r->tcp_port);
+}
 
+/* Every player connects and joins; player 0 hosts the tick (in bind and
+ * dynamic modes a timer's key must be a session). */
+static void connect_players(shop_run *r) {
   kite_client_config cc;
   kite_client_config_init(&cc);
   cc.on_connect = c_on_connect;
@@ -391,170 +245,209 @@ static void run_shop(kite_worker_mode mode) {
   cc.on_disconnect = c_on_disconnect;
   cc.socket_buffer = 4 << 20;
   cc.log_level = KITE_LOG_WARN;
-  kite_client *cli;
-  assert_int_equal(kite_client_create(&cli, &cc), 0);
-  for (int i = 0; i < nplayers; i++) {
+  assert_int_equal(kite_client_create(&r->cli, &cc), 0);
+  const sizes *z = &r->z;
+  for (int i = 0; i < r->nplayers; i++) {
     player *p = &players[i];
     p->idx = i;
-    p->tcp = i >= z.kcp;
-    int j = p->tcp ? i - z.kcp : i; /* index within its transport */
-    /* Player 0 hosts the tick (bind, dynamic: a timer needs a session). */
+    p->tcp = i >= z->kcp;
+    int j = p->tcp ? i - z->kcp : i; /* index within its transport */
     p->kick_round = -1;
-    if (j > 0 && j % z.kick_every >= z.kick_every - z.rounds)
-      p->kick_round = z.kick_every - 1 - j % z.kick_every;
-    int rc = p->tcp ? kite_client_connect_tcp(cli, tcp_addr, p, &p->conn)
-                    : kite_client_connect(cli, addr, p, &p->conn);
+    if (j > 0 && j % z->kick_every >= z->kick_every - z->rounds)
+      p->kick_round = z->kick_every - 1 - j % z->kick_every;
+    int rc = p->tcp ? kite_client_connect_tcp(r->cli, r->tcp_addr, p, &p->conn)
+                    : kite_client_connect(r->cli, r->addr, p, &p->conn);
     assert_int_equal(rc, 0);
   }
-  int up = 0;
   uint64_t end = now_ms() + 30000;
-  while (now_ms() < end && atomic_load(&s_joined) < nplayers) {
-    kite_client_poll(cli, 2);
-  }
-  for (int i = 0; i < nplayers; i++)
+  while (now_ms() < end && atomic_load(&s_joined) < r->nplayers)
+    kite_client_poll(r->cli, 2);
+  int up = 0;
+  for (int i = 0; i < r->nplayers; i++)
     up += players[i].connects == 1;
-  EXPECT(up == nplayers, "players connected: %d of %d", up, nplayers);
-  EXPECT(atomic_load(&s_joined) == nplayers,
+  EXPECT(up == r->nplayers, "players connected: %d of %d", up, r->nplayers);
+  EXPECT(atomic_load(&s_joined) == r->nplayers,
          "players joined on the server: %d of %d", atomic_load(&s_joined),
-         nplayers);
-
-  kite_timer_id tick = 0;
+         r->nplayers);
   kite_session_id host = atomic_load(&sid_of[0]);
   if (host)
-    tick = kite_timer_start(srv, host, z.tick_ms, (uint32_t)z.tick_ms, on_tick,
-                            NULL);
-  EXPECT(tick != 0, "kite_timer_start on the host's key returned 0");
+    r->tick = kite_timer_start(r->srv, host, (uint32_t)z->tick_ms,
+                               (uint32_t)z->tick_ms, shop_on_tick, NULL);
+  EXPECT(r->tick != 0, "kite_timer_start on the host's key returned 0");
+}
 
-  static killer ks[MAX_PEERS];
-  int nkillers = 0, killer_open_fails = 0, killers_unjoined = 0;
-  int rounds_unfinished = 0;
-  static char phase_buf[128];
-  for (int round = 0; round < z.rounds; round++) {
-    snprintf(phase_buf, sizeof(phase_buf),
-             "round %d: raw TCP peers opening", round + 1);
-    atomic_store(&phase, phase_buf);
-    int first = nkillers;
-    for (int k = 0; k < z.killers; k++) {
-      killer *kp = &ks[nkillers];
-      memset(kp, 0, sizeof(*kp));
-      kp->idx = nplayers + nkillers;
-      kp->fd = shop_peer_open(tcp_port, 5000);
-      if (kp->fd < 0) {
-        killer_open_fails++;
-        kp->killed = true;
-        nkillers++;
-        continue;
-      }
-      uint8_t f[SHOP_FRAME_HDR + 4], b[4];
-      shop_put32(b, (uint32_t)kp->idx);
-      shop_write_all(kp->fd, f, shop_frame(f, MSG_JOIN, b, 4));
-      nkillers++;
+static void kill_peer(killer *k, int burst_n, bool linger0) {
+  shop_peer_burst(k->fd, MSG_BUY, burst_n); /* replies on their way */
+  shop_peer_kill(k->fd, linger0);
+  k->fd = -1;
+  k->killed = true;
+}
+
+/* Raw peers open and JOIN, and are waited for, so that they are in the
+ * group when the ticks start. */
+static void open_killers(shop_run *r) {
+  int first = r->nkillers;
+  for (int k = 0; k < r->z.killers; k++) {
+    killer *kp = &r->ks[r->nkillers];
+    kp->idx = r->nplayers + r->nkillers++;
+    kp->fd = shop_peer_open(r->tcp_port, 5000);
+    kp->killed = kp->fd < 0;
+    if (kp->fd < 0) {
+      r->killer_open_fails++;
+      continue;
     }
-    /* The raw peers' JOINs first, so that they are in the group when the
-     * ticks start. */
-    uint64_t t_join = now_ms() + 10000;
-    for (int k = first; k < nkillers && now_ms() < t_join; k++)
-      while (!ks[k].killed && !atomic_load(&sid_of[ks[k].idx]) &&
-             now_ms() < t_join)
-        kite_client_poll(cli, 1);
-    int ticks0 = atomic_load(&s_ticks);
-    atomic_store(&tick_budget, z.round_ticks);
-    static char phase_buf2[128];
-    snprintf(phase_buf2, sizeof(phase_buf2),
-             "round %d: BUY bursts, kicks, raw TCP peers dying mid-broadcast",
-             round + 1);
-    atomic_store(&phase, phase_buf2);
-    for (int i = 0; i < nplayers; i++) {
-      player *p = &players[i];
-      if (p->connects != 1 || p->disconnects || p->kick_sent)
-        continue;
-      burst(p, z.burst);
-      if (p->kick_round == round) {
-        if (kite_conn_send(p->conn, MSG_KICK, NULL, 0) == 0)
-          p->kick_sent = true;
-        else
-          p->send_fails++;
-      }
-    }
-    /* The raw peers die spread over the round's ticks: the k-th once
-     * (k + 1) / (killers + 1) of them have gone out. */
-    end = now_ms() + (uint64_t)param("SHOP_ROUND_MS", 20000, 60000, 60000);
-    bool done = false;
-    while (!done && now_ms() < end) {
-      kite_client_poll(cli, 1);
-      int sent = atomic_load(&s_ticks) - ticks0;
-      done = atomic_load(&tick_budget) == 0;
-      for (int k = first; k < nkillers; k++) {
-        killer *kp = &ks[k];
-        if (kp->killed)
-          continue;
-        done = false;
-        if (!atomic_load(&sid_of[kp->idx]))
-          continue; /* never joined: counted below */
-        if (!tick || sent >= (k - first + 1) * z.round_ticks / (z.killers + 1))
-          kill_peer(kp, z.killer_burst, k % 2 == 0);
-      }
-      for (int i = 0; i < nplayers && done; i++) {
-        player *p = &players[i];
-        if (p->connects != 1 || (p->disconnects && !p->kick_sent))
-          continue; /* never up, or gone for a reason checked later */
-        if (p->kick_sent ? !p->disconnects : p->bought < p->buys_sent)
-          done = false;
-      }
-    }
-    for (int k = first; k < nkillers; k++) {
-      if (!ks[k].killed) { /* never joined: counted, closed all the same */
-        killers_unjoined++;
-        kill_peer(&ks[k], 0, true);
-      }
-    }
-    rounds_unfinished += !done;
+    uint8_t f[SHOP_FRAME_HDR + 4], b[4];
+    shop_put32(b, (uint32_t)kp->idx);
+    shop_write_all(kp->fd, f, shop_frame(f, MSG_JOIN, b, 4));
   }
-  EXPECT(killer_open_fails == 0, "raw TCP peers whose OPEN got no OPENED: %d of %d",
-         killer_open_fails, nkillers);
-  EXPECT(killers_unjoined == 0, "raw TCP peers whose JOIN never ran: %d of %d",
-         killers_unjoined, nkillers);
-  EXPECT(rounds_unfinished == 0,
-         "rounds that did not finish (every BOUGHT in, every kick done) in time: %d of %d",
-         rounds_unfinished, z.rounds);
+  uint64_t end = now_ms() + 10000;
+  for (int k = first; k < r->nkillers; k++)
+    while (!r->ks[k].killed && !atomic_load(&sid_of[r->ks[k].idx]) &&
+           now_ms() < end)
+      kite_client_poll(r->cli, 1);
+}
 
-  /* Stop with the survivors connected and the tick running, polling the
-   * players meanwhile so that their acks let the stop finish early. */
-  /* Ticks go on during the stop, so that broadcasts are in flight. */
-  atomic_store(&phase, "stopping the server");
-  atomic_store(&tick_budget, z.stop_ticks);
+/* One round: round_ticks broadcast, a BUY burst from every player still
+ * there (a KICK after it from those whose round it is), the raw peers
+ * dying spread over the ticks: the k-th once (k + 1) / (killers + 1) of
+ * them have gone out. Over when the ticks are out, every BOUGHT is in and
+ * every kicked player is gone, or at SHOP_ROUND_MS. */
+static void run_round(shop_run *r, int round) {
+  const sizes *z = &r->z;
+  set_phase("round %d: raw TCP peers opening", round + 1);
+  int first = r->nkillers;
+  open_killers(r);
+  set_phase("round %d: BUY bursts, kicks, raw TCP peers dying mid-broadcast",
+            round + 1);
+  int ticks0 = atomic_load(&s_ticks);
+  atomic_store(&tick_budget, z->round_ticks);
+  for (int i = 0; i < r->nplayers; i++) {
+    player *p = &players[i];
+    if (p->connects != 1 || p->disconnects || p->kick_sent)
+      continue;
+    burst(p, z->burst);
+    if (p->kick_round == round) {
+      if (kite_conn_send(p->conn, MSG_KICK, NULL, 0) == 0)
+        p->kick_sent = true;
+      else
+        p->send_fails++;
+    }
+  }
+  uint64_t end = now_ms() + (uint64_t)param("SHOP_ROUND_MS", 20000, 60000, 60000);
+  bool done = false;
+  while (!done && now_ms() < end) {
+    kite_client_poll(r->cli, 1);
+    int sent = atomic_load(&s_ticks) - ticks0;
+    done = atomic_load(&tick_budget) == 0;
+    for (int k = first; k < r->nkillers; k++) {
+      killer *kp = &r->ks[k];
+      if (kp->killed)
+        continue;
+      done = false;
+      if (!atomic_load(&sid_of[kp->idx]))
+        continue; /* never joined: counted below */
+      if (!r->tick || sent >= (k - first + 1) * z->round_ticks / (z->killers + 1))
+        kill_peer(kp, z->killer_burst, k % 2 == 0);
+    }
+    for (int i = 0; i < r->nplayers && done; i++) {
+      player *p = &players[i];
+      if (p->connects != 1 || (p->disconnects && !p->kick_sent))
+        continue; /* never up, or gone for a reason checked later */
+      if (p->kick_sent ? !p->disconnects : p->bought < p->buys_sent)
+        done = false;
+    }
+  }
+  for (int k = first; k < r->nkillers; k++) {
+    if (!r->ks[k].killed) { /* never joined: counted, closed all the same */
+      r->killers_unjoined++;
+      kill_peer(&r->ks[k], 0, true);
+    }
+  }
+  r->rounds_unfinished += !done;
+}
+
+/* Stops with the survivors connected and ticks in flight, polling the
+ * players meanwhile so that their acks let the stop finish early. Returns
+ * how long kite_server_stop() took. */
+static uint64_t stop_server(shop_run *r) {
+  set_phase("stopping the server", 0);
+  atomic_store(&tick_budget, r->z.stop_ticks);
   uint64_t t0 = now_ms();
   pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, stopper, srv), 0);
-  uint64_t stop_bound = 3000 + 15000; /* stop_timeout_ms, and then some */
-  while (!atomic_load(&stop_done) && now_ms() - t0 < stop_bound)
-    kite_client_poll(cli, 2);
+  assert_int_equal(pthread_create(&th, NULL, stopper, r->srv), 0);
+  uint64_t bound = 3000 + 15000; /* stop_timeout_ms, and then some */
+  while (!atomic_load(&stop_done) && now_ms() - t0 < bound)
+    kite_client_poll(r->cli, 2);
   if (!atomic_load(&stop_done)) {
     shop_expect_fail("kite_server_stop() did not return within %llu ms",
-                (unsigned long long)stop_bound);
+                     (unsigned long long)bound);
     fail_msg("%d expectation(s) failed in %s mode, the server is stuck:\n%s",
              shop_nfails, shop_mode, shop_fails);
   }
   pthread_join(th, NULL);
-  uint64_t stop_ms = now_ms() - t0;
-  end = now_ms() + 5000;
+  uint64_t took = now_ms() - t0;
+  uint64_t end = now_ms() + 5000;
   for (bool all_down = false; !all_down && now_ms() < end;) {
-    kite_client_poll(cli, 2);
+    kite_client_poll(r->cli, 2);
     all_down = true;
-    for (int i = 0; i < nplayers; i++)
+    for (int i = 0; i < r->nplayers; i++)
       all_down &= players[i].connects == 0 || players[i].disconnects > 0;
   }
-  atomic_store(&phase, "checking");
-  kite_client_stats cst;
-  kite_client_stats_get(cli, &cst);
-  kite_client_destroy(cli);
-  kite_server_stats st;
-  kite_server_stats_get(srv, &st);
+  return took;
+}
 
-  shop_verdict(&z, nplayers, nkillers - killer_open_fails, &st, &cst, stop_ms);
+static void run_shop(kite_worker_mode mode) {
+  static shop_run run;
+  shop_run *r = &run;
+  memset(r, 0, sizeof(*r));
+  r->z = (sizes){
+      .kcp = param("SHOP_KCP", 200, 100, 50),
+      .tcp = param("SHOP_TCP", 50, 25, 20),
+      .killers = param("SHOP_KILLERS", 25, 10, 10),
+      .burst = param("SHOP_BURST", 50, 50, 50),
+      .killer_burst = param("SHOP_KILLER_BURST", 50, 50, 50),
+      .rounds = param("SHOP_ROUNDS", 2, 2, 2),
+      .tick_ms = param("SHOP_TICK_MS", 1, 1, 1),
+      .kick_every = param("SHOP_KICK_EVERY", 10, 10, 10),
+      .round_ticks = param("SHOP_ROUND_TICKS", 200, 200, 200),
+      .stop_ticks = param("SHOP_STOP_TICKS", 100, 100, 100),
+  };
+  const sizes *z = &r->z;
+  r->nplayers = z->kcp + z->tcp;
+  assert_true(r->nplayers >= 1 &&
+              r->nplayers + z->killers * z->rounds <= MAX_PEERS);
+  assert_true(z->burst <= 256 && z->killer_burst <= 256 && z->kick_every >= 2);
+  reset_state();
+  shop_fails_reset(kite_worker_mode_name(mode));
+  catch_crashes();
+  set_phase("connecting the players", 0);
+
+  start_server(r, mode);
+  connect_players(r);
+  for (int round = 0; round < z->rounds; round++)
+    run_round(r, round);
+  EXPECT(r->killer_open_fails == 0,
+         "raw TCP peers whose OPEN got no OPENED: %d of %d",
+         r->killer_open_fails, r->nkillers);
+  EXPECT(r->killers_unjoined == 0, "raw TCP peers whose JOIN never ran: %d of %d",
+         r->killers_unjoined, r->nkillers);
+  EXPECT(r->rounds_unfinished == 0,
+         "rounds that did not finish (every tick out, every BOUGHT in, every "
+         "kick done) in time: %d of %d",
+         r->rounds_unfinished, z->rounds);
+  uint64_t stop_ms = stop_server(r);
+
+  set_phase("checking", 0);
+  kite_client_stats cst;
+  kite_client_stats_get(r->cli, &cst);
+  kite_client_destroy(r->cli);
+  kite_server_stats st;
+  kite_server_stats_get(r->srv, &st);
+  shop_verdict(z, r->nplayers, r->nkillers - r->killer_open_fails, &st, &cst,
+               stop_ms);
   kite_group_destroy(shop_group);
   shop_group = NULL;
-  kite_server_destroy(srv);
+  kite_server_destroy(r->srv);
   if (shop_nfails)
     fail_msg("%d expectation(s) failed in %s mode:\n%s", shop_nfails,
              shop_mode, shop_fails);
