@@ -38,7 +38,7 @@ void shop_on_connect(kite_server *srv, kite_session_id id, void *u) {
 }
 
 void shop_on_disconnect(kite_server *srv, kite_session_id id, int reason,
-                            void *u) {
+                        void *u) {
   (void)u;
   srv_rec *r = kite_session_user(srv, id);
   atomic_fetch_add(&s_disconnects, 1);

@@ -2,7 +2,8 @@
  * A shop under load, in every worker mode, written from the public headers
  * and README alone. The server: BUY gets BOUGHT with the session's count,
  * KICK gets a reply and then kite_session_close(), and a repeating timer
- * (1 ms) broadcasts a tick to a group of every player. The players:
+ * (1 ms) broadcasts a tick to a group of every player, a bounded number
+ * per round (shop_server.c). The players:
  * hundreds over KCP and tens over TCP, each sending bursts of BUYs at once;
  * some ask to be kicked right after a burst; and raw TCP peers that open a
  * session, join, send a burst and go away abruptly (a reset, or a close
@@ -25,7 +26,8 @@
  * SHOP_ROUND_TICKS and SHOP_STOP_TICKS broadcast per round and during the
  * stop, SHOP_ROUND_MS as the bound on a round,
  * SHOP_MODES="inline,hash,bind,dynamic"); the defaults are smaller under
- * sanitizers so that all four modes stay near 30 s on a busy machine.
+ * sanitizers. A mode takes about a second in release, a few under
+ * ASan or TSan.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,7 +115,6 @@ static void catch_crashes(void) {
 }
 
 /* ---- the players (kite_client, polled by the test thread only) */
-
 
 player players[MAX_PEERS];
 
