@@ -110,8 +110,11 @@ void kite__shard_free(kite__shard *sh) {
     kite__mpsc_free(&sh->notices);
   kite__cmd *cmd;
   if (sh->inbox.slots) {
-    while ((cmd = kite__mpsc_pop(&sh->inbox)))
+    while ((cmd = kite__mpsc_pop(&sh->inbox))) {
+      if (cmd->type == KITE__CMD_BROADCAST) /* its share of the frame */
+        kite__shared_frame_put(cmd->frame);
       free(cmd);
+    }
     kite__mpsc_free(&sh->inbox);
   }
   if (sh->slots) /* initialised: the linger wheel is too */
