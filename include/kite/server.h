@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kite/export.h"
 #include "kite/error.h"
 #include "kite/log.h"
 #include "kite/logic.h"
@@ -106,6 +107,7 @@ typedef struct kite_server_config {
 } kite_server_config;
 
 /* Fills |cfg| with the defaults above. */
+KITE_API
 void kite_server_config_init(kite_server_config *cfg);
 
 /* Validates |cfg|, binds the sockets and allocates every table, so that
@@ -114,32 +116,39 @@ void kite_server_config_init(kite_server_config *cfg);
  *   KITE_EINVAL  a bad value (the log says which field);
  *   KITE_ESYS    a socket call failed (the log names it and errno);
  *   KITE_ENOMEM. */
+KITE_API
 int kite_server_create(kite_server **out, const kite_server_config *cfg);
 
 /* Starts the shard threads (and the metrics endpoint, when configured)
  * and returns. KITE_ESTATE if started already, KITE_ESYS if a thread cannot
  * start or metrics_addr cannot be bound (logged). Any thread but a
  * callback. */
+KITE_API
 int kite_server_start(kite_server *srv);
 
 /* Graceful stop: new handshakes get REJECT (shutting down); each session's
  * queued data is flushed until acknowledged or stop_timeout_ms passes; each
  * gets CLOSE (reason 3) and on_disconnect; then the threads end. Blocks
  * until then. Any thread but a callback; a second call returns at once. */
+KITE_API
 int kite_server_stop(kite_server *srv);
 
 /* Stops (if running) and frees everything. NULL is ignored. */
+KITE_API
 void kite_server_destroy(kite_server *srv);
 
 /* The UDP port bound (useful after asking for port 0). */
+KITE_API
 int kite_server_udp_port(const kite_server *srv);
 
 /* The TCP port bound, or 0 when tcp_addr is NULL. Any thread. */
+KITE_API
 int kite_server_tcp_port(const kite_server *srv);
 
 /* The metrics endpoint's TCP port once started (port 0 picks one), or 0
  * when metrics_addr is NULL. Any thread. The text it serves on GET
  * /metrics is described in docs/OPERATIONS.md. */
+KITE_API
 int kite_server_metrics_port(const kite_server *srv);
 
 /* Sends one frame (PROTOCOL.md section 4) to a session; |body| is copied.
@@ -158,11 +167,13 @@ int kite_server_metrics_port(const kite_server *srv);
  * KITE_EFULL comes back at once; a frame that still finds no room when it
  * reaches the shard (the queue and the KCP window both full) closes the
  * session as a slow peer (reason 6). */
+KITE_API
 int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
                       const void *body, size_t len);
 
 /* Closes a session (reason 4, kicked): on_disconnect follows on its shard.
  * Any thread. KITE_ENOTFOUND when it is gone already. */
+KITE_API
 int kite_session_close(kite_server *srv, kite_session_id id);
 
 /* The application's pointer for a session (NULL until set, and again
@@ -170,7 +181,9 @@ int kite_session_close(kite_server *srv, kite_session_id id);
  * the executor finds NULL, not what on_disconnect freed). From the
  * session's own executor only; KITE_ENOTFOUND for a stale id or another
  * thread. */
+KITE_API
 int kite_session_set_user(kite_server *srv, kite_session_id id, void *user);
+KITE_API
 void *kite_session_user(kite_server *srv, kite_session_id id);
 
 typedef struct kite_session_stats {
@@ -184,6 +197,7 @@ typedef struct kite_session_stats {
 /* The session's shard thread only (its callbacks in inline mode):
  * 0, KITE_ENOTFOUND, or KITE_ESTATE from a worker (the KCP state belongs
  * to the shard). */
+KITE_API
 int kite_session_get_stats(kite_server *srv, kite_session_id id,
                            kite_session_stats *out);
 
@@ -249,6 +263,7 @@ typedef struct kite_server_stats {
  * frames_in once its handler has taken it, so an inline handler's reply
  * can reach the peer before the frame it answers is counted: a peer's view
  * is ahead of these counters, never behind. */
+KITE_API
 void kite_server_stats_get(const kite_server *srv, kite_server_stats *out);
 
 #ifdef __cplusplus
