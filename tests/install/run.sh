@@ -6,11 +6,14 @@
 #   2. pkg-config --static:  cc -static game.c $(pkg-config --static --cflags --libs kite)
 #   3. find_package(kite):   tests/install/CMakeLists.txt, kite::kite (ldd
 #      checked as 1.) and kite::kite_static (no libkite.so loaded)
+# and, with no install, 4. add_subdirectory(kite): the same CMakeLists.txt
+# given KITE_SOURCE_DIR, which must build kite's library and none of its
+# programs, tests or benchmarks.
 # Each game runs a server and a client through a round trip on a free
 # loopback port and exits 0 (game.c bounds it to 20 s).
-# Usage: run.sh BUILD_DIR WORK_DIR   (WORK_DIR is emptied first)
+# Usage: run.sh BUILD_DIR WORK_DIR SOURCE_DIR   (WORK_DIR is emptied first)
 set -euo pipefail
-build=$1 work=$2
+build=$1 work=$2 src=$3
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work"
 mkdir -p "$work"
@@ -81,4 +84,16 @@ loads_installed_lib "$work/game_cmake/game"
 no_shared_lib "$work/game_cmake/game_static"
 "$work/game_cmake/game_static"
 
-echo "== the installed kite built and ran the game three ways"
+step "add_subdirectory(kite): the library alone"
+cmake -S "$here" -B "$work/game_sub" -DKITE_SOURCE_DIR="$src" \
+  -DCMAKE_BUILD_TYPE=Release >"$work/game_sub.log" ||
+  { cat "$work/game_sub.log"; exit 1; }
+cmake --build "$work/game_sub" -j2 >>"$work/game_sub.log" ||
+  { cat "$work/game_sub.log"; exit 1; }
+extra=$(cd "$work/game_sub/kite" && find . -type f -perm -u+x -name 'kite*' ! -name 'libkite*')
+[ -z "$extra" ] || { echo "the subproject built more than the library: $extra"; exit 1; }
+[ ! -e "$work/game_sub/kite/tests" ] || { echo "the subproject configured kite's tests"; exit 1; }
+"$work/game_sub/game"
+"$work/game_sub/game_static"
+
+echo "== kite built and ran the game four ways"
