@@ -65,3 +65,25 @@ if(KITE_PROGRAMS)
   install(TARGETS kited kite-echo kite-cli kite-bench kite-chaos
           RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT programs)
 endif()
+
+# One Debian package with all of the above, when kite is the top-level
+# project (docs/INSTALL.md):
+#   cmake -S . -B build/deb -DCMAKE_INSTALL_PREFIX=/usr -DKITE_TESTS=OFF -DKITE_BENCH=OFF
+#   cmake --build build/deb && (cd build/deb && cpack -G DEB)
+if(kite_top_level)
+  set(CPACK_PACKAGE_NAME kite)
+  set(CPACK_PACKAGE_VENDOR kite)
+  set(CPACK_PACKAGE_CONTACT "kite maintainers <kite@localhost>")
+  set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+      "real-time game server framework: KCP over UDP and TCP (library, headers, tools)")
+  set(CPACK_GENERATOR DEB)
+  # The install step runs with CMAKE_INSTALL_PREFIX as configured and the
+  # staging directory as DESTDIR, so kite.pc names the prefix, not the stage.
+  set(CPACK_SET_DESTDIR ON)
+  set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+  # kite.pc and kiteConfig.cmake name libsodium and zlib for static links.
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libsodium-dev, zlib1g-dev")
+  set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
+  include(CPack)
+endif()
