@@ -46,6 +46,16 @@ foreach(dir LIBDIR INCLUDEDIR)
   endif()
 endforeach()
 set(KITE_PC_PREFIX "@KITE_PC_PREFIX@") # kept for the install step
+# libkite.so brings its own dependencies; libkite.a alone needs them named.
+if(KITE_SHARED)
+  set(KITE_PC_PRIVATE .private)
+  set(KITE_PC_LIBS "")
+  set(KITE_PC_LIBS_PRIVATE " -pthread")
+else()
+  set(KITE_PC_PRIVATE "")
+  set(KITE_PC_LIBS " -pthread")
+  set(KITE_PC_LIBS_PRIVATE "")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/kite.pc.in
                ${PROJECT_BINARY_DIR}/kite.pc.in @ONLY)
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
