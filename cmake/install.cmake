@@ -71,7 +71,7 @@ install(CODE "
   list(APPEND CMAKE_INSTALL_MANIFEST_FILES \"\${kite_pc}\")
 " COMPONENT dev)
 
-if(KITE_PROGRAMS)
+if(KITE_PROGRAMS AND NOT KITE_FUZZ) # a fuzz build has no programs
   install(TARGETS kited kite-echo kite-cli kite-bench kite-chaos
           RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT programs)
 endif()
