@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what kite needs to build and test, by Debian package name.
 # Idempotent: does nothing when every package is already installed.
+# Usage: scripts/deps.sh [PACKAGE...]  (given names: only those, e.g. the
+# few that scripts/install.sh needs to build the library and programs)
 set -euo pipefail
 
 pkgs=(
@@ -14,6 +16,8 @@ pkgs=(
   gnuplot-nox valgrind              # bench/compare: its plots, instruction counts
   tmux                              # drives kite-cli in its end-to-end test
 )
+
+[ $# -gt 0 ] && pkgs=("$@")
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -11,6 +11,7 @@
  * gracefully (sessions flushed, CLOSE sent) and prints its counters.
  */
 #include "kite/kite.h"
+#include "help.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -55,6 +56,10 @@ int main(int argc, char **argv) {
   cfg.on_message = on_message;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(kite_echo_help, stdout);
+      return 0;
+    }
     if (!strcmp(a, "--udp") && v) {
       cfg.udp_addr = v;
       i++;

@@ -14,6 +14,7 @@
  * its tick run on one worker and its state needs no lock (game.h).
  */
 #include "game.h"
+#include "help.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -50,6 +51,10 @@ int main(int argc, char **argv) {
   bool tcp = true;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(kited_help, stdout);
+      return 0;
+    }
     if (!strcmp(a, "--udp") && v) {
       cfg.udp_addr = v;
       i++;

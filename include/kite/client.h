@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kite/export.h"
 #include "kite/error.h"
 #include "kite/log.h"
 #include "kite/reason.h"
@@ -90,6 +91,7 @@ enum kite_client_reason {
 #define KITE_CONNECT_REJECTED(r) (0x100 + (int)(r))
 
 /* A static name for any on_disconnect reason (never NULL). Thread-safe. */
+KITE_API
 const char *kite_client_reason_name(int reason);
 
 typedef struct kite_client_config {
@@ -135,6 +137,7 @@ typedef struct kite_client_config {
 } kite_client_config;
 
 /* Fills |cfg| with the defaults above. */
+KITE_API
 void kite_client_config_init(kite_client_config *cfg);
 
 /* Validates |cfg| (copied; bind_addr is read only here), binds the socket
@@ -144,12 +147,14 @@ void kite_client_config_init(kite_client_config *cfg);
  *   KITE_ESYS    sodium_init(), a socket or an epoll call failed (the log
  *                says which);
  *   KITE_ENOMEM. */
+KITE_API
 int kite_client_create(kite_client **out, const kite_client_config *cfg);
 
 /* Sends CLOSE (reason 0, three times) for every open KCP session, ends
  * every TCP connection as kite_conn_close() does, then frees the client
  * and every kite_conn. Runs no callbacks. NULL is ignored. Not from a
  * callback: there it logs an error and does nothing. */
+KITE_API
 void kite_client_destroy(kite_client *c);
 
 /* Starts a session with the server at |server_addr| ("1.2.3.4:7001",
@@ -164,6 +169,7 @@ void kite_client_destroy(kite_client *c);
  *                at the limit works);
  *   KITE_ENOMEM.
  * Callbacks may call it. */
+KITE_API
 int kite_client_connect(kite_client *c, const char *server_addr,
                         void *conn_user, kite_conn **out);
 
@@ -191,6 +197,7 @@ int kite_client_connect(kite_client *c, const char *server_addr,
  * kite_conn_close(), KITE_CLIENT_NOMEM. Pings follow the KCP rules
  * (ping_ms, or min(idle_timeout_ms / 3, 15 s) from OPENED). Callbacks may
  * call it. */
+KITE_API
 int kite_client_connect_tcp(kite_client *c, const char *server_addr,
                             void *conn_user, kite_conn **out);
 
@@ -201,6 +208,7 @@ int kite_client_connect_tcp(kite_client *c, const char *server_addr,
  * soon as something was handled. Returns 0, or
  *   KITE_ESTATE  called from a callback;
  *   KITE_ESYS    epoll_wait() or recvmmsg() failed (errno in the log). */
+KITE_API
 int kite_client_poll(kite_client *c, int timeout_ms);
 
 /* A descriptor for an outer event loop: the client's epoll instance, which
@@ -210,6 +218,7 @@ int kite_client_poll(kite_client *c, int timeout_ms);
  * kite_client_timeout_ms() has passed, call kite_client_poll(c, 0): the
  * outer loop watches this one descriptor whatever the sessions. The client
  * owns it: do not read, add to or close it. */
+KITE_API
 int kite_client_fd(const kite_client *c);
 
 /* Milliseconds until kite_client_poll() next has work without a datagram:
@@ -217,6 +226,7 @@ int kite_client_fd(const kite_client *c);
  * a close to report), -1 when nothing is scheduled. Never late; sometimes
  * early for a timer far ahead (the timer wheel wakes to re-file it), which
  * costs one poll that finds nothing to do. */
+KITE_API
 int kite_client_timeout_ms(const kite_client *c);
 
 /* Queues one frame (PROTOCOL.md section 4) on the session's stream;
@@ -240,12 +250,14 @@ int kite_client_timeout_ms(const kite_client *c);
  *                  the send buffer could not grow: part of the frame may
  *                  have left, so the session is closed (KITE_CLIENT_NOMEM).
  * Callbacks may call it. */
+KITE_API
 int kite_conn_send(kite_conn *conn, uint16_t msg_id, const void *body,
                    size_t len);
 
 /* Queues an extra ping now; its pong updates last_rtt_ms. Pings also go
  * out every ping_ms on their own. 0, KITE_ESTATE (not open), KITE_EFULL or
  * KITE_ENOMEM as kite_conn_send(). Callbacks may call it. */
+KITE_API
 int kite_conn_ping(kite_conn *conn);
 
 /* Closes the session: when open, what is queued gets one transmission (as
@@ -258,9 +270,11 @@ int kite_conn_ping(kite_conn *conn);
  * on_disconnect(KITE_CLOSE_NORMAL) runs from the next poll (or from the
  * safe point of the current one, when called from a callback). Returns 0,
  * or KITE_ECLOSED when it is closed already. Callbacks may call it. */
+KITE_API
 int kite_conn_close(kite_conn *conn);
 
 /* The |conn_user| given to kite_client_connect(). */
+KITE_API
 void *kite_conn_user(const kite_conn *conn);
 
 /* On TCP the first three are the kernel's (TCP_INFO; 0 once closed). */
@@ -272,6 +286,7 @@ typedef struct kite_conn_stats {
   uint32_t conv;            /* from ACCEPT (0 before, and on TCP) */
 } kite_conn_stats;
 
+KITE_API
 void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out);
 
 /* Client counters: X(name, help). */
@@ -318,6 +333,7 @@ typedef struct kite_client_stats {
 } kite_client_stats;
 
 /* A snapshot of the counters. */
+KITE_API
 void kite_client_stats_get(const kite_client *c, kite_client_stats *out);
 
 #ifdef __cplusplus

@@ -8,6 +8,8 @@
 #ifndef KITE_ERROR_H
 #define KITE_ERROR_H
 
+#include "kite/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -35,9 +37,11 @@ typedef enum kite_err {
 
 /* A static, human-readable description of |err| (never NULL; unknown codes
  * get "unknown error"). Thread-safe. */
+KITE_API
 const char *kite_strerror(int err);
 
 /* The code's name without the prefix, e.g. "EFULL" (never NULL). */
+KITE_API
 const char *kite_err_name(int err);
 
 #ifdef __cplusplus

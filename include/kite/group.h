@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kite/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,24 +26,30 @@ typedef uint64_t kite_session_id;
 typedef struct kite_group kite_group;
 
 /* A new empty group, or NULL when memory runs out. */
+KITE_API
 kite_group *kite_group_create(kite_server *srv);
 
 /* Frees the group (its members are not told). No other thread may use it
  * during or after the call. NULL is ignored. */
+KITE_API
 void kite_group_destroy(kite_group *g);
 
 /* 0, KITE_ENOTFOUND (no such live session), KITE_ESTATE (a member
  * already), KITE_ENOMEM. */
+KITE_API
 int kite_group_join(kite_group *g, kite_session_id id);
 
 /* 0 or KITE_ENOTFOUND (not a member). */
+KITE_API
 int kite_group_leave(kite_group *g, kite_session_id id);
 
 /* Live members. */
+KITE_API
 size_t kite_group_size(kite_group *g);
 
 /* Copies up to |cap| live members' ids into |out|; returns how many
  * members there are (may exceed |cap|). */
+KITE_API
 size_t kite_group_members(kite_group *g, kite_session_id *out, size_t cap);
 
 /* Sends one frame to every live member (msg_id and body as
@@ -49,6 +57,7 @@ size_t kite_group_members(kite_group *g, kite_session_id *out, size_t cap);
  * KITE_EINVAL / KITE_EMSGSIZE / KITE_ENOMEM. A member whose send queue is
  * full is closed as a slow peer (reason 6) rather than left with a gap in
  * its stream. */
+KITE_API
 int kite_group_broadcast(kite_group *g, uint16_t msg_id, const void *body,
                          size_t len);
 

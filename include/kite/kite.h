@@ -10,9 +10,8 @@
 #include "kite/reason.h"
 #include "kite/server.h"
 #include "kite/timer.h"
+#include "kite/version.h"
 
-#define KITE_VERSION_MAJOR 0
-#define KITE_VERSION_MINOR 1
 #define KITE_PROTOCOL_VERSION 1
 
 #endif

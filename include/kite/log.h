@@ -5,6 +5,8 @@
 #ifndef KITE_LOG_H
 #define KITE_LOG_H
 
+#include "kite/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -22,8 +24,10 @@ typedef enum kite_log_level {
 typedef void (*kite_log_fn)(void *user, kite_log_level level, const char *msg);
 
 /* The default sink: "kite LEVEL msg" on stderr. */
+KITE_API
 void kite_log_stderr(void *user, kite_log_level level, const char *msg);
 
+KITE_API
 const char *kite_log_level_name(kite_log_level level);
 
 #ifdef __cplusplus

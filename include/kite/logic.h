@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kite/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -43,7 +45,9 @@ typedef enum kite_worker_mode {
 } kite_worker_mode;
 
 /* "inline", "hash", "bind", "dynamic"; and back (-1 if unknown). */
+KITE_API
 const char *kite_worker_mode_name(kite_worker_mode mode);
+KITE_API
 int kite_worker_mode_parse(const char *name);
 
 /* What to do with a frame whose msg_id has no handler and no default. */
@@ -71,11 +75,13 @@ typedef void (*kite_handler_fn)(const kite_request *req);
  * created the server. KITE_EINVAL for msg_id 0 or 0xFF00.. (kite's own).
  * Frames with no route go to the config's on_message (the default
  * handler), else to the unrouted policy. */
+KITE_API
 int kite_server_route(kite_server *srv, uint16_t msg_id, kite_handler_fn fn,
                       void *user);
 
 /* Sends a frame back to the request's session: kite_session_send(req->srv,
  * req->session, ...), with its return values. From the handler. */
+KITE_API
 int kite_reply(const kite_request *req, uint16_t msg_id, const void *body,
                size_t len);
 
@@ -84,6 +90,7 @@ int kite_reply(const kite_request *req, uint16_t msg_id, const void *body,
  * session's next message (the current one finishes where it is, so order
  * and mutual exclusion hold). 0 or KITE_ENOTFOUND; KITE_ESTATE in other
  * modes. */
+KITE_API
 int kite_session_set_affinity(kite_server *srv, kite_session_id id,
                               uint64_t key);
 

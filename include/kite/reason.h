@@ -7,6 +7,8 @@
 #ifndef KITE_REASON_H
 #define KITE_REASON_H
 
+#include "kite/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,6 +26,7 @@ typedef enum kite_close_reason {
 
 /* A static name for a close reason ("unknown" for other values; never
  * NULL). Thread-safe. */
+KITE_API
 const char *kite_close_reason_name(int reason);
 
 #ifdef __cplusplus

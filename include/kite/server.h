@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kite/export.h"
 #include "kite/error.h"
 #include "kite/log.h"
 #include "kite/logic.h"
@@ -108,6 +109,7 @@ typedef struct kite_server_config {
 } kite_server_config;
 
 /* Fills |cfg| with the defaults above. */
+KITE_API
 void kite_server_config_init(kite_server_config *cfg);
 
 /* Validates |cfg|, binds the sockets and allocates every table, so that
@@ -116,32 +118,39 @@ void kite_server_config_init(kite_server_config *cfg);
  *   KITE_EINVAL  a bad value (the log says which field);
  *   KITE_ESYS    a socket call failed (the log names it and errno);
  *   KITE_ENOMEM. */
+KITE_API
 int kite_server_create(kite_server **out, const kite_server_config *cfg);
 
 /* Starts the shard threads (and the metrics endpoint, when configured)
  * and returns. KITE_ESTATE if started already, KITE_ESYS if a thread cannot
  * start or metrics_addr cannot be bound (logged). Any thread but a
  * callback. */
+KITE_API
 int kite_server_start(kite_server *srv);
 
 /* Graceful stop: new handshakes get REJECT (shutting down); each session's
  * queued data is flushed until acknowledged or stop_timeout_ms passes; each
  * gets CLOSE (reason 3) and on_disconnect; then the threads end. Blocks
  * until then. Any thread but a callback; a second call returns at once. */
+KITE_API
 int kite_server_stop(kite_server *srv);
 
 /* Stops (if running) and frees everything. NULL is ignored. */
+KITE_API
 void kite_server_destroy(kite_server *srv);
 
 /* The UDP port bound (useful after asking for port 0). */
+KITE_API
 int kite_server_udp_port(const kite_server *srv);
 
 /* The TCP port bound, or 0 when tcp_addr is NULL. Any thread. */
+KITE_API
 int kite_server_tcp_port(const kite_server *srv);
 
 /* The metrics endpoint's TCP port once started (port 0 picks one), or 0
  * when metrics_addr is NULL. Any thread. The text it serves on GET
  * /metrics is described in docs/OPERATIONS.md. */
+KITE_API
 int kite_server_metrics_port(const kite_server *srv);
 
 /* Sends one frame (PROTOCOL.md section 4) to a session; |body| is copied.
@@ -162,6 +171,7 @@ int kite_server_metrics_port(const kite_server *srv);
  * KITE_EFULL comes back at once; a frame that still finds no room when it
  * reaches the shard (the queue and the KCP window both full) closes the
  * session as a slow peer (reason 6). */
+KITE_API
 int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
                       const void *body, size_t len);
 
@@ -170,15 +180,15 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
  * delivered: on the session's shard they fail with KITE_ENOTFOUND; from
  * another thread one may still return 0 while the close travels, and is
  * dropped (counted in drop_stale_cmd). Its further input is not handled.
- * The frames
- * sent before the call are delivered and, on KCP, acknowledged (at most
- * close_timeout_ms), then the peer is told why (KCP: CLOSE; TCP: the close
- * notice, then FIN), and on_disconnect (reason 4) runs on the session's
- * executor. So reply-then-close is safe: the reply arrives before the
+ * The frames sent before the call are delivered and, on KCP, acknowledged
+ * (at most close_timeout_ms), then the peer is told why (KCP: CLOSE; TCP:
+ * the close notice, then FIN), and on_disconnect (reason 4) runs on the
+ * session's executor. So reply-then-close is safe: the reply arrives before the
  * client learns it was kicked. Any thread, callbacks included; from
  * another thread than the session's shard the close travels through the
  * shard's inbox. 0, or KITE_ENOTFOUND when it is gone or closing already,
  * or KITE_EFULL (the shard's inbox is full: retry). */
+KITE_API
 int kite_session_close(kite_server *srv, kite_session_id id);
 
 /* The application's pointer for a session (NULL until set, and again
@@ -186,7 +196,9 @@ int kite_session_close(kite_server *srv, kite_session_id id);
  * the executor finds NULL, not what on_disconnect freed). From the
  * session's own executor only; KITE_ENOTFOUND for a stale id or another
  * thread. */
+KITE_API
 int kite_session_set_user(kite_server *srv, kite_session_id id, void *user);
+KITE_API
 void *kite_session_user(kite_server *srv, kite_session_id id);
 
 /* How a session reaches the server. */
@@ -216,6 +228,7 @@ typedef struct kite_session_info {
  * it takes no lock the shard waits on and never blocks. 0, or
  * KITE_ENOTFOUND: no such open session (never opened, closed by the
  * application, disconnected, or a stale id); |out| is then untouched. */
+KITE_API
 int kite_session_get_info(kite_server *srv, kite_session_id id,
                           kite_session_info *out);
 
@@ -281,6 +294,7 @@ typedef struct kite_server_stats {
  * frames_in once its handler has taken it, so an inline handler's reply
  * can reach the peer before the frame it answers is counted: a peer's view
  * is ahead of these counters, never behind. */
+KITE_API
 void kite_server_stats_get(const kite_server *srv, kite_server_stats *out);
 
 #ifdef __cplusplus

@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "kite/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -31,6 +33,7 @@ typedef void (*kite_timer_fn)(kite_server *srv, kite_timer_id id, void *user);
  * Any thread, callbacks included. Returns its id (> 0), or 0 when the key
  * has no executor (bind, dynamic: no such session) or memory runs out.
  * After kite_server_start() only. */
+KITE_API
 kite_timer_id kite_timer_start(kite_server *srv, uint64_t key,
                                uint32_t delay_ms, uint32_t period_ms,
                                kite_timer_fn fn, void *user);
@@ -39,6 +42,7 @@ kite_timer_id kite_timer_start(kite_server *srv, uint64_t key,
  * returns, from another thread it may fire once more while the stop
  * travels. 0, or KITE_ENOTFOUND (not running: stopped, fired, or unknown).
  * Any thread. */
+KITE_API
 int kite_timer_stop(kite_server *srv, kite_timer_id id);
 
 #ifdef __cplusplus

@@ -19,6 +19,7 @@
  * when any echo was lost, corrupt or out of order, or a session failed.
  */
 #include "bench.h"
+#include "help.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -115,6 +116,10 @@ int main(int argc, char **argv) {
   bool floor = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(kite_bench_help, stdout);
+      return 0;
+    }
     if (!strcmp(a, "--floor")) floor = true;
     else if (!strcmp(a, "--json")) cfg.json = true;
     else if (!strcmp(a, "--quiet")) cfg.quiet = true;

@@ -15,6 +15,7 @@
  * picked is printed); on SIGINT or SIGTERM it prints what it did.
  */
 #include "relay.h"
+#include "help.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -82,6 +83,10 @@ int main(int argc, char **argv) {
   cfg.up.reorder_ms = cfg.down.reorder_ms = 30;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(kite_chaos_help, stdout);
+      return 0;
+    }
     if (strncmp(a, "--", 2) != 0 || !v)
       usage();
     const char *name = a + 2;

@@ -12,6 +12,7 @@
 
 #include "../../examples/kited/demo_proto.h"
 #include "render.h"
+#include "help.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -137,6 +138,10 @@ int main(int argc, char **argv) {
   bool tcp = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(kite_cli_help, stdout);
+      return 0;
+    }
     if (!strcmp(a, "--name") && v)
       st.name = argv[++i];
     else if (!strcmp(a, "--server") && v)
