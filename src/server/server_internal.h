@@ -186,6 +186,12 @@ struct kite__shard {
   kite__udp_rx *rx;
   kite__udp_tx *tx;
   kite__tcp_acceptor tcp_ls;  /* this shard's listener in the port's group */
+  /* Out of descriptors the listener leaves the epoll set until
+   * accept_resume_ms, after a pause that doubles while accept keeps
+   * failing (session_tcp.c). Owned by the shard thread. */
+  bool accept_paused;
+  uint32_t accept_resume_ms;
+  uint32_t accept_backoff_ms; /* the last pause; 0 once accept progressed */
   uint8_t *tcp_rx;            /* reads land here: frames are cut in place */
   kite__wheel linger_wheel;   /* lingering connections' deadlines */
   kite__tcp_conn *lingering;  /* list of them */
@@ -297,8 +303,15 @@ void kite__session_protocol_error(kite__session *s, int why);
 
 /* session_tcp.c */
 #define KITE__TCP_RX_BYTES 65536 /* one read() into the shard's buffer */
-/* Accepts what waits on the shard's listener, within a budget. */
+/* Accepts what waits on the shard's listener, within a budget. When
+ * accept fails and leaves the connection queued (out of descriptors with
+ * no spare to give up), takes the listener out of the epoll set for a
+ * back-off instead of spinning on it. */
 void kite__tcp_accept_ready(kite__shard *sh);
+/* Milliseconds until a paused listener is polled again, or -1. */
+int kite__tcp_accept_timeout_ms(const kite__shard *sh);
+/* Puts a paused listener back once its pause is over. */
+void kite__tcp_accept_advance(kite__shard *sh);
 /* epoll reported |events| on |c|. */
 void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events);
 int kite__tcp_session_sendv(kite__session *s, struct iovec *iov, int n);
