@@ -277,6 +277,7 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(backpressure, "times a session's mailbox was full (reading paused)")  \
   X(tcp_accepted, "TCP connections accepted")                                \
   X(tcp_refused_nofd, "TCP connections refused: out of descriptors")         \
+  X(tcp_accept_backoffs, "TCP listener pauses: out of descriptors")          \
   X(tcp_bad_open, "TCP connections closed for a bad OPEN preface")           \
   X(tcp_bytes_in, "TCP bytes received")                                      \
   X(tcp_bytes_out, "TCP bytes sent")                                         \

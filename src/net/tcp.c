@@ -51,7 +51,36 @@ void kite__tcp_acceptor_close(kite__tcp_acceptor *ac) {
   ac->fd = ac->spare = -1;
 }
 
+/* Out of descriptors: gives up the spare, accepts the connection waiting
+ * (if any), closes it (the peer sees the refusal) and takes the spare
+ * back. Every shard's acceptor shares the process's table, so the slot
+ * the spare frees can go to another thread first: the accept then fails
+ * too, the connection stays queued, and the caller must back off. */
+static int refuse_one(kite__tcp_acceptor *ac) {
+  if (ac->spare < 0 && (ac->spare = open_spare()) < 0)
+    return KITE_ESYS; /* nothing to give up: it stays queued */
+  close(ac->spare);
+  int fd;
+  do
+    fd = accept4(ac->fd, NULL, NULL, SOCK_CLOEXEC);
+  while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+  int e = errno;
+  if (fd >= 0)
+    close(fd);
+  ac->spare = open_spare(); /* may fail too: taken again when it can be */
+  if (fd >= 0)
+    return KITE_EFULL;
+  /* Linux reports EMFILE before it looks at the backlog: only this
+   * accept says whether a connection was there at all. */
+  if (e == EAGAIN || e == EWOULDBLOCK)
+    return KITE_EAGAIN;
+  errno = e;
+  return KITE_ESYS;
+}
+
 int kite__tcp_accept(kite__tcp_acceptor *ac, kite__addr *peer) {
+  if (ac->spare < 0) /* lost to a race, or never had: the first slot free */
+    ac->spare = open_spare();
   for (;;) {
     socklen_t len = sizeof(*peer);
     int fd = accept4(ac->fd, &peer->sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -63,24 +92,22 @@ int kite__tcp_accept(kite__tcp_acceptor *ac, kite__addr *peer) {
     switch (errno) {
     case EINTR:
     case ECONNABORTED: /* gone before we took it: the next one */
+    /* The new connection's own network errors (accept(2), Linux): it is
+     * gone from the backlog, so try the next one. */
+    case ENETDOWN:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
       continue;
     case EAGAIN:
       return KITE_EAGAIN;
     case EMFILE:
     case ENFILE:
-      if (ac->spare < 0 && (ac->spare = open_spare()) < 0)
-        return KITE_EFULL; /* nothing to give up: it stays queued */
-      /* Linux reports EMFILE before it looks at the backlog: only the
-       * accept below says whether a connection was there at all. */
-      close(ac->spare);
-      fd = accept(ac->fd, NULL, NULL);
-      int e = errno;
-      if (fd >= 0)
-        close(fd);
-      ac->spare = open_spare();
-      if (fd >= 0)
-        return KITE_EFULL;
-      return e == EAGAIN || e == EWOULDBLOCK ? KITE_EAGAIN : KITE_ESYS;
+      return refuse_one(ac);
     default:
       return KITE_ESYS;
     }

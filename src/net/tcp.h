@@ -9,6 +9,14 @@
  * it up, accepts the connection, closes it (the peer sees the refusal),
  * and takes the spare back. So each waiting connection costs one refusal,
  * and the backlog empties.
+ *
+ * The descriptor table is the process's, not the acceptor's: another
+ * shard (or any thread) can take the slot the spare frees before this
+ * accept does, and then the spare cannot be reopened either. The
+ * connection stays queued and the caller is told so (KITE_ESYS, errno
+ * EMFILE or ENFILE): it must stop polling the listener for a while (the
+ * shard backs off, session_tcp.c). A lost spare is taken again at the
+ * next call that finds a slot free, before any connection gets it.
  */
 #ifndef KITE_NET_TCP_H
 #define KITE_NET_TCP_H
@@ -17,6 +25,7 @@
 
 #include <stdbool.h>
 
+/* Owned by the one thread that accepts on it (its shard): never shared. */
 typedef struct kite__tcp_acceptor {
   int fd;    /* the listener, non-blocking */
   int spare; /* an open descriptor kept for the EMFILE dance, or -1 */
@@ -36,7 +45,13 @@ void kite__tcp_acceptor_close(kite__tcp_acceptor *ac);
  *   KITE_EAGAIN  none waiting;
  *   KITE_EFULL   one was waiting but no descriptor was free: it was
  *                accepted and closed at once (count it), call again;
- *   KITE_ESYS    another failure (errno says which): the listener stays. */
+ *   KITE_ESYS    a failure that may leave a connection queued (errno says
+ *                which: EMFILE or ENFILE when no descriptor was free and
+ *                the spare could not make room, ENOBUFS, ENOMEM...): the
+ *                listener stays readable, so calling again at once would
+ *                spin; stop polling it for a while first.
+ * The network errors accept(2) passes on from a new connection are
+ * skipped, as that connection is gone. The calling thread owns |ac|. */
 int kite__tcp_accept(kite__tcp_acceptor *ac, kite__addr *peer);
 
 /* The port a listener is bound to (after binding port 0). */

@@ -24,6 +24,12 @@
 #include <unistd.h>
 
 #define ACCEPTS_PER_WAKEUP 64
+/* A listener that cannot accept pauses this long, doubling while it still
+ * cannot, up to the bound: a spinning shard costs a core, a paused one a
+ * few system calls a second, and a legitimate client waits at most the
+ * bound once descriptors are free again. */
+#define ACCEPT_BACKOFF_MIN_MS 100
+#define ACCEPT_BACKOFF_MAX_MS 1000
 #define READS_PER_WAKEUP 4 /* 4 x 64 KiB per connection, then the others */
 
 static kite__tcp_conn *conn_of(const kite__session *s) { return s->link; }
@@ -108,13 +114,39 @@ static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
   kite__session_schedule(s);
 }
 
+/* accept() failed and the connection may still be queued: the listener
+ * leaves the epoll set (a level-triggered listener would report it again
+ * at once) until the shard's loop puts it back. */
+static void accept_pause(kite__shard *sh, int err) {
+  uint32_t ms = sh->accept_backoff_ms ? 2 * sh->accept_backoff_ms
+                                      : ACCEPT_BACKOFF_MIN_MS;
+  if (ms > ACCEPT_BACKOFF_MAX_MS)
+    ms = ACCEPT_BACKOFF_MAX_MS;
+  sh->accept_backoff_ms = ms;
+  sh->accept_paused = true;
+  sh->accept_resume_ms = sh->now + ms;
+  epoll_ctl(sh->epfd, EPOLL_CTL_DEL, sh->tcp_ls.fd, NULL);
+  KITE__STAT_INC(sh, tcp_accept_backoffs);
+  uint32_t held;
+  if (kite__ratelog_allow(&sh->log_nofd, sh->now, &held))
+    kite__logf(&sh->srv->log, KITE_LOG_WARN,
+               "shard %u: accept() failed: %s: the TCP listener pauses %u ms "
+               "(%u more in the last second)",
+               sh->index, strerror(err), ms, held);
+}
+
 void kite__tcp_accept_ready(kite__shard *sh) {
+  if (sh->accept_paused)
+    return; /* an event from before the pause */
   for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
     kite__addr peer;
     int fd = kite__tcp_accept(&sh->tcp_ls, &peer);
-    if (fd == KITE_EAGAIN)
+    if (fd == KITE_EAGAIN) {
+      sh->accept_backoff_ms = 0;
       return;
+    }
     if (fd == KITE_EFULL) {
+      sh->accept_backoff_ms = 0;
       KITE__STAT_INC(sh, tcp_refused_nofd);
       uint32_t held;
       if (kite__ratelog_allow(&sh->log_nofd, sh->now, &held))
@@ -124,13 +156,31 @@ void kite__tcp_accept_ready(kite__shard *sh) {
       continue;
     }
     if (fd < 0) {
-      kite__logf(&sh->srv->log, KITE_LOG_WARN, "shard %u: accept() failed: %s",
-                 sh->index, strerror(errno));
+      accept_pause(sh, errno);
       return;
     }
+    sh->accept_backoff_ms = 0;
     KITE__STAT_INC(sh, tcp_accepted);
     adopt(sh, fd, &peer);
   }
+}
+
+int kite__tcp_accept_timeout_ms(const kite__shard *sh) {
+  if (!sh->accept_paused)
+    return -1;
+  int32_t left = kite__ms_diff(sh->accept_resume_ms, sh->now);
+  return left > 0 ? (int)left : 0;
+}
+
+void kite__tcp_accept_advance(kite__shard *sh) {
+  if (!sh->accept_paused || !kite__ms_reached(sh->now, sh->accept_resume_ms))
+    return;
+  sh->accept_paused = false;
+  if (sh->tcp_ls.fd < 0)
+    return; /* closed by a stop meanwhile */
+  struct epoll_event el = {.events = EPOLLIN, .data.u64 = KITE__EV_LISTEN};
+  if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->tcp_ls.fd, &el) < 0)
+    accept_pause(sh, errno); /* no memory for it: try again later */
 }
 
 /* Keeps the frame the mailbox refused, re-encoded, for the next feed. */

@@ -412,6 +412,9 @@ void *kite__shard_main(void *arg) {
       timeout = game;
     if (timeout < 0 || (linger >= 0 && linger < timeout))
       timeout = linger;
+    int resume = kite__tcp_accept_timeout_ms(sh);
+    if (timeout < 0 || (resume >= 0 && resume < timeout))
+      timeout = resume;
     if (timeout < 0)
       timeout = 1000; /* nothing scheduled: still look at the stop flag */
     int n = epoll_wait(sh->epfd, ev, EVENTS_PER_WAIT, timeout);
@@ -444,6 +447,7 @@ void *kite__shard_main(void *arg) {
       begin_stop(sh);
     kite__wheel_advance(&sh->wheel, sh->now, kite__session_on_timer, sh);
     kite__tcp_linger_advance(sh);
+    kite__tcp_accept_advance(sh);
     kite__timers_drain(&sh->timers, sh->now);
     kite__timers_advance(&sh->timers, sh->now);
     flush_dirty(sh);

@@ -79,6 +79,12 @@ struct kite__shard {
   kite__udp_rx *rx;
   kite__udp_tx *tx;
   kite__tcp_acceptor tcp_ls;  /* this shard's listener in the port's group */
+  /* Out of descriptors the listener leaves the epoll set until
+   * accept_resume_ms, after a pause that doubles while accept keeps
+   * failing (session_tcp.c). Owned by the shard thread. */
+  bool accept_paused;
+  uint32_t accept_resume_ms;
+  uint32_t accept_backoff_ms; /* the last pause; 0 once accept progressed */
   uint8_t *tcp_rx;            /* reads land here: frames are cut in place */
   kite__wheel linger_wheel;   /* lingering connections' deadlines */
   kite__tcp_conn *lingering;  /* list of them */

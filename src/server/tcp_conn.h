@@ -40,8 +40,15 @@ typedef struct kite__tcp_conn {
 
 /* session_tcp.c */
 #define KITE__TCP_RX_BYTES 65536 /* one read() into the shard's buffer */
-/* Accepts what waits on the shard's listener, within a budget. */
+/* Accepts what waits on the shard's listener, within a budget. When
+ * accept fails and leaves the connection queued (out of descriptors with
+ * no spare to give up), takes the listener out of the epoll set for a
+ * back-off instead of spinning on it. */
 void kite__tcp_accept_ready(kite__shard *sh);
+/* Milliseconds until a paused listener is polled again, or -1. */
+int kite__tcp_accept_timeout_ms(const kite__shard *sh);
+/* Puts a paused listener back once its pause is over. */
+void kite__tcp_accept_advance(kite__shard *sh);
 /* epoll reported |events| on |c|. */
 void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events);
 /* Arms the epoll mask |events| for |c| (no call when unchanged). */

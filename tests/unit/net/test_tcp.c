@@ -3,7 +3,8 @@
  * accepted, "none waiting" as an answer rather than an error, and, in a
  * child process with a tiny descriptor limit, connections refused one by
  * one when descriptors run out (never a busy loop), then accepted again
- * once one is free.
+ * once one is free; and, with the spare lost to another thread, the
+ * connection left queued and the caller told to back off.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,6 +132,61 @@ static int out_of_descriptors(void) {
   return 0;
 }
 
+/* In a child: the spare is gone (another thread took its slot) and the
+ * table is full. The waiting connection cannot be refused: it must stay
+ * queued and the caller be told to back off, never a refusal counted that
+ * did not happen. Once a slot is free the spare is taken back first and
+ * the connection refused with it. */
+static int no_spare_keeps_it_queued(void) {
+  kite__tcp_acceptor ac;
+  listen_any(&ac, false, 0);
+  int client = dial(kite__tcp_local_port(&ac));
+  if (client < 0)
+    return 10;
+  struct pollfd p = {.fd = ac.fd, .events = POLLIN};
+  if (poll(&p, 1, 5000) != 1)
+    return 11;
+  struct rlimit rl = {64, 64};
+  if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return 12;
+  close(ac.spare);
+  ac.spare = -1;
+  int last = -1;
+  while ((last = dup(0)) >= 0)
+    ; /* every descriptor taken */
+  kite__addr peer;
+  for (int i = 0; i < 3; i++) {
+    errno = 0;
+    if (kite__tcp_accept(&ac, &peer) != KITE_ESYS)
+      return 20 + i; /* a refusal that never took the connection */
+    if (errno != EMFILE)
+      return 30 + i;
+  }
+  if (poll(&p, 1, 0) != 1)
+    return 40; /* still queued */
+  struct pollfd q = {.fd = client, .events = POLLIN};
+  if (poll(&q, 1, 0) != 0)
+    return 41; /* and the peer has heard nothing */
+  close(client); /* one slot free: the spare is taken back with it */
+  if (kite__tcp_accept(&ac, &peer) != KITE_EFULL || ac.spare < 0)
+    return 50;
+  if (kite__tcp_accept(&ac, &peer) != KITE_EAGAIN)
+    return 51;
+  return 0;
+}
+
+static void backs_off_when_the_spare_is_gone(void **state) {
+  (void)state;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0)
+    _exit(no_spare_keeps_it_queued());
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void refuses_when_out_of_descriptors(void **state) {
   (void)state;
   pid_t pid = fork();
@@ -148,6 +204,7 @@ int main(void) {
       cmocka_unit_test(accept_and_nodelay),
       cmocka_unit_test(one_port_for_many_listeners),
       cmocka_unit_test(refuses_when_out_of_descriptors),
+      cmocka_unit_test(backs_off_when_the_spare_is_gone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
