@@ -20,8 +20,11 @@ typedef enum kite_close_reason {
   KITE_CLOSE_PROTOCOL = 2,  /* the peer broke the protocol */
   KITE_CLOSE_SHUTDOWN = 3,  /* the server stopped */
   KITE_CLOSE_KICKED = 4,    /* kite_session_close() */
-  KITE_CLOSE_DEAD_LINK = 5, /* no acknowledgement for dead_link_ms */
-  KITE_CLOSE_SLOW_PEER = 6, /* output backlog over its limit */
+  KITE_CLOSE_DEAD_LINK = 5, /* KCP: no acknowledgement for dead_link_ms;
+                               TCP: the connection was reset or failed */
+  KITE_CLOSE_SLOW_PEER = 6, /* output backlog over its limit (KCP's send
+                               queue; on TCP tcp_send_max, or output the
+                               peer took none of for tcp_stall_ms) */
 } kite_close_reason;
 
 /* A static name for a close reason ("unknown" for other values; never
