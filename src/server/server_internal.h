@@ -193,7 +193,9 @@ struct kite__shard {
   uint8_t *scratch; /* header + max_frame: frames that span segments */
   uint32_t now;     /* ms, refreshed once per loop iteration */
   bool stop_seen;
-  kite__ratelog log_refused, log_backpressure, log_protocol; /* floods */
+  /* Floods: one line a second each; kite__shard_logs_flush() reports what
+   * they held back once the second is over. */
+  kite__ratelog log_refused, log_backpressure, log_protocol;
   kite__ratelog log_nofd;
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
@@ -322,6 +324,12 @@ void kite__tcp_linger_advance(kite__shard *sh);
 void kite__tcp_linger_free_all(kite__shard *sh);
 /* Closes |c|'s descriptor and frees it. */
 void kite__tcp_conn_free(kite__tcp_conn *c);
+
+/* shard_log.c */
+/* Logs the count each of the shard's rate-limited warnings held back, once
+ * its second is over (never a count of 0). Cheap: once per loop iteration,
+ * after the events, with sh->now fresh. */
+void kite__shard_logs_flush(kite__shard *sh);
 
 /* shard.c */
 int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index);
