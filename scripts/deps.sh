@@ -13,7 +13,7 @@ pkgs=(
   zlib1g-dev                        # CRC-32 of frame bodies
   golang-go golang-github-xtaci-kcp-dev   # kcp-go interop tests, bench/compare
   libenet-dev                       # bench/compare: the ENet echo and load
-  gnuplot-nox valgrind              # bench/compare: its plots, instruction counts
+  gnuplot-nox valgrind              # bench/compare: its plots, instruction counts; tests/valgrind
   tmux                              # drives kite-cli in its end-to-end test
 )
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every kite test, installing what they need first (scripts/deps.sh):
-#   1. release build: unit, simulation, interop and end-to-end tests;
+#   1. release build: unit, simulation, interop and end-to-end tests, and
+#      tests/valgrind (memcheck; left out of the sanitizer builds);
 #   2. ASan + UBSan build (pools malloc each object so ASan sees every use):
 #      the same tests;
 #   3. TSan build: the tests labelled threaded (shards, queues, servers);

@@ -49,3 +49,23 @@ bool kite__ratelog_allow(kite__ratelog *r, uint32_t now_ms, uint32_t *suppressed
   r->suppressed = 0;
   return true;
 }
+
+bool kite__ratelog_flush(kite__ratelog *r, uint32_t now_ms, uint32_t *suppressed) {
+  if (!r->started || (int32_t)(now_ms - r->next_ms) < 0)
+    return false;
+  if (r->suppressed == 0) {
+    r->started = 0;
+    return false;
+  }
+  r->next_ms = now_ms + 1000;
+  *suppressed = r->suppressed;
+  r->suppressed = 0;
+  return true;
+}
+
+const char *kite__ratelog_tail(char *buf, size_t size, uint32_t n) {
+  if (n == 0 || size == 0)
+    return "";
+  snprintf(buf, size, " (%u more in the last second)", n);
+  return buf;
+}

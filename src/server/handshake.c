@@ -20,10 +20,10 @@ void kite__handshake_log_refused(kite__shard *sh, const char *transport,
   uint32_t held;
   if (!kite__ratelog_allow(&sh->log_refused, sh->now, &held))
     return;
-  char who[64];
-  kite__logf(&sh->srv->log, KITE_LOG_WARN,
-             "%shandshake from %s refused: %s (%u more refusals in the last second)",
-             transport, kite__addr_format(from, who, sizeof(who)), why, held);
+  char who[64], more[48];
+  kite__logf(&sh->srv->log, KITE_LOG_WARN, "%shandshake from %s refused: %s%s",
+             transport, kite__addr_format(from, who, sizeof(who)), why,
+             kite__ratelog_tail(more, sizeof(more), held));
 }
 
 static void reject(kite__shard *sh, const kite__ctrl *req, uint8_t reason,

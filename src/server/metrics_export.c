@@ -136,7 +136,7 @@ int kite__metrics_export_start(kite_server *srv) {
   if (!srv->cfg.metrics_addr)
     return 0;
   return kite__metrics_http_start(&srv->metrics, srv->cfg.metrics_addr,
-                                  write_all, srv, &srv->log);
+                                  write_all, srv, &srv->log, NULL);
 }
 
 void kite__metrics_export_stop(kite_server *srv) {

@@ -107,11 +107,12 @@ bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
     KITE__STAT_INC(sh, backpressure);
     uint32_t held;
     if (kite__ratelog_allow(&sh->log_backpressure, sh->now, &held)) {
-      char who[64];
+      char who[64], more[48];
       kite__logf(&sh->srv->log, KITE_LOG_WARN,
                  "session %s: its handlers are behind; reading paused "
-                 "(backpressure; %u more like it in the last second)",
-                 kite__addr_format(&s->peer, who, sizeof(who)), held);
+                 "(backpressure)%s",
+                 kite__addr_format(&s->peer, who, sizeof(who)),
+                 kite__ratelog_tail(more, sizeof(more), held));
     }
     return false;
   } else {
@@ -124,13 +125,14 @@ bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
 
 void kite__session_protocol_error(kite__session *s, int why) {
   kite__shard *sh = s->shard;
-  char who[64];
+  char who[64], more[48];
   uint32_t held;
   if (kite__ratelog_allow(&sh->log_protocol, sh->now, &held))
     kite__logf(&sh->srv->log, KITE_LOG_WARN,
-               "session %s: %s: closing (protocol error; %u more in the "
-               "last second)", kite__addr_format(&s->peer, who, sizeof(who)),
-               kite__frame_strerror(why), held);
+               "session %s: %s: closing (protocol error)%s",
+               kite__addr_format(&s->peer, who, sizeof(who)),
+               kite__frame_strerror(why),
+               kite__ratelog_tail(more, sizeof(more), held));
   KITE__STAT_INC(sh, drop_frame);
   if (s->close_pending == KITE__NO_CLOSE)
     s->close_pending = KITE_CLOSE_PROTOCOL;

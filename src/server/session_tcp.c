@@ -149,10 +149,12 @@ void kite__tcp_accept_ready(kite__shard *sh) {
       sh->accept_backoff_ms = 0;
       KITE__STAT_INC(sh, tcp_refused_nofd);
       uint32_t held;
+      char more[48];
       if (kite__ratelog_allow(&sh->log_nofd, sh->now, &held))
         kite__logf(&sh->srv->log, KITE_LOG_WARN,
-                   "shard %u: out of descriptors: a TCP connection was refused "
-                   "(%u more in the last second)", sh->index, held);
+                   "shard %u: out of descriptors: a TCP connection was "
+                   "refused%s", sh->index,
+                   kite__ratelog_tail(more, sizeof(more), held));
       continue;
     }
     if (fd < 0) {

@@ -450,6 +450,7 @@ void *kite__shard_main(void *arg) {
     kite__tcp_accept_advance(sh);
     kite__timers_drain(&sh->timers, sh->now);
     kite__timers_advance(&sh->timers, sh->now);
+    kite__shard_logs_flush(sh);
     flush_dirty(sh);
     kite__udp_tx_flush(sh->tx);
     account_tx(sh, &sent, &dropped, &bytes);

@@ -92,7 +92,9 @@ struct kite__shard {
   uint8_t *scratch; /* header + max_frame: frames that span segments */
   uint32_t now;     /* ms, refreshed once per loop iteration */
   bool stop_seen;
-  kite__ratelog log_refused, log_backpressure, log_protocol; /* floods */
+  /* Floods: one line a second each; kite__shard_logs_flush() reports what
+   * they held back once the second is over. */
+  kite__ratelog log_refused, log_backpressure, log_protocol;
   kite__ratelog log_nofd;
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
@@ -110,6 +112,12 @@ void kite__handshake_send_close(kite__session *s, uint8_t reason);
  * the count held back; |transport| prefixes the line ("" or "tcp "). */
 void kite__handshake_log_refused(kite__shard *sh, const char *transport,
                                  const kite__addr *from, const char *why);
+
+/* shard_log.c */
+/* Logs the count each of the shard's rate-limited warnings held back, once
+ * its second is over (never a count of 0). Cheap: once per loop iteration,
+ * after the events, with sh->now fresh. */
+void kite__shard_logs_flush(kite__shard *sh);
 
 /* A conv's layout (PROTOCOL.md section 2): the owning shard in the first
  * byte on the wire (steering), the slot above it (|slot_bits|, the
