@@ -51,7 +51,8 @@ static void write_stats(kite__prom *p, const kite_server_stats *st) {
   for (int k = 0; k < NSTATS; k++) {
     if (group_of(stat_names[k]) >= 0)
       continue;
-    bool gauge = !strcmp(stat_names[k], "sessions");
+    bool gauge = !strcmp(stat_names[k], "sessions") ||
+                 !strcmp(stat_names[k], "temp_workers");
     snprintf(family, sizeof(family), "kite_%s%s", stat_names[k],
              gauge ? "" : "_total");
     kite__prom_family(p, family, gauge ? "gauge" : "counter", stat_helps[k]);

@@ -54,6 +54,7 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->tcp_send_max = 1u << 20;
   cfg->tcp_stall_ms = 10000;
   cfg->tcp_linger_ms = 2000;
+  cfg->mailbox_depth = 256;
   cfg->mailbox_bytes = 262144;
   cfg->timers_max = 16384;
   cfg->log_level = KITE_LOG_INFO;
@@ -88,6 +89,10 @@ static int validate(const kite_server_config *c, kite__log *log) {
   CHECK(c->worker_mode >= KITE_WORKERS_INLINE && c->worker_mode <= KITE_WORKERS_DYNAMIC,
         "worker_mode");
   CHECK(c->workers >= 0 && c->workers <= 4096, "workers");
+  CHECK(c->mailbox_depth >= KITE__MAILBOX_DEPTH_MIN &&
+            c->mailbox_depth <= KITE__MAILBOX_DEPTH_MAX &&
+            (c->mailbox_depth & (c->mailbox_depth - 1)) == 0,
+        "mailbox_depth (a power of two, 2..4096)");
   CHECK(c->mailbox_bytes >= 1024, "mailbox_bytes");
   CHECK(c->timers_max >= 1 && c->timers_max <= (1u << 24), "timers_max");
   CHECK(c->unrouted == KITE_UNROUTED_DROP || c->unrouted == KITE_UNROUTED_CLOSE,
@@ -405,6 +410,9 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
     return KITE_ENOTFOUND;
   kite__shard *sh = s->shard;
   if (kite__shard_current() == sh) {
+    if (s->state == KITE__S_ZOMBIE || s->close_pending != KITE__NO_CLOSE ||
+        (kite__mailbox_flags(&s->mb) & KITE__MB_CLOSING))
+      return KITE_ECLOSED; /* nothing more goes out (logic.h) */
     if (s->state != KITE__S_OPEN && s->state != KITE__S_CLOSING)
       return KITE_ENOTFOUND;
     int rc = kite__session_send_frame(s, msg_id, 0, body, len);
@@ -412,6 +420,8 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
       KITE__STAT_INC(sh, frames_out);
     return rc;
   }
+  if (kite__logic_closing(s))
+    return KITE_ECLOSED;
   /* Another thread: reserve room in the session's queue, then hand over. */
   uint32_t segs = kite__frame_segs(srv, KITE__FRAME_HDR + len);
   if (!kite__session_reserve(s, segs))
@@ -501,6 +511,10 @@ void kite_server_stats_get(const kite_server *srv, kite_server_stats *out) {
     for (int k = 0; k < KITE__ST_COUNT; k++)
       field[k] += atomic_load_explicit(&srv->shards[i].stats[k],
                                        memory_order_relaxed);
-  out->unrouted = atomic_load_explicit(&srv->logic.unrouted, memory_order_relaxed);
+  const kite__logic *lg = &srv->logic;
+  out->unrouted = atomic_load_explicit(&lg->unrouted, memory_order_relaxed);
+  out->drop_after_close = atomic_load_explicit(&lg->drop_after_close, memory_order_relaxed);
+  out->temp_workers = atomic_load_explicit(&lg->temps_running, memory_order_relaxed);
+  out->temp_workers_started = atomic_load_explicit(&lg->temps_started, memory_order_relaxed);
   out->inbox_full += atomic_load_explicit(&srv->logic.posts_refused, memory_order_relaxed);
 }

@@ -230,7 +230,8 @@ kite_session_id kite__session_id(const kite__session *s);
 kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
                                  const kite__local *local,
                                  const uint8_t nonce[8], uint64_t hs_key,
-                                 uint16_t mtu, uint16_t peer_rcv_wnd);
+                                 uint16_t mtu, uint16_t peer_rcv_wnd,
+                                 const char **no_worker);
 void kite__session_input(kite__shard *sh, kite__session *s,
                          const uint8_t *data, size_t len);
 int kite__session_send_frame(kite__session *s, uint16_t msg_id,
@@ -281,8 +282,10 @@ void kite__handshake_log_refused(kite__shard *sh, const char *transport,
                                  const kite__addr *from, const char *why);
 
 /* session.c, for both transports */
-/* A free slot made ready for a new session (not yet counted), or NULL. */
-kite__session *kite__session_claim(kite__shard *sh);
+/* A free slot made ready for a new session (not yet counted), or NULL:
+ * *no_worker says why when the logic layer had no worker for it (bind,
+ * dynamic: counted as reject_no_worker, not reject_full). */
+kite__session *kite__session_claim(kite__shard *sh, const char **no_worker);
 /* Counts a claimed slot in as a live half-open session. */
 void kite__session_admit(kite__session *s, const kite__addr *peer);
 /* One frame from the peer: pings answered, the rest to the logic layer.

@@ -61,9 +61,10 @@ static uint32_t make_conv(const kite__shard *sh, uint32_t slot) {
   }
 }
 
-kite__session *kite__session_claim(kite__shard *sh) {
+kite__session *kite__session_claim(kite__shard *sh, const char **no_worker) {
   kite__session *s = sh->free;
-  if (!s || !kite__logic_bind(&sh->srv->logic, s))
+  *no_worker = NULL;
+  if (!s || (*no_worker = kite__logic_bind(&sh->srv->logic, s)))
     return NULL;
   return s;
 }
@@ -94,8 +95,9 @@ void kite__session_admit(kite__session *s, const kite__addr *peer) {
 kite__session *kite__session_new(kite__shard *sh, const kite__addr *peer,
                                  const kite__local *local,
                                  const uint8_t nonce[8], uint64_t hs_key,
-                                 uint16_t mtu, uint16_t peer_rcv_wnd) {
-  kite__session *s = kite__session_claim(sh);
+                                 uint16_t mtu, uint16_t peer_rcv_wnd,
+                                 const char **no_worker) {
+  kite__session *s = kite__session_claim(sh, no_worker);
   if (!s)
     return NULL;
   kite__kcp_config kc = sh->kcp_cfg;
@@ -240,6 +242,7 @@ int kite__session_close_any(kite_server *srv, kite_session_id id,
   kite__session *s = kite__session_by_id(srv, id);
   if (!s)
     return KITE_ENOTFOUND;
+  kite__logic_close_requested(&srv->logic, s); /* its executor: no more handlers */
   if (kite__shard_current() == s->shard) {
     if (s->state == KITE__S_FREE || s->state == KITE__S_ZOMBIE)
       return KITE_ENOTFOUND;
@@ -399,8 +402,9 @@ bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
     if (kite__ratelog_allow(&sh->log_backpressure, sh->now, &held)) {
       char who[64];
       kite__logf(&sh->srv->log, KITE_LOG_WARN,
-                 "session %s: its handlers are behind; reading paused "
-                 "(backpressure; %u more like it in the last second)",
+                 "session %016llx (%s %s): its handlers are behind; reading "
+                 "paused (backpressure; %u more like it in the last second)",
+                 (unsigned long long)kite__session_id(s), s->tcp ? "tcp" : "udp",
                  kite__addr_format(&s->peer, who, sizeof(who)), held);
     }
     return false;
