@@ -95,7 +95,7 @@ bool kite__logic_deliver(kite__logic *lg, kite__session *s, uint16_t msg_id,
                          const uint8_t *body, uint32_t len);
 /* The session closed with |reason|. true: the slot may be freed now (its
  * on_disconnect ran inline, or it never opened). false: its worker will
- * run on_disconnect after the messages before it, then the shard frees
+ * drop what waits and run on_disconnect, then the shard frees
  * the slot on its notice. */
 bool kite__logic_close(kite__logic *lg, kite__session *s, uint8_t reason);
 

@@ -3,7 +3,8 @@
  * executor (the only consumer at any time): a bounded ring of messages and
  * the events that bracket them. The connect and disconnect events are
  * flags in the mailbox itself, so no full queue can ever lose them; the
- * disconnect is delivered after every message before it.
+ * disconnect is delivered once the message being handled returns (what
+ * still waits then is dropped: include/kite/logic.h, "After a close").
  *
  * Scheduling: a mailbox sits in at most one worker's run queue at a time
  * (the SCHEDULED flag), so one session never runs on two workers at once,

@@ -91,6 +91,7 @@ static void write_workers(kite__prom *p, const kite__logic *lg) {
   uint32_t busy = 0;
   for (uint32_t i = 0; i < lg->nworkers; i++)
     busy += atomic_load_explicit(&lg->workers[i].in_use, memory_order_relaxed);
+  busy += (uint32_t)atomic_load_explicit(&lg->temps_running, memory_order_relaxed);
   if (lg->mode == KITE_WORKERS_BIND || lg->mode == KITE_WORKERS_DYNAMIC) {
     kite__prom_family(p, "kite_workers_bound", "gauge",
                       "workers bound to a session now");
