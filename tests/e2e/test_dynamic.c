@@ -3,7 +3,8 @@
  * real server over loopback:
  *  - dynamic mode with 4 workers takes 200 sessions, all of which echo:
  *    the pool first, then a temporary worker per session, counted, whose
- *    threads end with their sessions and whose records are reused;
+ *    threads end with their sessions and whose records are reused, also
+ *    for sessions that never opened (a TCP connection with no OPEN);
  *  - bind mode with 4 workers refuses the 5th and 6th session, counted as
  *    reject_no_worker (not reject_full) and logged as "no free worker";
  *  - a clock key (KITE_TIMER_CLOCK_KEY) runs a game clock in every mode,
@@ -20,6 +21,7 @@
 
 #include "e2e_poll.h"
 #include "server/server_internal.h"
+#include "tcp_raw.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -200,6 +202,29 @@ static void dynamic_takes_sessions_past_the_pool(void **state) {
   kite_server_destroy(srv);
 }
 
+/* A session that never opens (TCP connected, then closed with no OPEN)
+ * still gives its temporary worker back: the thread ends, and the server
+ * can stop (it waits for every temporary thread). */
+static void temp_worker_of_a_session_never_opened_ends(void **state) {
+  (void)state;
+  kite_server_config cfg;
+  kite_server_config_init(&cfg);
+  cfg.tcp_addr = "127.0.0.1:0";
+  kite_server *srv = make_server(KITE_WORKERS_DYNAMIC, 1, &cfg);
+  assert_int_equal(kite_server_start(srv), 0);
+  int fds[3];
+  for (int i = 0; i < 3; i++)
+    assert_true((fds[i] = tcp_raw_connect(kite_server_tcp_port(srv), 1000, 0)) >= 0);
+  /* The pool's one worker took one; each of the others started a thread. */
+  assert_true(WAIT_UNTIL(stats(srv).temp_workers_started == 2, 10000));
+  for (int i = 0; i < 3; i++)
+    close(fds[i]);
+  assert_true(WAIT_UNTIL(stats(srv).sessions == 0, 10000));
+  assert_true(WAIT_UNTIL(stats(srv).temp_workers == 0, 10000));
+  assert_int_equal(stats(srv).sessions_opened, 0);
+  kite_server_destroy(srv);
+}
+
 /* ---- bind: a refusal for want of a worker says so ---- */
 
 static void bind_refusal_is_counted_and_logged(void **state) {
@@ -373,6 +398,7 @@ static void timer_start_errors(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dynamic_takes_sessions_past_the_pool),
+      cmocka_unit_test(temp_worker_of_a_session_never_opened_ends),
       cmocka_unit_test(bind_refusal_is_counted_and_logged),
       cmocka_unit_test(clock_inline),
       cmocka_unit_test(clock_hash),
