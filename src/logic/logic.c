@@ -255,6 +255,11 @@ void kite__logic_unbind(kite__logic *lg, kite__session *s) {
     atomic_store(&w->in_use, false);
     return;
   }
+  /* A session that never opened (a half-open one expired, a bad OPEN)
+   * never gave its thread a turn to end with: tell it to end now. After a
+   * turn that ended the session it is on its way out anyway. */
+  atomic_store_explicit(&w->stop, true, memory_order_release);
+  kite__worker_wake(w);
   pthread_mutex_lock(&lg->bind_lock);
   atomic_store(&w->in_use, false);
   temp_idle(lg, w);
