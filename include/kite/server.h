@@ -172,7 +172,9 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
                       const void *body, size_t len);
 
 /* Closes a session (reason 4, kicked): on_disconnect follows on its shard.
- * Any thread. KITE_ENOTFOUND when it is gone already. */
+ * Any thread. KITE_ENOTFOUND when it is gone already. From the session's
+ * own callbacks no handler runs for it after this, and sends to it return
+ * KITE_ECLOSED (kite/logic.h, "After a close"): send, then close. */
 int kite_session_close(kite_server *srv, kite_session_id id);
 
 /* The application's pointer for a session (NULL until set, and again
