@@ -94,8 +94,8 @@ static void join_here(kite_server *srv, kite_timer_id id, void *user) {
   atomic_store(&rm->count, rm->n);
   kite_group_broadcast(rm->group, DEMO_ENTER, out, encode_enter(p, out));
   if (!rm->tick)
-    rm->tick = kite_timer_start(srv, rm->key, 1000 / DEMO_TICK_HZ,
-                                1000 / DEMO_TICK_HZ, tick, rm);
+    kite_timer_start(srv, rm->key, 1000 / DEMO_TICK_HZ, 1000 / DEMO_TICK_HZ,
+                     tick, rm, &rm->tick); /* on failure 0: the next join retries */
 }
 
 void room_join(const kite_request *r) {
@@ -124,7 +124,7 @@ void room_join(const kite_request *r) {
    * join itself is handed to the room's executor. */
   kite_session_set_affinity(r->srv, r->session, rm->key);
   p->joining = true;
-  if (!kite_timer_start(r->srv, rm->key, 0, 0, join_here, t)) {
+  if (kite_timer_start(r->srv, rm->key, 0, 0, join_here, t, NULL) < 0) {
     p->joining = false;
     kite_session_set_affinity(r->srv, r->session, r->session);
     free(t);

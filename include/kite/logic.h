@@ -13,13 +13,42 @@
  *                         room state needs no lock;
  *   KITE_WORKERS_BIND     a worker of its own for its life, from a pool of
  *                         |workers|; none free: the handshake gets REJECT
- *                         (full);
- *   KITE_WORKERS_DYNAMIC  as bind, but a worker thread is started for the
- *                         session and ends with it, up to |workers| at once.
+ *                         (full), counted as reject_no_worker and logged
+ *                         "no free worker (bind mode, N workers)";
+ *   KITE_WORKERS_DYNAMIC  a worker of its own for its life: a free one of
+ *                         the pool of |workers| (threads from start to
+ *                         stop), else a temporary worker, a thread started
+ *                         for the session that ends with it; as many as
+ *                         max_sessions allows (the pool's and temporary
+ *                         workers together never outnumber sessions).
+ *                         kite_server_stats counts them: temp_workers
+ *                         (running now) and temp_workers_started. Each is
+ *                         a thread with its stack: size max_sessions for it.
+ *                         A temporary worker's record (its timer table, a
+ *                         few KB) is kept for the next one, never freed
+ *                         before the server.
+ * Bind and dynamic modes also have a clock: one more worker, running no
+ * session, for timers whose key is KITE_TIMER_CLOCK_KEY() (timer.h).
  * Between shards and workers each session has a bounded mailbox
- * (mailbox_bytes): when it is full, the shard stops draining that session's
- * KCP queue (its window closes and the peer slows down) instead of growing
- * memory or stalling; kite_server_stats counts it (backpressure).
+ * (mailbox_depth frames, mailbox_bytes bytes): when it is full, the shard
+ * stops draining that session's KCP queue (its window closes and the peer
+ * slows down) instead of growing memory or stalling; kite_server_stats
+ * counts it (backpressure).
+ *
+ * After a close. One rule in every mode: once a session's close has taken
+ * effect (the peer's CLOSE, an idle or dead link, a kick from any thread
+ * reaching its shard, a protocol error) or has been asked for by its own
+ * callbacks (kite_session_close() on itself, the unrouted close policy),
+ * no handler runs for it any more: messages it sent that were not handled
+ * by then are dropped, counted in drop_after_close (in inline mode a
+ * message is handled as soon as it is read, so only the unread ones go;
+ * in worker modes those waiting in the mailbox go too), and on_disconnect
+ * runs next. From then on kite_reply() and kite_session_send() return
+ * KITE_ECLOSED, and nothing is sent; KITE_ENOTFOUND once on_disconnect
+ * has run (the id is stale). Frames sent before the close still go out
+ * (a kick flushes them first), so reply, then close. A close asked for
+ * from another thread takes effect when the shard takes it: a handler may
+ * run, or a send return 0 and be dropped (drop_stale_cmd), meanwhile.
  */
 #ifndef KITE_LOGIC_H
 #define KITE_LOGIC_H
@@ -80,7 +109,8 @@ int kite_server_route(kite_server *srv, uint16_t msg_id, kite_handler_fn fn,
                       void *user);
 
 /* Sends a frame back to the request's session: kite_session_send(req->srv,
- * req->session, ...), with its return values. From the handler. */
+ * req->session, ...), with its return values: KITE_ECLOSED after a close
+ * (see "After a close" above), nothing sent. From the handler. */
 KITE_API
 int kite_reply(const kite_request *req, uint16_t msg_id, const void *body,
                size_t len);

@@ -90,9 +90,14 @@ typedef struct kite_server_config {
   const char *metrics_addr; /* "HOST:PORT": Prometheus text on GET /metrics (NULL: off) */
 
   kite_worker_mode worker_mode; /* where callbacks run (KITE_WORKERS_INLINE) */
-  int workers;              /* hash: pool size (0: one per CPU); bind,
-                               dynamic: sessions at once (0: 64) */
-  uint32_t mailbox_bytes;   /* frames waiting per session for its worker (262144) */
+  int workers;              /* hash: pool size (0: one per CPU); bind: the
+                               pool, so sessions at once (0: 64); dynamic:
+                               the pool, then a temporary worker per session
+                               past it, up to max_sessions (0: 64) */
+  uint32_t mailbox_depth;   /* frames waiting per session for its worker, a
+                               power of two, 2..4096 (256); a ring of as many
+                               pointers per session that has had a frame */
+  uint32_t mailbox_bytes;   /* frame bytes waiting per session for its worker (262144) */
   kite_unrouted unrouted;   /* a frame no route takes (KITE_UNROUTED_DROP) */
   uint32_t timers_max;      /* game timers per shard or worker at once (16384;
                                bind, dynamic workers: 256) */
@@ -158,9 +163,12 @@ int kite_server_metrics_port(const kite_server *srv);
  * one thread. From the session's own shard it goes straight to KCP, and out
  * at the end of the current batch; from another thread it is handed over.
  * Returns 0, or
- *   KITE_ENOTFOUND  no such session (closed, closing after
- *                   kite_session_close(), or a stale id): nothing will be
- *                   sent;
+ *   KITE_ENOTFOUND  no such session (a stale id: on_disconnect has run);
+ *   KITE_ECLOSED    the session is closing: kite_session_close() was
+ *                   called (or its close taken effect: on_disconnect is
+ *                   owed or running). Nothing is sent. (A send from
+ *                   another thread racing a close may still return 0 and
+ *                   be dropped: counted in drop_stale_cmd.)
  *   KITE_EFULL      the session's send queue (send_queue_max; on TCP,
  *                   tcp_send_max bytes) or the shard's inbox is full:
  *                   nothing sent; retry or shed;
@@ -177,17 +185,18 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
 
 /* Closes a session (reason 4, kicked), after what was sent to it before
  * (ENet's disconnect_later). Frames sent after the call are never
- * delivered: on the session's shard they fail with KITE_ENOTFOUND; from
- * another thread one may still return 0 while the close travels, and is
- * dropped (counted in drop_stale_cmd). Its further input is not handled.
- * The frames sent before the call are delivered and, on KCP, acknowledged
- * (at most close_timeout_ms), then the peer is told why (KCP: CLOSE; TCP:
- * the close notice, then FIN), and on_disconnect (reason 4) runs on the
- * session's executor. So reply-then-close is safe: the reply arrives before the
- * client learns it was kicked. Any thread, callbacks included; from
- * another thread than the session's shard the close travels through the
- * shard's inbox. 0, or KITE_ENOTFOUND when it is gone or closing already,
- * or KITE_EFULL (the shard's inbox is full: retry). */
+ * delivered: from the session's own shard or callbacks they fail with
+ * KITE_ECLOSED; from another thread one may still return 0 while the
+ * close travels, and is dropped (counted in drop_stale_cmd). No handler
+ * runs for the session after the close takes effect (kite/logic.h, "After
+ * a close"). The frames sent before the call are delivered and, on KCP,
+ * acknowledged (at most close_timeout_ms), then the peer is told why (KCP:
+ * CLOSE; TCP: the close notice, then FIN), and on_disconnect (reason 4)
+ * runs on the session's executor. So reply-then-close is safe: the reply
+ * arrives before the client learns it was kicked. Any thread, callbacks
+ * included; from another thread than the session's shard the close travels
+ * through the shard's inbox. 0, or KITE_ENOTFOUND when it is gone or
+ * closing already, or KITE_EFULL (the shard's inbox is full: retry). */
 KITE_API
 int kite_session_close(kite_server *srv, kite_session_id id);
 
@@ -252,6 +261,7 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(reject_version, "handshakes refused: version")                           \
   X(reject_shutdown, "CONNECTs refused: shutting down")                      \
   X(reject_cookie, "CONNECTs refused: cookie invalid or stale")              \
+  X(reject_no_worker, "handshakes refused: no free worker (bind mode)")     \
   X(dgrams_in, "datagrams received")                                         \
   X(dgrams_out, "datagrams sent")                                            \
   X(bytes_in, "UDP payload bytes received")                                  \
@@ -270,11 +280,14 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(drop_close, "CLOSE packets with a wrong conv, token or address")         \
   X(drop_frame, "frames breaking the protocol (the session closed)")         \
   X(drop_stale_cmd, "commands for sessions gone before they ran")            \
+  X(drop_after_close, "frames never handled: their session closed first")   \
   X(handoffs, "datagrams handed to their owning shard (steering off)")       \
   X(inbox_full, "hand-offs refused: a shard's inbox was full")               \
   X(kcp_no_buffer, "segments refused by a shard's KCP budget")               \
   X(unrouted, "frames no route or default handler took")                     \
   X(backpressure, "times a session's mailbox was full (reading paused)")  \
+  X(temp_workers, "temporary workers running now (dynamic mode)")          \
+  X(temp_workers_started, "temporary workers started (dynamic mode)")      \
   X(tcp_accepted, "TCP connections accepted")                                \
   X(tcp_refused_nofd, "TCP connections refused: out of descriptors")         \
   X(tcp_accept_backoffs, "TCP listener pauses: out of descriptors")          \

@@ -3,7 +3,8 @@
  * executor (the only consumer at any time): a bounded ring of messages and
  * the events that bracket them. The connect and disconnect events are
  * flags in the mailbox itself, so no full queue can ever lose them; the
- * disconnect is delivered after every message before it.
+ * disconnect is delivered once the message being handled returns (what
+ * still waits then is dropped: include/kite/logic.h, "After a close").
  *
  * Scheduling: a mailbox sits in at most one worker's run queue at a time
  * (the SCHEDULED flag), so one session never runs on two workers at once,
@@ -17,7 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KITE__MAILBOX_SLOTS 32 /* messages waiting per session at most */
+/* Messages waiting per session: cfg.mailbox_depth, a power of two (the
+ * ring's index is a free-running count) within these bounds. */
+#define KITE__MAILBOX_DEPTH_MIN 2u
+#define KITE__MAILBOX_DEPTH_MAX 4096u
 
 enum {
   KITE__MB_SCHEDULED = 1 << 0,  /* in a run queue, or running */
@@ -26,6 +30,8 @@ enum {
   KITE__MB_BLOCKED = 1 << 3,    /* the shard stopped reading KCP: full */
   KITE__MB_NOTICE = 1 << 4,     /* in the shard's notice queue */
   KITE__MB_DONE = 1 << 5,       /* on_disconnect ran: release the slot */
+  KITE__MB_CLOSING = 1 << 6,    /* its executor asked to close it: no more
+                                   handlers run, sends are refused */
 };
 
 typedef struct kite__msg {
@@ -35,12 +41,16 @@ typedef struct kite__msg {
 } kite__msg;
 
 typedef struct kite__mailbox {
-  kite__msg **ring; /* KITE__MAILBOX_SLOTS; the shard allocates it lazily */
+  kite__msg **ring; /* |depth| slots; the shard allocates it lazily */
+  uint32_t depth;   /* set with the ring, before the head that shows it */
   _Atomic uint32_t head, tail; /* produced / consumed counts */
   _Atomic uint32_t bytes;      /* message bytes waiting */
   _Atomic uint32_t flags;
   _Atomic uint64_t affinity;   /* hash mode: worker = affinity % workers */
-  struct kite__worker *bound;  /* bind, dynamic: its own worker */
+  /* bind, dynamic: its own worker. Written by the shard (bind, unbind),
+   * read by any thread that looks up a timer key (worker records live as
+   * long as the server, so a stale pointer is never a freed one). */
+  struct kite__worker *_Atomic bound;
   uint8_t reason;              /* for on_disconnect; set before the flag */
 } kite__mailbox;
 
@@ -50,10 +60,11 @@ void kite__mailbox_init(kite__mailbox *mb);
 void kite__mailbox_clear(kite__mailbox *mb);
 
 /* Producer: queues a message of |len| bytes (copied), or returns false
- * when the mailbox holds KITE__MAILBOX_SLOTS messages or |max_bytes| bytes
- * already (the caller stops reading the session: backpressure). */
+ * when the mailbox holds |depth| messages or |max_bytes| bytes already
+ * (the caller stops reading the session: backpressure). |depth| is a power
+ * of two, the same on every call until kite__mailbox_clear(). */
 bool kite__mailbox_push(kite__mailbox *mb, uint16_t msg_id, const void *body,
-                        uint32_t len, uint32_t max_bytes);
+                        uint32_t len, uint32_t depth, uint32_t max_bytes);
 
 /* Consumer: the next message, or NULL; free it with kite__mailbox_done(). */
 kite__msg *kite__mailbox_peek(kite__mailbox *mb);

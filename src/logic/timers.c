@@ -21,11 +21,18 @@ static size_t cmd_queue_size(uint32_t cap) { return cap < 32 ? 64 : (size_t)cap 
 
 int kite__timers_init(kite__timers *t, kite_server *srv, uint16_t tag,
                       uint32_t cap, uint32_t now_ms) {
+  return kite__timers_init_tagged(t, srv, (uint64_t)tag << 48, 48, cap, now_ms);
+}
+
+int kite__timers_init_tagged(kite__timers *t, kite_server *srv, uint64_t tag,
+                             unsigned seq_bits, uint32_t cap, uint32_t now_ms) {
   memset(t, 0, sizeof(*t));
   t->srv = srv;
-  t->tag = (uint64_t)tag << 48;
+  t->tag = tag;
+  t->seq_mask = (1ULL << seq_bits) - 1;
   t->cap = cap;
   atomic_init(&t->seq, 1);
+  atomic_init(&t->owner, 0);
   kite__wheel_init(&t->wheel, now_ms);
   t->slots = calloc(cap, sizeof(*t->slots));
   t->free_slots = malloc(cap * sizeof(*t->free_slots));
@@ -66,7 +73,7 @@ void kite__timers_free(kite__timers *t) {
 
 kite_timer_id kite__timers_next_id(kite__timers *t) {
   uint64_t n = atomic_fetch_add_explicit(&t->seq, 1, memory_order_relaxed);
-  return t->tag | (n & 0xFFFFFFFFFFFFULL);
+  return t->tag | (n & t->seq_mask);
 }
 
 bool kite__timers_post(kite__timers *t, kite__gtimer *cmd) {
@@ -113,7 +120,10 @@ void kite__timers_drain(kite__timers *t, uint32_t now_ms) {
   kite__gtimer *cmd;
   while ((cmd = kite__mpsc_pop(&t->cmds))) {
     if (cmd->op == KITE__TIMER_START) {
-      kite__timers_start_here(t, cmd, now_ms);
+      if (t->filter && cmd->key != atomic_load_explicit(&t->owner, memory_order_acquire))
+        free(cmd); /* for a session that has ended: its timers end with it */
+      else
+        kite__timers_start_here(t, cmd, now_ms);
     } else {
       kite__timers_stop_here(t, cmd->id);
       free(cmd);

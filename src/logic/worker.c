@@ -17,9 +17,11 @@ static _Thread_local kite__worker *current_worker;
 kite__worker *kite__worker_current(void) { return current_worker; }
 
 int kite__worker_init(kite__worker *w, kite__logic *lg, uint32_t index,
-                      uint32_t runq) {
+                      uint32_t runq, uint64_t tag, unsigned seq_bits,
+                      uint32_t timers_cap, bool bound) {
   w->logic = lg;
   w->index = index;
+  w->free_next = NULL;
   atomic_init(&w->running, false);
   atomic_init(&w->stop, false);
   atomic_init(&w->wake_pending, 0);
@@ -29,12 +31,11 @@ int kite__worker_init(kite__worker *w, kite__logic *lg, uint32_t index,
   w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (w->evfd < 0)
     return KITE_ESYS;
-  bool own = lg->mode != KITE_WORKERS_HASH; /* one session's timers */
-  uint32_t cap = own && lg->srv->cfg.timers_max > 256 ? 256 : lg->srv->cfg.timers_max;
-  int rc = kite__timers_init(&w->timers, lg->srv, (uint16_t)(0x8000 | index), cap,
-                             kite__now_ms());
+  int rc = kite__timers_init_tagged(&w->timers, lg->srv, tag, seq_bits,
+                                    timers_cap, kite__now_ms());
   if (rc < 0)
     return rc;
+  w->timers.filter = bound;
   return kite__mpsc_init(&w->runq, runq);
 }
 
@@ -82,13 +83,24 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
     if (srv->cfg.on_connect)
       srv->cfg.on_connect(srv, id, srv->cfg.user);
   }
+  /* After a close no handler runs (include/kite/logic.h): what waits is
+   * dropped, counted, and on_disconnect comes next. */
+  const uint32_t closing = KITE__MB_CLOSING | KITE__MB_DISCONNECT;
   kite__msg *m;
   for (int n = 0; n < MESSAGES_PER_TURN && !moved(w, mb) &&
+                  !(kite__mailbox_flags(mb) & closing) &&
                   (m = kite__mailbox_peek(mb));
        n++) {
     kite__logic_dispatch(lg, s, m->msg_id, m->data, m->len);
     kite__mailbox_done(mb, m);
     atomic_fetch_add_explicit(&w->executed, 1, memory_order_relaxed);
+  }
+  if (kite__mailbox_flags(mb) & closing) {
+    uint64_t dropped = 0;
+    for (; (m = kite__mailbox_peek(mb)); dropped++)
+      kite__mailbox_done(mb, m);
+    if (dropped)
+      atomic_fetch_add_explicit(&lg->drop_after_close, dropped, memory_order_relaxed);
   }
   /* Room was made: if the shard stopped reading this session, tell it to
    * go on (kite__logic_deliver sets the flag, then looks again). */
@@ -102,8 +114,11 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
     s->user = NULL; /* freed by now, likely: later lookups see NULL */
     kite__mailbox_set(mb, KITE__MB_DONE);
     done = true;
-    if (mb->bound)
-      kite__timers_clear(&w->timers); /* the session's timers end with it */
+    if (atomic_load_explicit(&mb->bound, memory_order_relaxed)) {
+      /* The session's timers end with it, and so do starts on their way. */
+      atomic_store_explicit(&w->timers.owner, 0, memory_order_release);
+      kite__timers_clear(&w->timers);
+    }
   }
   kite__logic_set_running(NULL);
   if (done) {
@@ -120,7 +135,7 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
 static void *worker_main(void *arg) {
   kite__worker *w = arg;
   current_worker = w;
-  bool dynamic = w->logic->mode == KITE_WORKERS_DYNAMIC;
+  bool temp = w->temp;
   for (;;) {
     uint32_t now = kite__now_ms();
     kite__timers_drain(&w->timers, now);
@@ -141,11 +156,14 @@ static void *worker_main(void *arg) {
       }
     }
     atomic_fetch_sub_explicit(&w->queued, 1, memory_order_relaxed);
-    if (run_turn(w, mb) && dynamic)
+    if (run_turn(w, mb) && temp)
       break; /* its one session is over: the thread ends with it */
   }
   current_worker = NULL;
-  atomic_store_explicit(&w->running, false, memory_order_release);
+  if (temp)
+    kite__logic_temp_exit(w->logic, w);
+  else
+    atomic_store_explicit(&w->running, false, memory_order_release);
   return NULL;
 }
 
@@ -154,26 +172,22 @@ int kite__worker_start(kite__worker *w) {
   atomic_store(&w->running, true);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  if (w->logic->mode == KITE_WORKERS_DYNAMIC)
+  if (w->temp) /* nobody joins it: it ends with its session */
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   int err = pthread_create(&w->thread, &attr, worker_main, w);
   pthread_attr_destroy(&attr);
   if (err) {
     atomic_store(&w->running, false);
     kite__logf(&w->logic->srv->log, KITE_LOG_ERROR,
-               "worker %u: pthread_create() failed: %s", w->index, strerror(err));
+               "%sworker %u: pthread_create() failed: %s",
+               w->temp ? "temporary " : "", w->index, strerror(err));
     return KITE_ESYS;
   }
   return 0;
 }
 
 void kite__worker_stop(kite__worker *w) {
-  if (w->logic->mode == KITE_WORKERS_DYNAMIC) {
-    while (atomic_load_explicit(&w->running, memory_order_acquire))
-      usleep(1000); /* its session was released: it is on its way out */
-    return;
-  }
-  if (!atomic_load(&w->running))
+  if (w->temp || !atomic_load(&w->running))
     return;
   atomic_store_explicit(&w->stop, true, memory_order_release);
   uint64_t one = 1;

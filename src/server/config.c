@@ -32,6 +32,7 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->tcp_send_max = 1u << 20;
   cfg->tcp_stall_ms = 10000;
   cfg->tcp_linger_ms = 2000;
+  cfg->mailbox_depth = 256;
   cfg->mailbox_bytes = 262144;
   cfg->timers_max = 16384;
   cfg->log_level = KITE_LOG_INFO;
@@ -67,6 +68,10 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK(c->worker_mode >= KITE_WORKERS_INLINE && c->worker_mode <= KITE_WORKERS_DYNAMIC,
         "worker_mode");
   CHECK(c->workers >= 0 && c->workers <= 4096, "workers");
+  CHECK(c->mailbox_depth >= KITE__MAILBOX_DEPTH_MIN &&
+            c->mailbox_depth <= KITE__MAILBOX_DEPTH_MAX &&
+            (c->mailbox_depth & (c->mailbox_depth - 1)) == 0,
+        "mailbox_depth (a power of two, 2..4096)");
   CHECK(c->mailbox_bytes >= 1024, "mailbox_bytes");
   CHECK(c->timers_max >= 1 && c->timers_max <= (1u << 24), "timers_max");
   CHECK(c->unrouted == KITE_UNROUTED_DROP || c->unrouted == KITE_UNROUTED_CLOSE,

@@ -130,12 +130,17 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
   uint32_t n = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
   uint16_t mtu = (uint16_t)(c->mtu < srv->cfg.mtu ? c->mtu : srv->cfg.mtu);
   kite__session *s = NULL;
+  const char *no_worker = NULL;
   if (n < srv->cfg.max_sessions)
-    s = kite__kcp_session_new(sh, from, local, c->nonce, key, mtu, c->rcv_wnd);
+    s = kite__kcp_session_new(sh, from, local, c->nonce, key, mtu, c->rcv_wnd,
+                              &no_worker);
   if (!s) {
     atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
-    KITE__STAT_INC(sh, reject_full);
-    kite__handshake_log_refused(sh, "", from, "full");
+    if (no_worker)
+      KITE__STAT_INC(sh, reject_no_worker);
+    else
+      KITE__STAT_INC(sh, reject_full);
+    kite__handshake_log_refused(sh, "", from, no_worker ? no_worker : "full");
     reject(sh, c, KITE__REJECT_FULL, from, local);
     return;
   }

@@ -51,7 +51,8 @@ static void write_stats(kite__prom *p, const kite_server_stats *st) {
   for (int k = 0; k < NSTATS; k++) {
     if (group_of(stat_names[k]) >= 0)
       continue;
-    bool gauge = !strcmp(stat_names[k], "sessions");
+    bool gauge = !strcmp(stat_names[k], "sessions") ||
+                 !strcmp(stat_names[k], "temp_workers");
     snprintf(family, sizeof(family), "kite_%s%s", stat_names[k],
              gauge ? "" : "_total");
     kite__prom_family(p, family, gauge ? "gauge" : "counter", stat_helps[k]);
@@ -90,6 +91,7 @@ static void write_workers(kite__prom *p, const kite__logic *lg) {
   uint32_t busy = 0;
   for (uint32_t i = 0; i < lg->nworkers; i++)
     busy += atomic_load_explicit(&lg->workers[i].in_use, memory_order_relaxed);
+  busy += (uint32_t)atomic_load_explicit(&lg->temps_running, memory_order_relaxed);
   if (lg->mode == KITE_WORKERS_BIND || lg->mode == KITE_WORKERS_DYNAMIC) {
     kite__prom_family(p, "kite_workers_bound", "gauge",
                       "workers bound to a session now");

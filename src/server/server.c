@@ -199,6 +199,10 @@ void kite_server_stats_get(const kite_server *srv, kite_server_stats *out) {
     for (int k = 0; k < KITE__ST_COUNT; k++)
       field[k] += atomic_load_explicit(&srv->shards[i].stats[k],
                                        memory_order_relaxed);
-  out->unrouted = atomic_load_explicit(&srv->logic.unrouted, memory_order_relaxed);
+  const kite__logic *lg = &srv->logic;
+  out->unrouted = atomic_load_explicit(&lg->unrouted, memory_order_relaxed);
+  out->drop_after_close = atomic_load_explicit(&lg->drop_after_close, memory_order_relaxed);
+  out->temp_workers = atomic_load_explicit(&lg->temps_running, memory_order_relaxed);
+  out->temp_workers_started = atomic_load_explicit(&lg->temps_started, memory_order_relaxed);
   out->inbox_full += atomic_load_explicit(&srv->logic.posts_refused, memory_order_relaxed);
 }

@@ -60,11 +60,13 @@ void kite__server_close_sockets(kite_server *srv);
 void kite__server_set_port(kite__addr *a, int port);
 
 /* session_kcp.c */
-/* A KCP session for a CONNECT: claimed, admitted half-open, scheduled. */
+/* A KCP session for a CONNECT: claimed, admitted half-open, scheduled; or
+ * NULL (*no_worker as kite__session_claim() says). */
 kite__session *kite__kcp_session_new(kite__shard *sh, const kite__addr *peer,
                                      const kite__local *local,
                                      const uint8_t nonce[8], uint64_t hs_key,
-                                     uint16_t mtu, uint16_t peer_rcv_wnd);
+                                     uint16_t mtu, uint16_t peer_rcv_wnd,
+                                     const char **no_worker);
 /* A datagram for the session (its conv and address checked). */
 void kite__kcp_session_input(kite__shard *sh, kite__session *s,
                              const uint8_t *data, size_t len);

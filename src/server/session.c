@@ -29,9 +29,10 @@ kite__session *kite__session_by_id(kite_server *srv, kite_session_id id) {
   return s;
 }
 
-kite__session *kite__session_claim(kite__shard *sh) {
+kite__session *kite__session_claim(kite__shard *sh, const char **no_worker) {
   kite__session *s = sh->free;
-  if (!s || !kite__logic_bind(&sh->srv->logic, s))
+  *no_worker = NULL;
+  if (!s || (*no_worker = kite__logic_bind(&sh->srv->logic, s)))
     return NULL;
   return s;
 }
@@ -214,6 +215,7 @@ int kite__session_close_any(kite_server *srv, kite_session_id id,
   kite__session *s = kite__session_by_id(srv, id);
   if (!s)
     return KITE_ENOTFOUND;
+  kite__logic_close_requested(&srv->logic, s); /* its executor: no more handlers */
   if (kite__shard_current() == s->shard) {
     if (!kite__session_live(s) || s->close_pending != KITE__NO_CLOSE)
       return KITE_ENOTFOUND;

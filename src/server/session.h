@@ -137,8 +137,10 @@ static inline void kite__session_pub_unlock(kite__session *s) {
 kite__session *kite__session_by_id(kite_server *srv, kite_session_id id);
 kite_session_id kite__session_id(const kite__session *s);
 
-/* A free slot made ready for a new session (not yet counted), or NULL. */
-kite__session *kite__session_claim(kite__shard *sh);
+/* A free slot made ready for a new session (not yet counted), or NULL:
+ * *no_worker says why when the logic layer had no worker for it (bind,
+ * dynamic: counted as reject_no_worker, not reject_full). */
+kite__session *kite__session_claim(kite__shard *sh, const char **no_worker);
 /* Gives back a claimed slot that did not become a session. */
 void kite__session_unclaim(kite__session *s);
 /* Counts a claimed slot in as a live half-open session of |tr|. */

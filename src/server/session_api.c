@@ -36,8 +36,11 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
     return KITE_ENOTFOUND;
   kite__shard *sh = s->shard;
   if (kite__shard_current() == sh) {
-    if (!kite__session_live(s))
-      return KITE_ENOTFOUND;
+    if (s->state == KITE__S_HALF_OPEN)
+      return KITE_ENOTFOUND; /* not the application's yet */
+    if (!kite__session_live(s) || s->close_pending != KITE__NO_CLOSE ||
+        kite__logic_closing(s))
+      return KITE_ECLOSED; /* nothing more goes out (logic.h) */
     int rc = kite__session_send_frame(s, msg_id, 0, body, len);
     if (rc == 0)
       KITE__STAT_INC(sh, frames_out);
@@ -46,8 +49,8 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
   /* Another thread: reserve room in the session's queue, then hand over.
    * A session already closed by the application is refused here; one that
    * closes while the frame travels drops it on the shard. */
-  if (!kite__session_live(s))
-    return KITE_ENOTFOUND;
+  if (!kite__session_live(s) || kite__logic_closing(s))
+    return KITE_ECLOSED;
   uint32_t segs = kite__frame_segs(srv, KITE__FRAME_HDR + len);
   if (!kite__session_reserve(s, segs))
     return KITE_EFULL;

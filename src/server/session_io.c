@@ -109,8 +109,10 @@ bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
     if (kite__ratelog_allow(&sh->log_backpressure, sh->now, &held)) {
       char who[64], more[48];
       kite__logf(&sh->srv->log, KITE_LOG_WARN,
-                 "session %s: its handlers are behind; reading paused "
-                 "(backpressure)%s",
+                 "session %016llx (%s %s): its handlers are behind; reading "
+                 "paused (backpressure)%s",
+                 (unsigned long long)kite__session_id(s),
+                 s->tr == &kite__transport_tcp ? "tcp" : "udp",
                  kite__addr_format(&s->peer, who, sizeof(who)),
                  kite__ratelog_tail(more, sizeof(more), held));
     }

@@ -45,8 +45,9 @@ static uint32_t make_conv(const kite__shard *sh, uint32_t slot) {
 kite__session *kite__kcp_session_new(kite__shard *sh, const kite__addr *peer,
                                      const kite__local *local,
                                      const uint8_t nonce[8], uint64_t hs_key,
-                                     uint16_t mtu, uint16_t peer_rcv_wnd) {
-  kite__session *s = kite__session_claim(sh);
+                                     uint16_t mtu, uint16_t peer_rcv_wnd,
+                                     const char **no_worker) {
+  kite__session *s = kite__session_claim(sh, no_worker);
   if (!s)
     return NULL;
   kite__kcp_config kc = sh->kcp_cfg;

@@ -98,11 +98,16 @@ static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
     return;
   }
   uint32_t n = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
-  kite__session *s = n < srv->cfg.max_sessions ? kite__session_claim(sh) : NULL;
+  const char *no_worker = NULL;
+  kite__session *s =
+      n < srv->cfg.max_sessions ? kite__session_claim(sh, &no_worker) : NULL;
   if (!s) {
     atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
-    KITE__STAT_INC(sh, reject_full);
-    kite__handshake_log_refused(sh, "tcp ", peer, "full");
+    if (no_worker)
+      KITE__STAT_INC(sh, reject_no_worker);
+    else
+      KITE__STAT_INC(sh, reject_full);
+    kite__handshake_log_refused(sh, "tcp ", peer, no_worker ? no_worker : "full");
     refuse(sh, c, KITE__REJECT_FULL);
     kite__tcp_linger(sh, c);
     return;

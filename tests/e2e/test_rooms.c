@@ -81,9 +81,11 @@ static void tick(kite_server *srv, kite_timer_id id, void *user) {
 static void on_timers(const kite_request *r) {
   /* Five one-shots, started in the reverse of their expiry order. */
   for (int i = 0; i < 5; i++)
-    assert_true(kite_timer_start(r->srv, ROOM_KEY, (uint32_t)(50 - 10 * i), 0,
-                                 one_shot, (void *)(intptr_t)(4 - i)) != 0);
-  tick_id = kite_timer_start(r->srv, ROOM_KEY, 10, 50, tick, NULL); /* 20 Hz */
+    assert_int_equal(kite_timer_start(r->srv, ROOM_KEY, (uint32_t)(50 - 10 * i), 0,
+                                      one_shot, (void *)(intptr_t)(4 - i), NULL),
+                     0);
+  assert_int_equal(kite_timer_start(r->srv, ROOM_KEY, 10, 50, tick, NULL, &tick_id),
+                   0); /* 20 Hz */
   assert_true(tick_id != 0);
 }
 
@@ -125,7 +127,10 @@ static void run(kite_worker_mode mode) {
   kite_server_route(srv, MSG_JOIN, on_join, NULL);
   kite_server_route(srv, MSG_SHOUT, on_shout, NULL);
   kite_server_route(srv, MSG_TIMERS, on_timers, NULL);
-  assert_int_equal(kite_timer_start(srv, ROOM_KEY, 10, 0, one_shot, NULL), 0); /* not started */
+  kite_timer_id never = 1;
+  assert_int_equal(kite_timer_start(srv, ROOM_KEY, 10, 0, one_shot, NULL, &never),
+                   KITE_ESTATE); /* not started */
+  assert_int_equal(never, 0);
   assert_int_equal(kite_server_start(srv), 0);
   char addr[64];
   snprintf(addr, sizeof(addr), "127.0.0.1:%d", kite_server_udp_port(srv));

@@ -236,8 +236,8 @@ static void start_server(shop_run *r, kite_worker_mode mode) {
   snprintf(r->tcp_addr, sizeof(r->tcp_addr), "127.0.0.1:%d", r->tcp_port);
 }
 
-/* Every player connects and joins; player 0 hosts the tick (in bind and
- * dynamic modes a timer's key must be a session). */
+/* Every player connects and joins; then the shop's clock starts its ticks
+ * (a clock key: an executor of its own in bind and dynamic modes). */
 static void connect_players(shop_run *r) {
   kite_client_config cc;
   kite_client_config_init(&cc);
@@ -270,11 +270,12 @@ static void connect_players(shop_run *r) {
   EXPECT(atomic_load(&s_joined) == r->nplayers,
          "players joined on the server: %d of %d", atomic_load(&s_joined),
          r->nplayers);
-  kite_session_id host = atomic_load(&sid_of[0]);
-  if (host)
-    r->tick = kite_timer_start(r->srv, host, (uint32_t)z->tick_ms,
-                               (uint32_t)z->tick_ms, shop_on_tick, NULL);
-  EXPECT(r->tick != 0, "kite_timer_start on the host's key returned 0");
+  /* The shop's clock: a clock key runs on an executor of its own in bind
+   * and dynamic modes, on the key's shard or worker in the others. */
+  int rc = kite_timer_start(r->srv, KITE_TIMER_CLOCK_KEY(1), (uint32_t)z->tick_ms,
+                            (uint32_t)z->tick_ms, shop_on_tick, NULL, &r->tick);
+  EXPECT(rc == 0 && r->tick != 0, "kite_timer_start on the clock key: %s",
+         kite_strerror(rc));
 }
 
 static void kill_peer(killer *k, int burst_n, bool linger0) {

@@ -1,5 +1,6 @@
 /*
- * The ordered worker pool, in every mode (inline, hash, bind, dynamic):
+ * The ordered worker pool, in every mode (inline, hash, bind, dynamic, and
+ * dynamic past its pool, on temporary workers):
  * many sessions across both shards send numbered messages as fast as they
  * can; per session the handler must see them in order and never two at
  * once (a handler that detects overlap fails the test), on_connect first
@@ -139,6 +140,7 @@ static void run_mode(kite_worker_mode mode, int sessions, int workers, bool one_
   cfg.worker_mode = mode;
   cfg.workers = workers;
   cfg.mailbox_bytes = 4096; /* small: the slow session fills it */
+  cfg.mailbox_depth = 16;   /* (64 in flight, 64 bytes each: under 4096) */
   cfg.on_connect = on_connect;
   cfg.on_disconnect = on_disconnect;
   cfg.log_level = KITE_LOG_WARN;
@@ -236,6 +238,12 @@ static void dynamic_mode(void **state) {
   (void)state;
   run_mode(KITE_WORKERS_DYNAMIC, 40, 40, false, false);
 }
+/* Past the pool: 4 workers, 100 sessions, so 96 run on temporary
+ * workers; order and mutual exclusion hold there too. */
+static void dynamic_mode_past_the_pool(void **state) {
+  (void)state;
+  run_mode(KITE_WORKERS_DYNAMIC, 100, 4, false, false);
+}
 static void hash_mode_with_a_slow_session(void **state) {
   (void)state;
   run_mode(KITE_WORKERS_HASH, 40, 4, true, false);
@@ -248,6 +256,7 @@ int main(void) {
       cmocka_unit_test(hash_mode_moving_between_workers),
       cmocka_unit_test(bind_mode),
       cmocka_unit_test(dynamic_mode),
+      cmocka_unit_test(dynamic_mode_past_the_pool),
       cmocka_unit_test(hash_mode_with_a_slow_session),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

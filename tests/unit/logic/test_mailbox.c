@@ -1,5 +1,5 @@
-/* A session's mailbox (src/logic/mailbox.c): it refuses at
- * KITE__MAILBOX_SLOTS messages or max_bytes (but always takes one message
+/* A session's mailbox (src/logic/mailbox.c): it refuses at its depth
+ * (cfg.mailbox_depth, fixed with the ring until cleared) or max_bytes (but always takes one message
  * into an empty box), hands messages back in order with their bytes intact,
  * keeps the byte count exact down to 0, sets and clears flags atomically,
  * and clear frees what is left (ASan's leak check). The threaded test runs
@@ -18,6 +18,7 @@
 #include "logic/mailbox.h"
 
 #define BIG (1u << 30) /* a byte limit that never bites */
+#define DEPTH 32       /* messages at most (cfg.mailbox_depth) */
 
 /* Outside the tests' frames, so the teardown frees what a failed
  * assertion (a longjmp) left and leak reports point only at real leaks. */
@@ -59,18 +60,18 @@ static void slots_limit_refuses(void **state) {
   assert_null(kite__mailbox_peek(mb));
   assert_null(mb->ring); /* idle sessions cost no ring */
   uint8_t body[4] = {1, 2, 3, 4};
-  for (int i = 0; i < KITE__MAILBOX_SLOTS; i++)
-    assert_true(kite__mailbox_push(mb, (uint16_t)i, body, 4, BIG));
-  assert_false(kite__mailbox_push(mb, 999, body, 4, BIG));
-  assert_false(kite__mailbox_push(mb, 999, body, 0, BIG));
-  assert_int_equal(bytes_of(mb), 4 * KITE__MAILBOX_SLOTS);
+  for (int i = 0; i < DEPTH; i++)
+    assert_true(kite__mailbox_push(mb, (uint16_t)i, body, 4, DEPTH, BIG));
+  assert_false(kite__mailbox_push(mb, 999, body, 4, DEPTH, BIG));
+  assert_false(kite__mailbox_push(mb, 999, body, 0, DEPTH, BIG));
+  assert_int_equal(bytes_of(mb), 4 * DEPTH);
   /* One consumed makes room for exactly one, which lands last. */
   kite__msg *m = kite__mailbox_peek(mb);
   assert_int_equal(m->msg_id, 0);
   kite__mailbox_done(mb, m);
-  assert_true(kite__mailbox_push(mb, 1000, body, 4, BIG));
-  assert_false(kite__mailbox_push(mb, 1001, body, 4, BIG));
-  for (int i = 1; i < KITE__MAILBOX_SLOTS; i++) {
+  assert_true(kite__mailbox_push(mb, 1000, body, 4, DEPTH, BIG));
+  assert_false(kite__mailbox_push(mb, 1001, body, 4, DEPTH, BIG));
+  for (int i = 1; i < DEPTH; i++) {
     m = kite__mailbox_peek(mb);
     assert_int_equal(m->msg_id, i);
     kite__mailbox_done(mb, m);
@@ -82,23 +83,57 @@ static void slots_limit_refuses(void **state) {
   assert_int_equal(bytes_of(mb), 0);
 }
 
+/* The depth is the caller's (cfg.mailbox_depth): a burst of 50 fits the
+ * default 256 and not a depth of 8; the ring keeps its depth until it is
+ * cleared, and then takes a new one. */
+static void depth_is_configured(void **state) {
+  (void)state;
+  kite__mailbox *mb = &box;
+  uint8_t body[8] = {0};
+  for (int i = 0; i < 50; i++)
+    assert_true(kite__mailbox_push(mb, 1, body, 8, 256, BIG));
+  assert_int_equal(mb->depth, 256);
+  assert_true(kite__mailbox_push(mb, 1, body, 8, 8, BIG)); /* still 256 */
+  kite__mailbox_clear(mb);
+  int taken = 0;
+  while (taken < 50 && kite__mailbox_push(mb, 1, body, 8, 8, BIG))
+    taken++;
+  assert_int_equal(taken, 8);
+  assert_int_equal(mb->depth, 8);
+  /* Wraps many times at the small depth, in order. */
+  for (uint32_t seq = 0; seq < 1000; seq++) {
+    kite__msg *m = kite__mailbox_peek(mb);
+    assert_non_null(m);
+    kite__mailbox_done(mb, m);
+    memcpy(body, &seq, 4);
+    assert_true(kite__mailbox_push(mb, (uint16_t)seq, body, 8, 8, BIG));
+    assert_false(kite__mailbox_push(mb, 0, body, 8, 8, BIG));
+  }
+  for (uint32_t seq = 1000 - 8; seq < 1000; seq++) {
+    kite__msg *m = kite__mailbox_peek(mb);
+    assert_int_equal(m->msg_id, (uint16_t)seq);
+    kite__mailbox_done(mb, m);
+  }
+  assert_true(kite__mailbox_empty(mb));
+}
+
 static void byte_limit_refuses(void **state) {
   (void)state;
   kite__mailbox *mb = &box;
   uint8_t body[600];
   fill(body, sizeof(body), 0);
-  assert_true(kite__mailbox_push(mb, 1, body, 60, 100));
-  assert_true(kite__mailbox_push(mb, 2, body, 40, 100)); /* exactly full */
-  assert_false(kite__mailbox_push(mb, 3, body, 1, 100));
+  assert_true(kite__mailbox_push(mb, 1, body, 60, DEPTH, 100));
+  assert_true(kite__mailbox_push(mb, 2, body, 40, DEPTH, 100)); /* exactly full */
+  assert_false(kite__mailbox_push(mb, 3, body, 1, DEPTH, 100));
   assert_int_equal(bytes_of(mb), 100);
   kite__msg *m = kite__mailbox_peek(mb);
   kite__mailbox_done(mb, m); /* consuming gives its bytes back: 40 left */
-  assert_true(kite__mailbox_push(mb, 4, body, 60, 100));
-  assert_false(kite__mailbox_push(mb, 5, body, 1, 100));
+  assert_true(kite__mailbox_push(mb, 4, body, 60, DEPTH, 100));
+  assert_false(kite__mailbox_push(mb, 5, body, 1, DEPTH, 100));
   /* The limit is on bytes waiting, so an empty body still fits at it; and
    * an empty body may be NULL (an empty reply): UBSan checks no copy. */
-  assert_true(kite__mailbox_push(mb, 5, body, 0, 100));
-  assert_true(kite__mailbox_push(mb, 6, NULL, 0, 100));
+  assert_true(kite__mailbox_push(mb, 5, body, 0, DEPTH, 100));
+  assert_true(kite__mailbox_push(mb, 6, NULL, 0, DEPTH, 100));
   static const struct { uint16_t id; uint32_t len; } want[] = {
       {2, 40}, {4, 60}, {5, 0}, {6, 0}};
   for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -112,15 +147,15 @@ static void byte_limit_refuses(void **state) {
   assert_int_equal(bytes_of(mb), 0);
   /* One message always fits an empty box, whatever its size, so a large
    * frame cannot wedge the session; then nothing more until it drains. */
-  assert_true(kite__mailbox_push(mb, 6, body, 600, 100));
+  assert_true(kite__mailbox_push(mb, 6, body, 600, DEPTH, 100));
   assert_int_equal(bytes_of(mb), 600);
-  assert_false(kite__mailbox_push(mb, 7, body, 0, 100));
+  assert_false(kite__mailbox_push(mb, 7, body, 0, DEPTH, 100));
   m = kite__mailbox_peek(mb);
   assert_int_equal(m->len, 600);
   assert_true(body_ok(m, 0));
   kite__mailbox_done(mb, m);
   assert_int_equal(bytes_of(mb), 0);
-  assert_true(kite__mailbox_push(mb, 8, body, 10, 100));
+  assert_true(kite__mailbox_push(mb, 8, body, 10, DEPTH, 100));
 }
 
 static void fifo_with_peek_and_done(void **state) {
@@ -134,7 +169,7 @@ static void fifo_with_peek_and_done(void **state) {
     for (int k = 0; k < 1 + round % 5; k++) {
       uint32_t len = pushed % 65;
       fill(body, len, pushed);
-      assert_true(kite__mailbox_push(mb, (uint16_t)pushed, body, len, BIG));
+      assert_true(kite__mailbox_push(mb, (uint16_t)pushed, body, len, DEPTH, BIG));
       pushed++;
       expect_bytes += len;
       assert_int_equal(bytes_of(mb), expect_bytes);
@@ -176,7 +211,7 @@ static void flags_set_and_clear(void **state) {
                    KITE__MB_SCHEDULED | KITE__MB_BLOCKED);
   /* Messages and flags do not disturb each other. */
   uint8_t b = 7;
-  assert_true(kite__mailbox_push(mb, 1, &b, 1, BIG));
+  assert_true(kite__mailbox_push(mb, 1, &b, 1, DEPTH, BIG));
   kite__mailbox_set(mb, KITE__MB_DISCONNECT | KITE__MB_NOTICE | KITE__MB_DONE);
   assert_int_equal(kite__mailbox_peek(mb)->msg_id, 1);
   kite__mailbox_clr(mb, KITE__MB_SCHEDULED | KITE__MB_BLOCKED);
@@ -195,7 +230,7 @@ static void clear_frees_leftovers(void **state) {
   uint8_t body[100];
   fill(body, sizeof(body), 3);
   for (int i = 0; i < 10; i++)
-    assert_true(kite__mailbox_push(mb, (uint16_t)i, body, 100, BIG));
+    assert_true(kite__mailbox_push(mb, (uint16_t)i, body, 100, DEPTH, BIG));
   kite__msg *m = kite__mailbox_peek(mb);
   kite__mailbox_done(mb, m);
   /* Nine messages and the ring left: ASan fails the run if any leaks. */
@@ -205,7 +240,7 @@ static void clear_frees_leftovers(void **state) {
   assert_null(kite__mailbox_peek(mb));
   assert_int_equal(bytes_of(mb), 0);
   /* A cleared mailbox is usable again (a recycled session slot). */
-  assert_true(kite__mailbox_push(mb, 42, body, 100, BIG));
+  assert_true(kite__mailbox_push(mb, 42, body, 100, DEPTH, BIG));
   m = kite__mailbox_peek(mb);
   assert_int_equal(m->msg_id, 42);
   assert_true(body_ok(m, 3));
@@ -232,7 +267,7 @@ static void *produce(void *arg) {
     fill(body, len, seq);
     memcpy(body, &seq, 4);
     /* Refused: backpressure, as the shard would stop reading. */
-    while (!kite__mailbox_push(&box, (uint16_t)seq, body, len, MAX_BYTES))
+    while (!kite__mailbox_push(&box, (uint16_t)seq, body, len, DEPTH, MAX_BYTES))
       sched_yield();
   }
   return NULL;
@@ -281,6 +316,7 @@ int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(slots_limit_refuses),
+      T(depth_is_configured),
       T(byte_limit_refuses),
       T(fifo_with_peek_and_done),
       T(flags_set_and_clear),

@@ -453,6 +453,52 @@ static void clear_and_free_release_everything(void **state) {
   assert_true(kite__timers_post(t, stop_cmd(p[0].id)));
 }
 
+/* A temporary worker's tag: a 24-bit index below the 01 prefix, a 38-bit
+ * sequence below it; ids keep both. */
+static void tagged_ids_keep_their_index(void **state) {
+  (void)state;
+  assert_true(ntables < 4);
+  kite__timers *t = &tables[ntables];
+  uint64_t tag = 1ULL << 62 | (uint64_t)0xABCDEF << 38;
+  assert_int_equal(kite__timers_init_tagged(t, SRV, tag, 38, 8, 0), 0);
+  ntables++;
+  for (int i = 0; i < 100; i++) {
+    kite_timer_id id = kite__timers_next_id(t);
+    assert_int_equal(id >> 62, 1);
+    assert_int_equal((id >> 38) & 0xFFFFFF, 0xABCDEF);
+    assert_true((id & ((1ULL << 38) - 1)) != 0);
+  }
+}
+
+/* A bound worker's table: a START on its way for a session that has since
+ * ended (another key, or none now) is dropped at the drain, never run on
+ * the worker's next session. */
+static void bound_table_drops_starts_for_another_session(void **state) {
+  (void)state;
+  kite__timers *t = table(0x8001, 8, 0);
+  t->filter = true;
+  atomic_store(&t->owner, 111);
+  probe mine = {.tag = 1}, stale = {.tag = 2}, late = {.tag = 3};
+  kite__gtimer *g = mk(t, 1, 0, &mine);
+  g->key = 111;
+  assert_true(kite__timers_post(t, g));
+  g = mk(t, 1, 0, &stale);
+  g->key = 110; /* the session before */
+  assert_true(kite__timers_post(t, g));
+  kite__timers_drain(t, 0);
+  kite__timers_advance(t, 5);
+  assert_int_equal(mine.fires, 1);
+  assert_int_equal(stale.fires, 0);
+  /* Its session ends (owner 0): even its own key's starts are dropped. */
+  atomic_store(&t->owner, 0);
+  g = mk(t, 1, 0, &late);
+  g->key = 111;
+  assert_true(kite__timers_post(t, g));
+  kite__timers_drain(t, 10);
+  kite__timers_advance(t, 20);
+  assert_int_equal(late.fires, 0);
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -469,6 +515,8 @@ int main(void) {
       T(posted_commands_apply_at_drain),
       T(full_command_queue_refuses),
       T(clear_and_free_release_everything),
+      T(tagged_ids_keep_their_index),
+      T(bound_table_drops_starts_for_another_session),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
