@@ -1,10 +1,13 @@
 /*
- * Routing and the hand-over of a session's events to its executor.
+ * The layer's life, routing, and the hand-over of a session's events to
+ * its executor: the shard itself (inline) or a worker's mailbox.
  */
-#include "logic/logic.h"
+#include "logic/logic_internal.h"
 
+#include "base/clock.h"
+#include "logic/timer_tag.h"
 #include "logic/worker.h"
-#include "server/server_internal.h"
+#include "server/port.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,19 +31,35 @@ int kite_worker_mode_parse(const char *name) {
   return -1;
 }
 
-int kite__logic_init(kite__logic *lg, kite_server *srv) {
-  const kite_server_config *cfg = &srv->cfg;
-  memset(lg, 0, sizeof(*lg));
-  lg->srv = srv;
-  lg->mode = cfg->worker_mode;
-  atomic_init(&lg->unrouted, 0);
-  atomic_init(&lg->posts_refused, 0);
-  atomic_init(&lg->temps_started, 0);
-  atomic_init(&lg->temps_running, 0);
-  atomic_init(&lg->drop_after_close, 0);
-  pthread_mutex_init(&lg->bind_lock, NULL);
-  if (lg->mode == KITE_WORKERS_INLINE)
-    return 0;
+const char *kite__logic_config_bad(const kite_server_config *c) {
+  if (c->worker_mode < KITE_WORKERS_INLINE || c->worker_mode > KITE_WORKERS_DYNAMIC)
+    return "worker_mode";
+  if (c->workers < 0 || c->workers > 4096)
+    return "workers";
+  if (c->mailbox_depth < KITE__MAILBOX_DEPTH_MIN ||
+      c->mailbox_depth > KITE__MAILBOX_DEPTH_MAX ||
+      (c->mailbox_depth & (c->mailbox_depth - 1)) != 0)
+    return "mailbox_depth (a power of two, 2..4096)";
+  if (c->mailbox_bytes < 1024)
+    return "mailbox_bytes";
+  if (c->timers_max < 1 || c->timers_max > (1u << 24))
+    return "timers_max";
+  if (c->unrouted != KITE_UNROUTED_DROP && c->unrouted != KITE_UNROUTED_CLOSE)
+    return "unrouted";
+  return NULL;
+}
+
+static int init_sessions(kite__logic *lg) {
+  size_t n = (size_t)lg->nshards * lg->slots;
+  if (!(lg->sessions = calloc(n, sizeof(*lg->sessions))))
+    return KITE_ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    kite__mailbox_init(&lg->sessions[i].mb);
+  return 0;
+}
+
+static int init_workers(kite__logic *lg) {
+  const kite_server_config *cfg = lg->cfg;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   bool hash = lg->mode == KITE_WORKERS_HASH;
   lg->nworkers = cfg->workers > 0 ? (uint32_t)cfg->workers
@@ -58,20 +77,19 @@ int kite__logic_init(kite__logic *lg, kite_server *srv) {
   uint32_t runq = hash ? cfg->max_sessions + 16 : 4;
   uint32_t cap = hash || cfg->timers_max < 256 ? cfg->timers_max : 256;
   for (uint32_t i = 0; i < lg->nworkers; i++) {
-    int rc = kite__worker_init(&lg->workers[i], lg, i, runq, KITE__TAG_WORKER(i),
-                               48, cap, !hash);
+    int rc = kite__worker_init(&lg->workers[i], lg, i, runq, kite__ttag_worker(i),
+                               KITE__TTAG_SEQ_BITS, cap, !hash);
     if (rc < 0)
       return rc;
   }
   if (hash)
     return 0;
-  /* The clock: keys that are no session (timer.h), with the tag after
-   * the pool's. */
+  /* The clock: keys that are no session (timer.h), tagged after the pool. */
   if (!(lg->clock = calloc(1, sizeof(*lg->clock))))
     return KITE_ENOMEM;
   int rc = kite__worker_init(lg->clock, lg, lg->nworkers, 4,
-                             KITE__TAG_WORKER(lg->nworkers), 48, cfg->timers_max,
-                             false);
+                             kite__ttag_worker(lg->nworkers), KITE__TTAG_SEQ_BITS,
+                             cfg->timers_max, false);
   if (rc < 0)
     return rc;
   if (lg->mode == KITE_WORKERS_DYNAMIC && cfg->max_sessions > lg->nworkers) {
@@ -84,7 +102,44 @@ int kite__logic_init(kite__logic *lg, kite_server *srv) {
   return 0;
 }
 
+/* Inline mode: each shard runs the game timers of its keys. */
+static int init_shard_timers(kite__logic *lg) {
+  if (!(lg->shard_timers = calloc(lg->nshards, sizeof(*lg->shard_timers))))
+    return KITE_ENOMEM;
+  for (uint32_t i = 0; i < lg->nshards; i++)
+    if (kite__timers_init_tagged(&lg->shard_timers[i], lg->srv, kite__ttag_shard(i),
+                                 KITE__TTAG_SEQ_BITS, lg->cfg->timers_max,
+                                 kite__now_ms()) < 0)
+      return KITE_ENOMEM;
+  return 0;
+}
+
+int kite__logic_create(kite__logic **out, kite_server *srv,
+                       const kite_server_config *cfg, uint32_t nshards,
+                       uint32_t slots) {
+  kite__logic *lg = calloc(1, sizeof(*lg));
+  *out = lg;
+  if (!lg)
+    return KITE_ENOMEM;
+  lg->srv = srv;
+  lg->cfg = cfg;
+  lg->mode = cfg->worker_mode;
+  lg->nshards = nshards;
+  lg->slots = slots;
+  atomic_init(&lg->started, false);
+  atomic_init(&lg->unrouted, 0);
+  atomic_init(&lg->temps_started, 0);
+  atomic_init(&lg->temps_running, 0);
+  atomic_init(&lg->drop_after_close, 0);
+  pthread_mutex_init(&lg->bind_lock, NULL);
+  int rc = init_sessions(lg);
+  if (rc == 0)
+    rc = lg->mode == KITE_WORKERS_INLINE ? init_shard_timers(lg) : init_workers(lg);
+  return rc;
+}
+
 int kite__logic_start(kite__logic *lg) {
+  atomic_store(&lg->started, true);
   /* Inline: no threads; temporary workers: started per session. */
   for (uint32_t i = 0; i < lg->nworkers; i++) {
     int rc = kite__worker_start(&lg->workers[i]);
@@ -106,7 +161,9 @@ void kite__logic_stop(kite__logic *lg) {
 }
 
 void kite__logic_free(kite__logic *lg) {
-  for (uint32_t i = 0; i < lg->nworkers; i++)
+  if (!lg)
+    return;
+  for (uint32_t i = 0; lg->workers && i < lg->nworkers; i++)
     kite__worker_free(&lg->workers[i]);
   free(lg->workers);
   if (lg->clock) {
@@ -119,14 +176,31 @@ void kite__logic_free(kite__logic *lg) {
     free(w);
   }
   free(lg->temps);
+  if (lg->shard_timers)
+    for (uint32_t i = 0; i < lg->nshards; i++)
+      kite__timers_free(&lg->shard_timers[i]);
+  free(lg->shard_timers);
+  if (lg->sessions)
+    for (size_t i = 0; i < (size_t)lg->nshards * lg->slots; i++)
+      kite__mailbox_clear(&lg->sessions[i].mb);
+  free(lg->sessions);
   free(lg->routes);
   pthread_mutex_destroy(&lg->bind_lock);
+  free(lg);
+}
+
+kite__lsess *kite__logic_slot(kite__logic *lg, uint32_t shard, uint32_t slot,
+                              void *host) {
+  kite__lsess *ls = &lg->sessions[(size_t)shard * lg->slots + slot];
+  ls->host = host;
+  ls->shard = shard;
+  return ls;
 }
 
 int kite_server_route(kite_server *srv, uint16_t msg_id, kite_handler_fn fn,
                       void *user) {
-  kite__logic *lg = &srv->logic;
-  if (srv->started)
+  kite__logic *lg = kite__port_logic(srv);
+  if (atomic_load(&lg->started))
     return KITE_ESTATE;
   if (msg_id == 0 || msg_id >= 0xFF00)
     return KITE_EINVAL;
@@ -136,231 +210,124 @@ int kite_server_route(kite_server *srv, uint16_t msg_id, kite_handler_fn fn,
   return 0;
 }
 
-static _Thread_local kite__mailbox *running_mailbox;
-
-void kite__logic_set_running(kite__mailbox *mb) { running_mailbox = mb; }
-
-bool kite__logic_on_executor(const kite__logic *lg, const kite__session *s) {
-  if (lg->mode == KITE_WORKERS_INLINE)
-    return kite__shard_current() == s->shard;
-  return running_mailbox == &s->mb;
-}
-
-int kite_reply(const kite_request *req, uint16_t msg_id, const void *body,
-               size_t len) {
-  return kite_session_send(req->srv, req->session, msg_id, body, len);
-}
-
-void kite__logic_close_requested(kite__logic *lg, kite__session *s) {
-  /* Only its executor: it alone knows the slot still holds this session
-   * (the slot cannot be released while the executor runs it). */
-  if (lg->mode != KITE_WORKERS_INLINE && kite__logic_on_executor(lg, s))
-    kite__mailbox_set(&s->mb, KITE__MB_CLOSING);
-}
-
-bool kite__logic_closing(const kite__session *s) {
-  return !atomic_load_explicit(&s->live, memory_order_relaxed) ||
-         (kite__mailbox_flags((kite__mailbox *)&s->mb) & KITE__MB_CLOSING);
-}
-
-int kite_session_set_affinity(kite_server *srv, kite_session_id id,
-                              uint64_t key) {
-  if (srv->logic.mode != KITE_WORKERS_HASH)
-    return KITE_ESTATE;
-  kite__session *s = kite__session_by_id(srv, id);
-  if (!s || !kite__logic_on_executor(&srv->logic, s))
-    return KITE_ENOTFOUND;
-  atomic_store_explicit(&s->mb.affinity, key, memory_order_relaxed);
-  return 0;
-}
-
-/* A temporary worker for a session, from the idle records or a new one;
- * NULL when max_temps are made and none is idle. Under bind_lock. */
-static kite__worker *take_temp(kite__logic *lg) {
-  kite__worker *w = lg->temp_free;
-  if (w) {
-    lg->temp_free = w->free_next;
-    w->free_next = NULL;
-    return w;
-  }
-  if (lg->ntemps == lg->max_temps || !(w = calloc(1, sizeof(*w))))
-    return NULL;
-  const kite_server_config *cfg = &lg->srv->cfg;
-  uint32_t i = lg->ntemps;
-  w->temp = true;
-  if (kite__worker_init(w, lg, i, 4, KITE__TAG_TEMP(i), KITE__TEMP_SEQ_BITS,
-                        cfg->timers_max < 256 ? cfg->timers_max : 256, true) < 0) {
-    kite__worker_free(w);
-    free(w);
-    return NULL;
-  }
-  /* Published for timer ids (timer_api.c) before any id names it. */
-  atomic_store_explicit(&lg->temps[i], w, memory_order_release);
-  lg->ntemps++;
-  return w;
-}
-
-/* Back to the idle list when both its thread has ended and its session
- * is unbound. Under bind_lock. */
-static void temp_idle(kite__logic *lg, kite__worker *w) {
-  if (atomic_load(&w->in_use) || atomic_load(&w->running))
-    return;
-  w->free_next = lg->temp_free;
-  lg->temp_free = w;
-}
-
-const char *kite__logic_bind(kite__logic *lg, kite__session *s) {
-  if (lg->mode != KITE_WORKERS_BIND && lg->mode != KITE_WORKERS_DYNAMIC)
-    return NULL;
-  kite__worker *found = NULL;
-  pthread_mutex_lock(&lg->bind_lock);
-  for (uint32_t i = 0; i < lg->nworkers && !found; i++)
-    if (!atomic_load(&lg->workers[i].in_use))
-      found = &lg->workers[i]; /* the pool first */
-  if (!found && lg->mode == KITE_WORKERS_DYNAMIC)
-    found = take_temp(lg);
-  if (found) {
-    atomic_store(&found->in_use, true);
-    atomic_store_explicit(&found->timers.owner, kite__session_id(s),
-                          memory_order_release);
-    if (found->temp) /* under the lock: temp_exit must see it running */
-      atomic_store(&found->running, true);
-  }
-  pthread_mutex_unlock(&lg->bind_lock);
-  if (!found)
-    return lg->no_worker_why;
-  if (found->temp) {
-    atomic_fetch_add_explicit(&lg->temps_running, 1, memory_order_relaxed);
-    if (kite__worker_start(found) < 0) {
-      atomic_fetch_sub_explicit(&lg->temps_running, 1, memory_order_relaxed);
-      pthread_mutex_lock(&lg->bind_lock);
-      atomic_store(&found->running, false);
-      atomic_store(&found->in_use, false);
-      temp_idle(lg, found);
-      pthread_mutex_unlock(&lg->bind_lock);
-      return "no worker (dynamic mode: a temporary worker's thread could not start)";
-    }
-    atomic_fetch_add_explicit(&lg->temps_started, 1, memory_order_relaxed);
-  }
-  atomic_store_explicit(&s->mb.bound, found, memory_order_release);
-  return NULL;
-}
-
-void kite__logic_unbind(kite__logic *lg, kite__session *s) {
-  kite__worker *w = atomic_load_explicit(&s->mb.bound, memory_order_relaxed);
-  if (!w)
-    return;
-  atomic_store_explicit(&s->mb.bound, NULL, memory_order_release);
-  if (!w->temp) {
-    atomic_store(&w->in_use, false);
-    return;
-  }
-  /* A session that never opened (a half-open one expired, a bad OPEN)
-   * never gave its thread a turn to end with: tell it to end now. After a
-   * turn that ended the session it is on its way out anyway. */
-  atomic_store_explicit(&w->stop, true, memory_order_release);
-  kite__worker_wake(w);
-  pthread_mutex_lock(&lg->bind_lock);
-  atomic_store(&w->in_use, false);
-  temp_idle(lg, w);
-  pthread_mutex_unlock(&lg->bind_lock);
-}
-
-void kite__logic_temp_exit(kite__logic *lg, kite__worker *w) {
-  pthread_mutex_lock(&lg->bind_lock);
-  atomic_store(&w->running, false);
-  temp_idle(lg, w);
-  pthread_mutex_unlock(&lg->bind_lock);
-  /* The last touch: from here kite__logic_stop may go on and free. */
-  atomic_fetch_sub_explicit(&lg->temps_running, 1, memory_order_release);
-}
-
-static kite__worker *worker_of(kite__logic *lg, kite__session *s) {
-  kite__worker *bound = atomic_load_explicit(&s->mb.bound, memory_order_relaxed);
+static kite__worker *worker_of(kite__logic *lg, kite__lsess *ls) {
+  kite__worker *bound = atomic_load_explicit(&ls->mb.bound, memory_order_relaxed);
   if (bound)
     return bound;
-  uint64_t key = atomic_load_explicit(&s->mb.affinity, memory_order_relaxed);
+  uint64_t key = atomic_load_explicit(&ls->mb.affinity, memory_order_relaxed);
   return &lg->workers[key % lg->nworkers];
 }
 
-/* Queues the session on its worker unless it is queued or running. */
-void kite__logic_schedule(kite__logic *lg, kite__session *s) {
-  if (kite__mailbox_set(&s->mb, KITE__MB_SCHEDULED) & KITE__MB_SCHEDULED)
+void kite__logic_schedule(kite__logic *lg, kite__lsess *ls) {
+  if (kite__mailbox_set(&ls->mb, KITE__MB_SCHEDULED) & KITE__MB_SCHEDULED)
     return;
-  kite__worker_post(worker_of(lg, s), &s->mb);
+  kite__worker_post(worker_of(lg, ls), &ls->mb);
 }
 
-void kite__logic_open(kite__logic *lg, kite__session *s) {
-  kite_server *srv = lg->srv;
+void kite__logic_notify(kite__logic *lg, kite__lsess *ls) {
+  if (kite__mailbox_set(&ls->mb, KITE__MB_NOTICE) & KITE__MB_NOTICE)
+    return; /* queued already: the shard reads the flags when it pops */
+  kite__port_notice(lg->srv, ls->host);
+}
+
+enum kite__notice kite__logic_noticed(kite__logic *lg, kite__lsess *ls) {
+  (void)lg;
+  uint32_t f = kite__mailbox_clr(&ls->mb, KITE__MB_NOTICE);
+  if (f & KITE__MB_DONE)
+    return KITE__NOTICE_DONE;
+  return f & KITE__MB_BLOCKED ? KITE__NOTICE_NONE : KITE__NOTICE_RESUME;
+}
+
+void kite__logic_open(kite__logic *lg, kite__lsess *ls, kite_session_id id) {
+  const kite_server_config *cfg = lg->cfg;
+  ls->id = id;
   if (lg->mode == KITE_WORKERS_INLINE) {
-    if (srv->cfg.on_connect) {
-      s->in_callback = 1;
-      srv->cfg.on_connect(srv, kite__session_id(s), srv->cfg.user);
-      s->in_callback = 0;
-    }
+    ls->user = NULL; /* the executor's: here, the shard */
+    if (cfg->on_connect)
+      cfg->on_connect(lg->srv, id, cfg->user);
     return;
   }
-  atomic_store_explicit(&s->mb.affinity, kite__session_id(s), memory_order_relaxed);
-  kite__mailbox_set(&s->mb, KITE__MB_CONNECT);
-  kite__logic_schedule(lg, s);
+  atomic_store_explicit(&ls->mb.affinity, id, memory_order_relaxed);
+  kite__mailbox_set(&ls->mb, KITE__MB_CONNECT);
+  kite__logic_schedule(lg, ls);
 }
 
-bool kite__logic_deliver(kite__logic *lg, kite__session *s, uint16_t msg_id,
+bool kite__logic_deliver(kite__logic *lg, kite__lsess *ls, uint16_t msg_id,
                          const uint8_t *body, uint32_t len) {
   if (lg->mode == KITE_WORKERS_INLINE) {
-    s->in_callback = 1;
-    kite__logic_dispatch(lg, s, msg_id, body, len);
-    s->in_callback = 0;
+    kite__logic_dispatch(lg, ls, msg_id, body, len);
     return true;
   }
-  uint32_t depth = lg->srv->cfg.mailbox_depth, max = lg->srv->cfg.mailbox_bytes;
-  if (!kite__mailbox_push(&s->mb, msg_id, body, len, depth, max)) {
+  uint32_t depth = lg->cfg->mailbox_depth, max = lg->cfg->mailbox_bytes;
+  if (!kite__mailbox_push(&ls->mb, msg_id, body, len, depth, max)) {
     /* Full. Say so, then look again: the worker may have made room just
      * before seeing the flag (it checks the flag after making room, so one
      * of the two always sees the other: mailbox.h). */
-    kite__mailbox_set(&s->mb, KITE__MB_BLOCKED);
-    if (!kite__mailbox_push(&s->mb, msg_id, body, len, depth, max)) {
-      kite__logic_schedule(lg, s);
+    kite__mailbox_set(&ls->mb, KITE__MB_BLOCKED);
+    if (!kite__mailbox_push(&ls->mb, msg_id, body, len, depth, max)) {
+      kite__logic_schedule(lg, ls);
       return false;
     }
-    kite__mailbox_clr(&s->mb, KITE__MB_BLOCKED);
+    kite__mailbox_clr(&ls->mb, KITE__MB_BLOCKED);
   }
-  kite__logic_schedule(lg, s);
+  kite__logic_schedule(lg, ls);
   return true;
 }
 
-bool kite__logic_close(kite__logic *lg, kite__session *s, uint8_t reason) {
-  kite_server *srv = lg->srv;
-  if (!s->opened)
-    return true;
+bool kite__logic_close(kite__logic *lg, kite__lsess *ls, uint8_t reason) {
+  const kite_server_config *cfg = lg->cfg;
   if (lg->mode == KITE_WORKERS_INLINE) {
-    if (srv->cfg.on_disconnect) {
-      s->in_callback = 1;
-      srv->cfg.on_disconnect(srv, kite__session_id(s), reason, srv->cfg.user);
-      s->in_callback = 0;
-    }
-    s->user = NULL;
+    if (cfg->on_disconnect)
+      cfg->on_disconnect(lg->srv, ls->id, reason, cfg->user);
+    ls->user = NULL; /* freed by now, likely: later lookups see NULL */
     return true;
   }
-  s->mb.reason = reason;
-  kite__mailbox_set(&s->mb, KITE__MB_DISCONNECT);
-  kite__logic_schedule(lg, s);
+  ls->mb.reason = reason;
+  kite__mailbox_set(&ls->mb, KITE__MB_DISCONNECT);
+  kite__logic_schedule(lg, ls);
   return false;
 }
 
-void kite__logic_dispatch(kite__logic *lg, kite__session *s, uint16_t msg_id,
+void kite__logic_dispatch(kite__logic *lg, kite__lsess *ls, uint16_t msg_id,
                           const uint8_t *body, size_t len) {
-  kite_server *srv = lg->srv;
-  kite_session_id id = kite__session_id(s);
+  const kite_server_config *cfg = lg->cfg;
+  kite_session_id id = ls->id;
   kite__route *r = lg->routes && msg_id < 0xFF00 ? &lg->routes[msg_id] : NULL;
   if (r && r->fn) {
-    kite_request req = {srv, id, msg_id, body, len, s->user, r->user};
+    kite_request req = {lg->srv, id, msg_id, body, len, ls->user, r->user};
     r->fn(&req);
-  } else if (srv->cfg.on_message) {
-    srv->cfg.on_message(srv, id, msg_id, body, len, srv->cfg.user);
+  } else if (cfg->on_message) {
+    cfg->on_message(lg->srv, id, msg_id, body, len, cfg->user);
   } else {
     atomic_fetch_add_explicit(&lg->unrouted, 1, memory_order_relaxed);
-    if (srv->cfg.unrouted == KITE_UNROUTED_CLOSE)
-      kite__session_close_any(srv, id, KITE_CLOSE_PROTOCOL);
+    if (cfg->unrouted == KITE_UNROUTED_CLOSE)
+      kite__port_close(lg->srv, id, KITE_CLOSE_PROTOCOL);
   }
 }
+
+int kite__logic_shard_timeout_ms(kite__logic *lg, uint32_t shard,
+                                 uint32_t now_ms, int cap) {
+  if (!lg->shard_timers)
+    return -1;
+  return kite__timers_timeout_ms(&lg->shard_timers[shard], now_ms, cap);
+}
+
+void kite__logic_shard_run(kite__logic *lg, uint32_t shard, uint32_t now_ms) {
+  if (!lg->shard_timers)
+    return;
+  kite__timers_drain(&lg->shard_timers[shard], now_ms);
+  kite__timers_advance(&lg->shard_timers[shard], now_ms);
+}
+
+void kite__logic_stats(const kite__logic *lg, kite_server_stats *out) {
+  out->unrouted = atomic_load_explicit(&lg->unrouted, memory_order_relaxed);
+  out->drop_after_close =
+      atomic_load_explicit(&lg->drop_after_close, memory_order_relaxed);
+  out->temp_workers = atomic_load_explicit(&lg->temps_running, memory_order_relaxed);
+  out->temp_workers_started =
+      atomic_load_explicit(&lg->temps_started, memory_order_relaxed);
+}
+
+kite_worker_mode kite__logic_mode(const kite__logic *lg) { return lg->mode; }
+
+uint32_t kite__logic_workers(const kite__logic *lg) { return lg->nworkers; }

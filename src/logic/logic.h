@@ -1,8 +1,23 @@
 /*
- * The logic layer inside the server: the route table, the executors
- * (shard or workers) and the hand-over of a session's events to its
- * executor. The shard calls in at four points: a session opens, a frame
- * arrives, a session closes, a slot is freed.
+ * The logic layer as the server runtime sees it: what src/server calls up
+ * into (a session opens, a frame arrives, a session closes, a worker's
+ * notice is read, a slot is bound or freed, a shard's game timers run).
+ * The logic layer calls back down only through server/port.h, and never
+ * sees the runtime's structures: a session is its kite__lsess here, an
+ * opaque state per slot that the logic layer owns, and the server's
+ * session is an opaque |host| pointer to it.
+ *
+ *        server (shards, sessions)
+ *          |  kite__logic_open / _deliver / _close / _noticed ...
+ *          v
+ *        logic (routes, executors, mailboxes, groups, timers)
+ *          |  kite__port_close / _notice / _lsess ... (server/port.h)
+ *          v
+ *        server
+ *
+ * Threads: every call below is the owning shard's (of the session, or of
+ * the shard named), except kite__logic_create/_start/_stop/_free (the
+ * server's owner thread), the stats calls (any thread), and those marked.
  */
 #ifndef KITE_LOGIC_LOGIC_H
 #define KITE_LOGIC_LOGIC_H
@@ -10,109 +25,83 @@
 #include "kite/logic.h"
 #include "kite/server.h"
 
-#include "base/mpsc.h"
-#include "logic/mailbox.h"
-#include "logic/timers.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-#include <pthread.h>
-#include <stdatomic.h>
-
-typedef struct kite__session kite__session;
 typedef struct kite__logic kite__logic;
+typedef struct kite__lsess kite__lsess;
+struct kite__prom;
 
-typedef struct kite__route {
-  kite_handler_fn fn;
-  void *user;
-} kite__route;
+/* The layer for a server of |nshards| shards with |slots| session slots
+ * each. |cfg| is the server's own copy, read-only from now on. 0, or
+ * KITE_ENOMEM / KITE_ESYS. */
+/* The layer's fields of |cfg| (worker_mode, workers, mailbox_depth,
+ * mailbox_bytes, timers_max, unrouted): NULL when all are within their
+ * bounds, else the first that is not, as the log should name it. */
+const char *kite__logic_config_bad(const kite_server_config *cfg);
 
-/* A worker: a thread and the sessions and timers it runs. Pool workers
- * (hash, bind, dynamic) and the clock (bind, dynamic) live from start to
- * stop; a temporary worker's thread (dynamic, past the pool) ends with its
- * session, and its record is kept for the next one (records are freed
- * only with the server, so a pointer to one is never dangling). */
-typedef struct kite__worker {
-  kite__logic *logic;
-  uint32_t index;      /* in its table: the pool, or the temporaries */
-  bool temp;           /* a temporary worker (dynamic mode) */
-  pthread_t thread;
-  atomic_bool running; /* the thread exists (temporary: until its session ends) */
-  atomic_bool stop;
-  kite__mpsc runq;     /* mailboxes, each at most once */
-  int evfd;
-  atomic_int wake_pending;
-  atomic_bool in_use;  /* bind, dynamic: bound to a session */
-  kite__timers timers; /* game timers of the keys this worker owns */
-  _Atomic uint64_t executed, queued; /* messages run; mailboxes queued now */
-  struct kite__worker *free_next; /* temporary, idle: under bind_lock */
-} kite__worker;
-
-struct kite__logic {
-  kite_server *srv;
-  kite_worker_mode mode;
-  uint32_t nworkers;            /* the pool */
-  kite__worker *workers;
-  /* Bind, dynamic: the server-wide executor of keys that are no session
-   * (include/kite/timer.h); a worker with no sessions. */
-  kite__worker *clock;
-  /* Dynamic: temporary workers past the pool, up to max_temps at once.
-   * |temps| holds every record made (ntemps of max_temps); |temp_free|
-   * the idle ones, whose thread has ended and whose session is gone.
-   * Both under bind_lock. */
-  kite__worker *_Atomic *temps;
-  uint32_t ntemps, max_temps;
-  kite__worker *temp_free;
-  kite__route *routes;          /* 0xFF00 entries, or NULL: none set */
-  pthread_mutex_t bind_lock;    /* bind, dynamic: who takes which worker */
-  char no_worker_why[80];       /* the refusal's words in the log */
-  _Atomic uint64_t unrouted;      /* any executor counts here */
-  _Atomic uint64_t posts_refused; /* hand-overs from any thread refused */
-  _Atomic uint64_t temps_started; /* temporary workers started (shards) */
-  _Atomic uint64_t temps_running; /* temporary worker threads alive now */
-  _Atomic uint64_t drop_after_close; /* messages dropped: session closing */
-};
-
-int kite__logic_init(kite__logic *lg, kite_server *srv);
+int kite__logic_create(kite__logic **out, kite_server *srv,
+                       const kite_server_config *cfg, uint32_t nshards,
+                       uint32_t slots);
 int kite__logic_start(kite__logic *lg);
 /* After the shards have stopped: every session has been released. */
 void kite__logic_stop(kite__logic *lg);
 void kite__logic_free(kite__logic *lg);
 
-/* Bind and dynamic modes: reserves a worker for a new session (dynamic:
- * a pool worker, else a temporary one started for it). NULL, or why not
- * (a string for the log; the shard counts reject_no_worker): bind's pool
- * is all taken,
- * or a temporary worker's thread could not start. The handshake then
- * gets REJECT full. Other modes: NULL. The session's shard. */
-const char *kite__logic_bind(kite__logic *lg, kite__session *s);
+/* The state of slot |slot| of shard |shard|, for the life of the layer;
+ * |host| is the server's session in that slot, handed back in notices. */
+kite__lsess *kite__logic_slot(kite__logic *lg, uint32_t shard, uint32_t slot,
+                              void *host);
+
+/* Bind and dynamic modes: reserves a worker for the session the slot is
+ * about to carry as |id| (dynamic: a pool worker, else a temporary one
+ * started for it). NULL, or why not (a string for the log; the shard
+ * counts reject_no_worker): bind's pool is all taken, or a temporary
+ * worker's thread could not start. Other modes: NULL. */
+const char *kite__logic_bind(kite__logic *lg, kite__lsess *ls,
+                             kite_session_id id);
 /* Gives the worker back when the slot is freed. */
-void kite__logic_unbind(kite__logic *lg, kite__session *s);
+void kite__logic_unbind(kite__logic *lg, kite__lsess *ls);
 
-/* The session opened: on_connect now (inline) or on its worker. */
-void kite__logic_open(kite__logic *lg, kite__session *s);
+/* The session |id| opened: on_connect now (inline) or on its worker. */
+void kite__logic_open(kite__logic *lg, kite__lsess *ls, kite_session_id id);
 /* A frame for the application. false: the mailbox is full (worker modes);
- * the shard stops reading the session until the worker catches up. */
-bool kite__logic_deliver(kite__logic *lg, kite__session *s, uint16_t msg_id,
+ * the shard stops reading the session until the worker's notice. */
+bool kite__logic_deliver(kite__logic *lg, kite__lsess *ls, uint16_t msg_id,
                          const uint8_t *body, uint32_t len);
-/* The session closed with |reason|. true: the slot may be freed now (its
- * on_disconnect ran inline, or it never opened). false: its worker will
- * drop what waits and run on_disconnect, then the shard frees
- * the slot on its notice. */
-bool kite__logic_close(kite__logic *lg, kite__session *s, uint8_t reason);
+/* The opened session closed with |reason|. true: on_disconnect ran
+ * (inline) and the slot may be freed now. false: its worker drops what
+ * waits and runs on_disconnect; its notice then says the slot may go. */
+bool kite__logic_close(kite__logic *lg, kite__lsess *ls, uint8_t reason);
 
-/* Runs one frame's handler (route, else on_message, else the unrouted
- * policy) on the calling executor. */
-void kite__logic_dispatch(kite__logic *lg, kite__session *s, uint16_t msg_id,
-                          const uint8_t *body, size_t len);
+enum kite__notice {
+  KITE__NOTICE_NONE = 0,
+  KITE__NOTICE_RESUME, /* the mailbox has room: read the session again */
+  KITE__NOTICE_DONE,   /* on_disconnect ran: the slot may be freed */
+};
+/* The shard read a worker's notice for |ls| (kite__port_notice). */
+enum kite__notice kite__logic_noticed(kite__logic *lg, kite__lsess *ls);
 
-/* true when the calling thread is |s|'s executor right now. */
-bool kite__logic_on_executor(const kite__logic *lg, const kite__session *s);
+/* A close of session |ls| was asked for (any thread): when the caller is
+ * its executor, no further handler runs for it and sends are refused from
+ * now on (include/kite/logic.h, "After a close"). */
+void kite__logic_close_requested(kite__logic *lg, kite__lsess *ls);
+/* Whether its executor asked to close it. Any thread. */
+bool kite__logic_closing(const kite__lsess *ls);
 
-/* A close of |s| was asked for (any thread): when the caller is its
- * executor, no further handler runs for it and sends are refused from now
- * on (include/kite/logic.h, "After a close"). */
-void kite__logic_close_requested(kite__logic *lg, kite__session *s);
-/* Whether sends to |s| must be refused: a close was asked for by its
- * executor, or the session is closed (its on_disconnect owed or run). */
-bool kite__logic_closing(const kite__session *s);
+/* Inline mode's game timers, run by shard |shard| in its loop: how long
+ * its wait may be (-1: nothing due), and running what is due. */
+int kite__logic_shard_timeout_ms(kite__logic *lg, uint32_t shard,
+                                 uint32_t now_ms, int cap);
+void kite__logic_shard_run(kite__logic *lg, uint32_t shard, uint32_t now_ms);
+
+/* Any thread: the layer's counters into |out| (unrouted, drop_after_close,
+ * temp_workers, temp_workers_started). */
+void kite__logic_stats(const kite__logic *lg, kite_server_stats *out);
+/* Any thread: the workers' metrics families (docs/OPERATIONS.md). */
+void kite__logic_metrics(const kite__logic *lg, struct kite__prom *p);
+kite_worker_mode kite__logic_mode(const kite__logic *lg);
+uint32_t kite__logic_workers(const kite__logic *lg);
 
 #endif

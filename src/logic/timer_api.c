@@ -6,26 +6,27 @@
 #include "kite/timer.h"
 
 #include "base/clock.h"
+#include "logic/timer_tag.h"
 #include "logic/worker.h"
-#include "server/server_internal.h"
+#include "server/port.h"
 
 #include <stdlib.h>
 
 typedef struct executor {
   kite__timers *timers;
-  kite__shard *shard;   /* or */
+  int shard;            /* inline: its shard's index; else -1 and */
   kite__worker *worker;
 } executor;
 
 /* The executor of |key| (timer.h): 0, or KITE_ENOTFOUND (bind, dynamic:
  * no live session has that id). */
 static int for_key(kite_server *srv, uint64_t key, executor *e) {
-  kite__logic *lg = &srv->logic;
-  *e = (executor){0};
+  kite__logic *lg = kite__port_logic(srv);
+  *e = (executor){.shard = -1};
   switch (lg->mode) {
   case KITE_WORKERS_INLINE:
-    e->shard = &srv->shards[key % srv->nshards];
-    e->timers = &e->shard->timers;
+    e->shard = (int)(key % lg->nshards);
+    e->timers = &lg->shard_timers[e->shard];
     return 0;
   case KITE_WORKERS_HASH:
     e->worker = &lg->workers[key % lg->nworkers];
@@ -34,9 +35,10 @@ static int for_key(kite_server *srv, uint64_t key, executor *e) {
     if (key & KITE_TIMER_CLOCK_KEY(0)) {
       e->worker = lg->clock;
     } else {
-      kite__session *s = kite__session_by_id(srv, key);
-      kite__worker *w = s ? atomic_load_explicit(&s->mb.bound, memory_order_acquire) : NULL;
-      if (!w || !atomic_load_explicit(&s->live, memory_order_relaxed))
+      kite__lsess *ls = kite__port_lsess(srv, key);
+      kite__worker *w =
+          ls ? atomic_load_explicit(&ls->mb.bound, memory_order_acquire) : NULL;
+      if (!w || !kite__port_session_live(srv, key))
         return KITE_ENOTFOUND;
       e->worker = w;
     }
@@ -46,20 +48,20 @@ static int for_key(kite_server *srv, uint64_t key, executor *e) {
 }
 
 static bool for_id(kite_server *srv, kite_timer_id id, executor *e) {
-  kite__logic *lg = &srv->logic;
-  uint32_t tag = (uint32_t)(id >> 48);
-  *e = (executor){0};
-  if ((tag & 0xFF00) == 0x0100 && (tag & 0xFF) < srv->nshards) {
-    e->shard = &srv->shards[tag & 0xFF];
-    e->timers = &e->shard->timers;
+  kite__logic *lg = kite__port_logic(srv);
+  uint32_t i;
+  *e = (executor){.shard = -1};
+  if (kite__ttag_is_shard(id, &i)) {
+    if (!lg->shard_timers || i >= lg->nshards)
+      return false;
+    e->shard = (int)i;
+    e->timers = &lg->shard_timers[i];
     return true;
   }
-  if (tag & 0x8000) {
-    uint32_t i = tag & 0x7FFF;
+  if (kite__ttag_is_worker(id, &i)) {
     e->worker = i < lg->nworkers ? &lg->workers[i]
                 : i == lg->nworkers ? lg->clock : NULL;
-  } else if (id >> 62 == 1) {
-    uint64_t i = (id >> KITE__TEMP_SEQ_BITS) & 0xFFFFFF;
+  } else if (kite__ttag_is_temp(id, &i)) {
     e->worker = i < lg->max_temps
                     ? atomic_load_explicit(&lg->temps[i], memory_order_acquire)
                     : NULL;
@@ -70,16 +72,16 @@ static bool for_id(kite_server *srv, kite_timer_id id, executor *e) {
   return true;
 }
 
-static bool here(const executor *e) {
-  return e->shard ? kite__shard_current() == e->shard
-                  : kite__worker_current() == e->worker;
+static bool here(kite_server *srv, const executor *e) {
+  return e->shard >= 0 ? kite__port_shard_current(srv) == e->shard
+                       : kite__worker_current() == e->worker;
 }
 
-static bool post(const executor *e, kite__gtimer *cmd) {
+static bool post(kite_server *srv, const executor *e, kite__gtimer *cmd) {
   if (!kite__timers_post(e->timers, cmd))
     return false;
-  if (e->shard)
-    kite__shard_wake(e->shard);
+  if (e->shard >= 0)
+    kite__port_wake_shard(srv, (uint32_t)e->shard);
   else
     kite__worker_wake(e->worker);
   return true;
@@ -92,7 +94,7 @@ int kite_timer_start(kite_server *srv, uint64_t key, uint32_t delay_ms,
     *out = 0;
   if (!srv || !fn)
     return KITE_EINVAL;
-  if (!srv->started || atomic_load_explicit(&srv->stopping, memory_order_relaxed))
+  if (!kite__port_running(srv))
     return KITE_ESTATE;
   executor e;
   int rc = for_key(srv, key, &e);
@@ -109,10 +111,10 @@ int kite_timer_start(kite_server *srv, uint64_t key, uint32_t delay_ms,
   g->fn = fn;
   g->user = user;
   kite_timer_id id = g->id;
-  if (here(&e)) {
+  if (here(srv, &e)) {
     if ((rc = kite__timers_start_here(e.timers, g, kite__now_ms())) < 0)
       return rc; /* KITE_EFULL: timers_max running here */
-  } else if (!post(&e, g)) {
+  } else if (!post(srv, &e, g)) {
     free(g);
     return KITE_EFULL; /* its command queue: as many as timers_max allows */
   }
@@ -125,14 +127,14 @@ int kite_timer_stop(kite_server *srv, kite_timer_id id) {
   executor e;
   if (!for_id(srv, id, &e))
     return KITE_ENOTFOUND;
-  if (here(&e))
+  if (here(srv, &e))
     return kite__timers_stop_here(e.timers, id);
   kite__gtimer *cmd = calloc(1, sizeof(*cmd));
   if (!cmd)
     return KITE_ENOMEM;
   cmd->op = KITE__TIMER_STOP;
   cmd->id = id;
-  if (!post(&e, cmd)) {
+  if (!post(srv, &e, cmd)) {
     free(cmd);
     return KITE_EFULL;
   }

@@ -1,7 +1,14 @@
+/*
+ * Worker threads: each runs the sessions queued on it, one session at a
+ * time, a bounded number of messages per turn, so one busy session cannot
+ * starve the others on its worker; and the game timers of the keys it
+ * owns.
+ */
 #include "logic/worker.h"
 
 #include "base/clock.h"
-#include "server/server_internal.h"
+#include "base/log.h"
+#include "server/port.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -56,10 +63,6 @@ void kite__worker_post(kite__worker *w, kite__mailbox *mb) {
   kite__worker_wake(w);
 }
 
-static kite__session *session_of(kite__mailbox *mb) {
-  return (kite__session *)((char *)mb - offsetof(kite__session, mb));
-}
-
 /* Hash mode: a callback set a key that belongs to another worker. The
  * turn ends there, so the next message runs where the key says (on the
  * room's worker, with the room's timers), not here. */
@@ -75,13 +78,14 @@ static bool moved(const kite__worker *w, kite__mailbox *mb) {
  * on_disconnect ran). */
 static bool run_turn(kite__worker *w, kite__mailbox *mb) {
   kite__logic *lg = w->logic;
-  kite_server *srv = lg->srv;
-  kite__session *s = session_of(mb);
-  kite_session_id id = kite__session_id(s);
+  const kite_server_config *cfg = lg->cfg;
+  kite__lsess *ls = kite__lsess_of(mb);
+  kite_session_id id = ls->id;
   kite__logic_set_running(mb);
   if (kite__mailbox_clr(mb, KITE__MB_CONNECT) & KITE__MB_CONNECT) {
-    if (srv->cfg.on_connect)
-      srv->cfg.on_connect(srv, id, srv->cfg.user);
+    ls->user = NULL; /* the executor's, from its first callback on */
+    if (cfg->on_connect)
+      cfg->on_connect(lg->srv, id, cfg->user);
   }
   /* After a close no handler runs (include/kite/logic.h): what waits is
    * dropped, counted, and on_disconnect comes next. */
@@ -91,7 +95,7 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
                   !(kite__mailbox_flags(mb) & closing) &&
                   (m = kite__mailbox_peek(mb));
        n++) {
-    kite__logic_dispatch(lg, s, m->msg_id, m->data, m->len);
+    kite__logic_dispatch(lg, ls, m->msg_id, m->data, m->len);
     kite__mailbox_done(mb, m);
     atomic_fetch_add_explicit(&w->executed, 1, memory_order_relaxed);
   }
@@ -106,29 +110,28 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
    * go on (kite__logic_deliver sets the flag, then looks again). */
   if (kite__mailbox_flags(mb) & KITE__MB_BLOCKED &&
       kite__mailbox_clr(mb, KITE__MB_BLOCKED) & KITE__MB_BLOCKED)
-    kite__shard_notice(s);
-  bool done = false;
+    kite__logic_notify(lg, ls);
   if (kite__mailbox_empty(mb) && (kite__mailbox_flags(mb) & KITE__MB_DISCONNECT)) {
-    if (srv->cfg.on_disconnect)
-      srv->cfg.on_disconnect(srv, id, mb->reason, srv->cfg.user);
-    s->user = NULL; /* freed by now, likely: later lookups see NULL */
-    kite__mailbox_set(mb, KITE__MB_DONE);
-    done = true;
-    if (atomic_load_explicit(&mb->bound, memory_order_relaxed)) {
-      /* The session's timers end with it, and so do starts on their way. */
+    if (cfg->on_disconnect)
+      cfg->on_disconnect(lg->srv, id, mb->reason, cfg->user);
+    ls->user = NULL; /* freed by now, likely: later lookups see NULL */
+    /* The session's timers end with it, and so do starts on their way:
+     * before DONE, since from DONE on the shard may unbind and reuse the
+     * slot (a notice may be queued already). */
+    if (atomic_load_explicit(&mb->bound, memory_order_relaxed) == w) {
       atomic_store_explicit(&w->timers.owner, 0, memory_order_release);
       kite__timers_clear(&w->timers);
     }
-  }
-  kite__logic_set_running(NULL);
-  if (done) {
-    kite__shard_notice(s); /* stays SCHEDULED: never queued again */
+    kite__logic_set_running(NULL);
+    kite__mailbox_set(mb, KITE__MB_DONE);
+    kite__logic_notify(lg, ls); /* stays SCHEDULED: never queued again */
     return true;
   }
+  kite__logic_set_running(NULL);
   kite__mailbox_clr(mb, KITE__MB_SCHEDULED);
   if (!kite__mailbox_empty(mb) ||
       (kite__mailbox_flags(mb) & (KITE__MB_CONNECT | KITE__MB_DISCONNECT)))
-    kite__logic_schedule(lg, s);
+    kite__logic_schedule(lg, ls);
   return false;
 }
 
@@ -178,7 +181,7 @@ int kite__worker_start(kite__worker *w) {
   pthread_attr_destroy(&attr);
   if (err) {
     atomic_store(&w->running, false);
-    kite__logf(&w->logic->srv->log, KITE_LOG_ERROR,
+    kite__logf(kite__port_log(w->logic->srv), KITE_LOG_ERROR,
                "%sworker %u: pthread_create() failed: %s",
                w->temp ? "temporary " : "", w->index, strerror(err));
     return KITE_ESYS;

@@ -6,15 +6,7 @@
 #ifndef KITE_LOGIC_WORKER_H
 #define KITE_LOGIC_WORKER_H
 
-#include "logic/logic.h"
-
-/* Timer ids name their executor in their top bits (timer_api.c):
- *   0x01SS << 48         shard SS (inline mode);
- *   (0x8000 | i) << 48   pool worker i, or the clock (i = the pool's size);
- *   01 and a 24-bit index in bits 62..38: a temporary worker. */
-#define KITE__TAG_WORKER(i) ((uint64_t)(0x8000u | (i)) << 48)
-#define KITE__TAG_TEMP(i) (1ULL << 62 | (uint64_t)(i) << 38)
-#define KITE__TEMP_SEQ_BITS 38
+#include "logic/logic_internal.h"
 
 /* |tag|, |seq_bits|: its timers' ids; |timers_cap|: its timers at most;
  * |bound|: it runs one session at a time, whose timers end with it. */
@@ -32,12 +24,5 @@ void kite__worker_wake(kite__worker *w);
 kite__worker *kite__worker_current(void);
 /* Any thread: queues |mb| (its SCHEDULED flag won by the caller). */
 void kite__worker_post(kite__worker *w, kite__mailbox *mb);
-
-/* logic.c */
-void kite__logic_schedule(kite__logic *lg, kite__session *s);
-void kite__logic_set_running(kite__mailbox *mb);
-/* A temporary worker's thread ends: its record goes back to the idle list
- * once its session is unbound too. The thread's last touch of |w|. */
-void kite__logic_temp_exit(kite__logic *lg, kite__worker *w);
 
 #endif

@@ -14,11 +14,6 @@
 _Static_assert(KITE__PORT_SHARDS_MAX == KITE__SHARDS_MAX,
                "one command per shard");
 
-bool kite__port_session_live(kite_server *srv, kite_session_id id) {
-  kite__session *s = kite__session_by_id(srv, id);
-  return s && kite__session_live(s);
-}
-
 int kite__bcast_begin(kite__bcast *b, kite_server *srv, uint16_t msg_id,
                       const void *body, size_t len) {
   memset(b, 0, sizeof(*b));

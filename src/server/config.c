@@ -65,17 +65,8 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
         "tcp_send_max (must hold a max_frame)");
   CHECK(c->tcp_stall_ms >= 100, "tcp_stall_ms");
   CHECK(c->tcp_linger_ms <= 600000, "tcp_linger_ms");
-  CHECK(c->worker_mode >= KITE_WORKERS_INLINE && c->worker_mode <= KITE_WORKERS_DYNAMIC,
-        "worker_mode");
-  CHECK(c->workers >= 0 && c->workers <= 4096, "workers");
-  CHECK(c->mailbox_depth >= KITE__MAILBOX_DEPTH_MIN &&
-            c->mailbox_depth <= KITE__MAILBOX_DEPTH_MAX &&
-            (c->mailbox_depth & (c->mailbox_depth - 1)) == 0,
-        "mailbox_depth (a power of two, 2..4096)");
-  CHECK(c->mailbox_bytes >= 1024, "mailbox_bytes");
-  CHECK(c->timers_max >= 1 && c->timers_max <= (1u << 24), "timers_max");
-  CHECK(c->unrouted == KITE_UNROUTED_DROP || c->unrouted == KITE_UNROUTED_CLOSE,
-        "unrouted");
+  const char *logic_field = kite__logic_config_bad(c); /* the layer's own */
+  CHECK(!logic_field, logic_field);
   /* A frame must fit the peer's receive window whole, or it never arrives
    * (frames wait in KCP until complete), and the send queue. */
   uint64_t mss = c->mtu - KITE_KCP_OVERHEAD;

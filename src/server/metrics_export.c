@@ -68,37 +68,6 @@ static void write_stats(kite__prom *p, const kite_server_stats *st) {
   }
 }
 
-static void write_workers(kite__prom *p, const kite__logic *lg) {
-  if (!lg->nworkers)
-    return;
-  char w[16];
-  kite__prom_family(p, "kite_worker_sessions_queued", "gauge",
-                    "sessions waiting in a worker's run queue now");
-  for (uint32_t i = 0; i < lg->nworkers; i++) {
-    snprintf(w, sizeof(w), "%u", i);
-    kite__prom_sample(p, "kite_worker_sessions_queued", "worker", w,
-                      (double)atomic_load_explicit(&lg->workers[i].queued,
-                                                   memory_order_relaxed));
-  }
-  kite__prom_family(p, "kite_worker_messages_total", "counter",
-                    "messages a worker has run");
-  for (uint32_t i = 0; i < lg->nworkers; i++) {
-    snprintf(w, sizeof(w), "%u", i);
-    kite__prom_sample(p, "kite_worker_messages_total", "worker", w,
-                      (double)atomic_load_explicit(&lg->workers[i].executed,
-                                                   memory_order_relaxed));
-  }
-  uint32_t busy = 0;
-  for (uint32_t i = 0; i < lg->nworkers; i++)
-    busy += atomic_load_explicit(&lg->workers[i].in_use, memory_order_relaxed);
-  busy += (uint32_t)atomic_load_explicit(&lg->temps_running, memory_order_relaxed);
-  if (lg->mode == KITE_WORKERS_BIND || lg->mode == KITE_WORKERS_DYNAMIC) {
-    kite__prom_family(p, "kite_workers_bound", "gauge",
-                      "workers bound to a session now");
-    kite__prom_sample(p, "kite_workers_bound", NULL, NULL, busy);
-  }
-}
-
 static void write_endpoint(kite__prom *p, const kite__metrics_http *m) {
   kite__metrics_http_stats st;
   kite__metrics_http_stats_get(m, &st);
@@ -124,13 +93,13 @@ static void write_all(void *user, kite__prom *p) {
   kite_server_stats st;
   kite_server_stats_get(srv, &st);
   write_stats(p, &st);
-  write_workers(p, &srv->logic);
+  kite__logic_metrics(srv->logic, p);
   kite__prom_family(p, "kite_shards", "gauge", "shard threads");
   kite__prom_sample(p, "kite_shards", NULL, NULL, srv->nshards);
   kite__prom_family(p, "kite_worker_mode", "gauge",
                     "1 for the worker mode in use");
   kite__prom_sample(p, "kite_worker_mode", "mode",
-                    kite_worker_mode_name(srv->logic.mode), 1);
+                    kite_worker_mode_name(kite__logic_mode(srv->logic)), 1);
   write_endpoint(p, srv->metrics);
 }
 

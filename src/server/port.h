@@ -17,6 +17,9 @@
 
 struct kite__cmd;
 struct kite__shared_frame;
+struct kite__lsess;
+struct kite__logic;
+struct kite__log;
 
 /* A broadcast being built: the frame encoded once, then one command per
  * shard holding that shard's members. begin, add each member, end (always,
@@ -47,5 +50,35 @@ int kite__bcast_end(kite__bcast *b);
 /* Whether |id| names a session the application may address (open, or
  * closing for a stop). Any thread. */
 bool kite__port_session_live(kite_server *srv, kite_session_id id);
+
+/* The logic layer's state for session |id| (what kite__logic_slot() gave
+ * the server for its slot), when |id| is current: the slot still holds
+ * that session (closed or not). NULL for a stale or malformed id. Any
+ * thread; the state may be released right after unless the caller is the
+ * session's executor. */
+struct kite__lsess *kite__port_lsess(kite_server *srv, kite_session_id id);
+
+/* kite_session_close() with |reason|, from any thread: 0, KITE_ENOTFOUND,
+ * KITE_EFULL, KITE_ENOMEM. */
+int kite__port_close(kite_server *srv, kite_session_id id, uint8_t reason);
+
+/* A worker's word for the shard that owns |host| (the opaque pointer
+ * kite__logic_slot() was given): the session's mailbox has room again, or
+ * its on_disconnect ran. The shard asks kite__logic_noticed() which. The
+ * caller queues each session at most once (the mailbox's NOTICE flag).
+ * Any thread. */
+void kite__port_notice(kite_server *srv, void *host);
+
+/* The index of the shard the calling thread runs, or -1. */
+int kite__port_shard_current(const kite_server *srv);
+/* Wakes shard |index|'s loop (its game timers have a command). Any thread. */
+void kite__port_wake_shard(kite_server *srv, uint32_t index);
+uint32_t kite__port_nshards(const kite_server *srv);
+/* Whether game timers may start: started, and no stop begun. */
+bool kite__port_running(const kite_server *srv);
+/* The server's logic layer. */
+struct kite__logic *kite__port_logic(kite_server *srv);
+/* The server's log. */
+struct kite__log *kite__port_log(kite_server *srv);
 
 #endif

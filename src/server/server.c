@@ -71,26 +71,30 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   srv->nshards = cfg->threads ? (uint32_t)cfg->threads
                               : (uint32_t)(cpus > 0 ? (cpus < KITE__SHARDS_MAX ? cpus : KITE__SHARDS_MAX) : 1);
+  /* Slots per shard: twice a fair share, so an unlucky spread still fits. */
   uint32_t per_shard = cfg->max_sessions / srv->nshards * 2 + 64;
   if (per_shard > cfg->max_sessions)
     per_shard = cfg->max_sessions;
+  srv->slots_per_shard = per_shard;
   while ((1u << srv->slot_bits) < per_shard)
     srv->slot_bits++;
   srv->tcp_queue_max = kite__frame_segs(srv, cfg->tcp_send_max);
   randombytes_buf(srv->master, sizeof(srv->master));
   randombytes_buf(srv->route_key, sizeof(srv->route_key));
   atomic_init(&srv->sessions, 0);
+  atomic_init(&srv->bcast_refused, 0);
   atomic_init(&srv->stopping, false);
   srv->shards = calloc(srv->nshards, sizeof(*srv->shards));
   if (!srv->shards) {
     rc = KITE_ENOMEM;
     goto fail;
   }
+  if ((rc = kite__logic_create(&srv->logic, srv, &srv->cfg, srv->nshards,
+                               per_shard)) < 0)
+    goto fail;
   for (uint32_t i = 0; i < srv->nshards; i++)
     if ((rc = kite__shard_init(&srv->shards[i], srv, i)) < 0)
       goto fail;
-  if ((rc = kite__logic_init(&srv->logic, srv)) < 0)
-    goto fail;
   if ((rc = kite__server_open_sockets(srv)) < 0)
     goto fail;
   *out = srv;
@@ -104,7 +108,7 @@ int kite_server_start(kite_server *srv) {
   if (srv->started)
     return KITE_ESTATE;
   srv->started = true;
-  if (kite__logic_start(&srv->logic) < 0) {
+  if (kite__logic_start(srv->logic) < 0) {
     kite_server_stop(srv);
     return KITE_ESYS;
   }
@@ -136,7 +140,8 @@ int kite_server_start(kite_server *srv) {
              "listening on udp %s (port %d)%s, %u shards, steering %s, workers %s (%u)",
              kite__addr_format(&srv->bind, a, sizeof(a)), srv->port, tcp,
              srv->nshards, srv->steering ? "on" : "off (hand-offs)",
-             kite_worker_mode_name(srv->logic.mode), srv->logic.nworkers);
+             kite_worker_mode_name(kite__logic_mode(srv->logic)),
+             kite__logic_workers(srv->logic));
   return 0;
 }
 
@@ -160,7 +165,7 @@ int kite_server_stop(kite_server *srv) {
     if (srv->shards[i].thread_started)
       pthread_join(srv->shards[i].thread, NULL);
   /* Every session was released, so every on_disconnect has run. */
-  kite__logic_stop(&srv->logic);
+  kite__logic_stop(srv->logic);
   srv->stopped = true;
   pthread_mutex_unlock(&srv->stop_lock);
   kite__logf(&srv->log, KITE_LOG_INFO, "stopped");
@@ -174,7 +179,7 @@ void kite_server_destroy(kite_server *srv) {
   if (srv->shards)
     for (uint32_t i = 0; i < srv->nshards; i++)
       kite__shard_free(&srv->shards[i]);
-  kite__logic_free(&srv->logic);
+  kite__logic_free(srv->logic);
   free(srv->shards);
   free(srv->udp_addr);
   free(srv->tcp_addr);
@@ -199,10 +204,6 @@ void kite_server_stats_get(const kite_server *srv, kite_server_stats *out) {
     for (int k = 0; k < KITE__ST_COUNT; k++)
       field[k] += atomic_load_explicit(&srv->shards[i].stats[k],
                                        memory_order_relaxed);
-  const kite__logic *lg = &srv->logic;
-  out->unrouted = atomic_load_explicit(&lg->unrouted, memory_order_relaxed);
-  out->drop_after_close = atomic_load_explicit(&lg->drop_after_close, memory_order_relaxed);
-  out->temp_workers = atomic_load_explicit(&lg->temps_running, memory_order_relaxed);
-  out->temp_workers_started = atomic_load_explicit(&lg->temps_started, memory_order_relaxed);
-  out->inbox_full += atomic_load_explicit(&srv->logic.posts_refused, memory_order_relaxed);
+  kite__logic_stats(srv->logic, out);
+  out->inbox_full += atomic_load_explicit(&srv->bcast_refused, memory_order_relaxed);
 }

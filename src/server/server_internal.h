@@ -41,7 +41,9 @@ struct kite_server {
   _Atomic uint32_t sessions; /* all shards: for max_sessions */
   atomic_bool stopping;
   bool started, stopped;
-  kite__logic logic;
+  kite__logic *logic;          /* the layer above: logic/logic.h */
+  uint32_t slots_per_shard;
+  _Atomic uint64_t bcast_refused; /* broadcast hand-overs an inbox refused */
   struct kite__metrics_http *metrics; /* cfg.metrics_addr's endpoint, or NULL */
   pthread_mutex_t stop_lock;
 };

@@ -32,13 +32,14 @@ kite__session *kite__session_by_id(kite_server *srv, kite_session_id id) {
 kite__session *kite__session_claim(kite__shard *sh, const char **no_worker) {
   kite__session *s = sh->free;
   *no_worker = NULL;
-  if (!s || (*no_worker = kite__logic_bind(&sh->srv->logic, s)))
+  if (!s || (*no_worker = kite__logic_bind(sh->srv->logic, s->app,
+                                           kite__session_id(s))))
     return NULL;
   return s;
 }
 
 void kite__session_unclaim(kite__session *s) {
-  kite__logic_unbind(&s->shard->srv->logic, s);
+  kite__logic_unbind(s->shard->srv->logic, s->app);
 }
 
 void kite__session_admit(kite__session *s, const kite__transport *tr,
@@ -68,7 +69,6 @@ void kite__session_admit(kite__session *s, const kite__transport *tr,
   s->closing = KITE__NO_CLOSE;
   s->peer_reason = KITE__NO_CLOSE;
   s->blocked = 0;
-  atomic_store_explicit(&s->mb.flags, 0, memory_order_relaxed);
   atomic_store_explicit(&s->frames_in, 0, memory_order_relaxed);
   atomic_store_explicit(&s->frames_out, 0, memory_order_relaxed);
   atomic_store_explicit(&s->bytes_in, 0, memory_order_relaxed);
@@ -86,7 +86,10 @@ void kite__session_open(kite__session *s) {
   atomic_store_explicit(&s->live, 1, memory_order_release);
   s->opened = 1;
   KITE__STAT_INC(sh, sessions_opened);
-  kite__logic_open(&sh->srv->logic, s);
+  uint8_t was = s->in_callback;
+  s->in_callback = 1; /* inline: on_connect runs now */
+  kite__logic_open(sh->srv->logic, s->app, kite__session_id(s));
+  s->in_callback = was;
 }
 
 /* The network side goes: the transport's state and the timer. */
@@ -99,9 +102,8 @@ static void session_teardown(kite__session *s) {
 
 void kite__session_release(kite__session *s) {
   kite__shard *sh = s->shard;
-  kite__logic_unbind(&sh->srv->logic, s);
+  kite__logic_unbind(sh->srv->logic, s->app);
   s->state = KITE__S_FREE;
-  s->user = NULL;
   /* A new generation: ids of this session are stale from now on. The slot
    * stays on the dirty list if it is there; flushing skips free slots. */
   uint32_t gen = atomic_load_explicit(&s->generation, memory_order_relaxed);
@@ -147,7 +149,13 @@ static void session_finish(kite__session *s, uint8_t reason, bool tell_peer) {
    * owes on_disconnect (inline: now; a worker: after its queued frames). */
   s->state = KITE__S_ZOMBIE;
   atomic_store_explicit(&s->live, 0, memory_order_relaxed);
-  bool now = kite__logic_close(&sh->srv->logic, s, reason);
+  bool now = true;
+  if (s->opened) { /* inline: on_disconnect runs now */
+    uint8_t was = s->in_callback;
+    s->in_callback = 1;
+    now = kite__logic_close(sh->srv->logic, s->app, reason);
+    s->in_callback = was;
+  }
   session_teardown(s);
   if (now)
     kite__session_release(s);
@@ -215,7 +223,7 @@ int kite__session_close_any(kite_server *srv, kite_session_id id,
   kite__session *s = kite__session_by_id(srv, id);
   if (!s)
     return KITE_ENOTFOUND;
-  kite__logic_close_requested(&srv->logic, s); /* its executor: no more handlers */
+  kite__logic_close_requested(srv->logic, s->app); /* its executor: no more handlers */
   if (kite__shard_current() == s->shard) {
     if (!kite__session_live(s) || s->close_pending != KITE__NO_CLOSE)
       return KITE_ENOTFOUND;

@@ -7,7 +7,7 @@
  * field, except those marked otherwise below: other threads check ids
  * against |generation|, reserve send room in |pending|, read |queued|,
  * |queue_max|, |live| and the published counters, and copy the info block
- * under |pub_lock| (kite_session_get_info()).
+ * under |pub_lock| (kite_session_get_info()); |app| is the logic layer's.
  */
 #ifndef KITE_SERVER_SESSION_H
 #define KITE_SERVER_SESSION_H
@@ -15,7 +15,7 @@
 #include "kite/server.h"
 
 #include "base/wheel.h"
-#include "logic/mailbox.h"
+#include "logic/logic.h"
 #include "net/addr.h"
 #include "proto/frame.h"
 #include "server/transport.h"
@@ -63,7 +63,8 @@ typedef struct kite__session {
   kite__shard *shard;
   struct kite__session *free_next;
   struct kite__session *dirty_next; /* to flush at the end of the batch */
-  void *user; /* the application's; owner: the session's executor */
+  kite__lsess *app;  /* the logic layer's state for the slot (its
+                        mailbox, the application's pointer): set once */
   kite__addr peer;   /* written under |pub_lock| (readers on other threads) */
   kite__local local; /* where the peer's datagrams arrive: replies leave here */
   uint64_t hs_key;   /* in the shard's handshake map: (addr, port, nonce) */
@@ -89,14 +90,14 @@ typedef struct kite__session {
   uint8_t state;
   uint8_t opened;        /* on_connect ran: on_disconnect is owed */
   uint8_t dirty;         /* on the dirty list */
-  uint8_t in_callback;   /* closes are deferred to a safe point */
+  uint8_t in_callback;   /* in an upcall to the logic layer (which may run
+                            callbacks inline): closes wait for a safe point */
   uint8_t close_pending; /* KITE__NO_CLOSE or a kite_close_reason */
   uint8_t closing;       /* CLOSING: the reason it closes with */
   uint8_t peer_reason;   /* TCP: the reason the peer's close notice gave */
   uint8_t blocked;       /* its mailbox was full: input waits */
   /* Counters: the shard writes (relaxed), any thread reads. */
   _Atomic uint64_t frames_in, frames_out, bytes_in, bytes_out;
-  kite__mailbox mb;      /* to its worker (worker modes) */
 } kite__session;
 
 static inline uint32_t kite__session_last_rx(const kite__session *s) {

@@ -39,7 +39,7 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
     if (s->state == KITE__S_HALF_OPEN)
       return KITE_ENOTFOUND; /* not the application's yet */
     if (!kite__session_live(s) || s->close_pending != KITE__NO_CLOSE ||
-        kite__logic_closing(s))
+        kite__logic_closing(s->app))
       return KITE_ECLOSED; /* nothing more goes out (logic.h) */
     int rc = kite__session_send_frame(s, msg_id, 0, body, len);
     if (rc == 0)
@@ -49,7 +49,7 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
   /* Another thread: reserve room in the session's queue, then hand over.
    * A session already closed by the application is refused here; one that
    * closes while the frame travels drops it on the shard. */
-  if (!kite__session_live(s) || kite__logic_closing(s))
+  if (!kite__session_live(s) || kite__logic_closing(s->app))
     return KITE_ECLOSED;
   uint32_t segs = kite__frame_segs(srv, KITE__FRAME_HDR + len);
   if (!kite__session_reserve(s, segs))
@@ -76,28 +76,6 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
 
 int kite_session_close(kite_server *srv, kite_session_id id) {
   return kite__session_close_any(srv, id, KITE_CLOSE_KICKED);
-}
-
-/* The session, when the caller is its executor (its callbacks). The
- * executor test comes first: only the executor may read the state. */
-static kite__session *own_session(kite_server *srv, kite_session_id id) {
-  kite__session *s = kite__session_by_id(srv, id);
-  if (!s || !kite__logic_on_executor(&srv->logic, s) || s->state == KITE__S_FREE)
-    return NULL;
-  return s;
-}
-
-int kite_session_set_user(kite_server *srv, kite_session_id id, void *user) {
-  kite__session *s = own_session(srv, id);
-  if (!s)
-    return KITE_ENOTFOUND;
-  s->user = user;
-  return 0;
-}
-
-void *kite_session_user(kite_server *srv, kite_session_id id) {
-  kite__session *s = own_session(srv, id);
-  return s ? s->user : NULL;
 }
 
 int kite_session_get_info(kite_server *srv, kite_session_id id,

@@ -81,6 +81,17 @@ int kite__session_send_encoded(kite__session *s, const uint8_t *frame,
   return session_sendv(s, &iov, 1, bytes);
 }
 
+/* Hands a frame to the logic layer; inline, its handler runs now. */
+static bool session_deliver_up(kite__session *s, const kite__frame_hdr *h,
+                               const uint8_t *body) {
+  uint8_t was = s->in_callback;
+  s->in_callback = 1;
+  bool taken = kite__logic_deliver(s->shard->srv->logic, s->app, h->msg_id,
+                                   body, h->len);
+  s->in_callback = was;
+  return taken;
+}
+
 /* The peer's close notice (PROTOCOL.md section 5): the reason it will
  * give with its FIN. */
 static void note_close_notice(kite__session *s, const kite__frame_hdr *h,
@@ -102,7 +113,7 @@ bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
     note_close_notice(s, h, body);
   } else if (!kite__session_live(s)) {
     /* Closed by the application: what the peer sent since goes unheard. */
-  } else if (!kite__logic_deliver(&sh->srv->logic, s, h->msg_id, body, h->len)) {
+  } else if (!session_deliver_up(s, h, body)) {
     s->blocked = 1;
     KITE__STAT_INC(sh, backpressure);
     uint32_t held;

@@ -55,9 +55,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   sh->kcp_cfg.dead_link_ms = cfg->dead_link_ms;
   sh->kcp_cfg.snd_queue_max = cfg->send_queue_max;
 
-  uint32_t per_shard = cfg->max_sessions / srv->nshards * 2 + 64;
-  if (per_shard > cfg->max_sessions)
-    per_shard = cfg->max_sessions;
+  uint32_t per_shard = srv->slots_per_shard;
   sh->nslots = per_shard;
   sh->slots = calloc(per_shard, sizeof(*sh->slots));
   sh->rx = malloc(sizeof(*sh->rx));
@@ -81,7 +79,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
     atomic_init(&s->pending, 0);
     atomic_init(&s->queued, 0);
     atomic_flag_clear(&s->pub_lock);
-    kite__mailbox_init(&s->mb);
+    s->app = kite__logic_slot(srv->logic, index, i, s);
     kite__timer_init(&s->timer);
     s->free_next = sh->free;
     sh->free = s;
@@ -89,13 +87,12 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   sh->now = kite__now_ms();
   kite__wheel_init(&sh->wheel, sh->now);
   kite__wheel_init(&sh->linger_wheel, sh->now);
-  if (kite__timers_init(&sh->timers, srv, (uint16_t)(0x0100 | index),
-                        cfg->timers_max, sh->now) < 0)
-    return KITE_ENOMEM;
   return kite__cookie_jar_init(&sh->jar, srv->master, cfg->cookie_lifetime_s);
 }
 
 void kite__shard_free(kite__shard *sh) {
+  if (!sh->srv)
+    return; /* never initialised: the server's create failed before it */
   if (sh->slots) {
     for (uint32_t i = 0; i < sh->nslots; i++) {
       kite__session *s = &sh->slots[i];
@@ -103,7 +100,6 @@ void kite__shard_free(kite__shard *sh) {
         kite__kcp_destroy(s->link);
       else if (s->tr == &kite__transport_tcp)
         kite__tcp_conn_free(s->link);
-      kite__mailbox_clear(&s->mb);
     }
   }
   if (sh->notices.slots)
@@ -122,7 +118,6 @@ void kite__shard_free(kite__shard *sh) {
   kite__tcp_acceptor_close(&sh->tcp_ls);
   free(sh->tcp_rx);
   kite__map_free(&sh->hs);
-  kite__timers_free(&sh->timers);
   kite__kcp_pool_destroy(sh->pool);
   free(sh->slots);
   free(sh->rx);
@@ -282,7 +277,7 @@ void kite__shard_run_abandoned(kite__shard *sh, kite__cmd *cmd) {
     unreserve(sh, id, cmd->segs);
     kite__session_close_any(srv, id, KITE_CLOSE_SLOW_PEER);
   }
-  atomic_fetch_add_explicit(&srv->logic.posts_refused, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&srv->bcast_refused, 1, memory_order_relaxed);
   kite__shared_frame_put(cmd->frame);
   free(cmd);
 }
@@ -325,8 +320,6 @@ void kite__shard_run_command(kite__shard *sh, kite__cmd *cmd) {
 }
 
 void kite__shard_notice(kite__session *s) {
-  if (kite__mailbox_set(&s->mb, KITE__MB_NOTICE) & KITE__MB_NOTICE)
-    return; /* queued already: the shard reads the flags when it pops */
   kite__shard *sh = s->shard;
   /* Cannot be full: it holds each session at most once. */
   while (!kite__mpsc_push(&sh->notices, s))
@@ -339,12 +332,16 @@ void kite__shard_notice(kite__session *s) {
 static void drain_notices(kite__shard *sh) {
   kite__session *s;
   while ((s = kite__mpsc_pop(&sh->notices))) {
-    uint32_t f = kite__mailbox_clr(&s->mb, KITE__MB_NOTICE);
-    if (f & KITE__MB_DONE) {
+    switch (kite__logic_noticed(sh->srv->logic, s->app)) {
+    case KITE__NOTICE_DONE:
       if (s->state == KITE__S_ZOMBIE)
         kite__session_release(s);
-    } else if (!(f & KITE__MB_BLOCKED)) {
+      break;
+    case KITE__NOTICE_RESUME:
       kite__session_resume(s);
+      break;
+    case KITE__NOTICE_NONE:
+      break;
     }
   }
 }
@@ -406,7 +403,7 @@ void *kite__shard_main(void *arg) {
   struct epoll_event ev[EVENTS_PER_WAIT];
   for (;;) {
     int timeout = sh->dirty ? 0 : kite__wheel_timeout_ms(&sh->wheel, sh->now, 1000);
-    int game = kite__timers_timeout_ms(&sh->timers, sh->now, 1000);
+    int game = kite__logic_shard_timeout_ms(srv->logic, sh->index, sh->now, 1000);
     int linger = kite__wheel_timeout_ms(&sh->linger_wheel, sh->now, 1000);
     if (timeout < 0 || (game >= 0 && game < timeout))
       timeout = game;
@@ -448,8 +445,7 @@ void *kite__shard_main(void *arg) {
     kite__wheel_advance(&sh->wheel, sh->now, kite__session_on_timer, sh);
     kite__tcp_linger_advance(sh);
     kite__tcp_accept_advance(sh);
-    kite__timers_drain(&sh->timers, sh->now);
-    kite__timers_advance(&sh->timers, sh->now);
+    kite__logic_shard_run(srv->logic, sh->index, sh->now);
     kite__shard_logs_flush(sh);
     flush_dirty(sh);
     kite__udp_tx_flush(sh->tx);

@@ -17,7 +17,6 @@
 #include "base/mpsc.h"
 #include "base/wheel.h"
 #include "kcp/kcp.h"
-#include "logic/timers.h"
 #include "net/tcp.h"
 #include "net/udp.h"
 #include "proto/control.h"
@@ -63,7 +62,6 @@ struct kite__shard {
   kite__kcp_pool *pool;
   kite__kcp_config kcp_cfg; /* the server's; mtu and peer window per session */
   kite__wheel wheel;
-  kite__timers timers; /* game timers of inline mode */
   kite__cookie_jar jar;
   kite__map hs; /* (addr, port, nonce) -> slot, for idempotent CONNECT */
 
@@ -148,8 +146,9 @@ void kite__shard_run_command(kite__shard *sh, kite__cmd *cmd);
 /* A broadcast command the inbox refused: its members miss the frame, so
  * they are closed as slow peers; frees it. Any thread. */
 void kite__shard_run_abandoned(kite__shard *sh, kite__cmd *cmd);
-/* A worker's word for the session's shard: its mailbox has room again, or
- * its on_disconnect ran. At most once queued per session (a flag). */
+/* A worker's word for the session's shard (kite__port_notice): its
+ * mailbox has room again, or its on_disconnect ran. The logic layer
+ * queues each session at most once (its mailbox's NOTICE flag). */
 void kite__shard_notice(kite__session *s);
 /* Any thread: wakes the shard's loop (one eventfd write per wake-up). */
 void kite__shard_wake(kite__shard *sh);

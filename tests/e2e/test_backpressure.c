@@ -19,7 +19,8 @@
 #include "kite/kite.h"
 
 #include "base/clock.h"
-#include "server/server_internal.h"
+#include "logic/logic_internal.h"
+#include "server/port.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -59,10 +60,10 @@ static void on_stuck(const kite_request *r) {
   } else if (seq == 1) {
     /* Stuck until the others are done, watching its own mailbox. */
     atomic_store(&stuck_blocked, true);
-    kite__session *s = kite__session_by_id(r->srv, r->session);
+    kite__lsess *ls = kite__port_lsess(r->srv, r->session);
     uint64_t end = kite__now_us() + 60000000;
     while (atomic_load(&fast_finished) < FAST) {
-      unsigned b = atomic_load(&s->mb.bytes);
+      unsigned b = atomic_load(&ls->mb.bytes);
       if (b > atomic_load(&max_mailbox_bytes))
         atomic_store(&max_mailbox_bytes, b);
       if (kite__now_us() > end) {

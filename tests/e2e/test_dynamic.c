@@ -20,7 +20,8 @@
 #include "kite/kite.h"
 
 #include "e2e_poll.h"
-#include "server/server_internal.h"
+#include "logic/logic_internal.h"
+#include "server/port.h"
 #include "tcp_raw.h"
 
 #include <pthread.h>
@@ -191,9 +192,10 @@ static void dynamic_takes_sessions_past_the_pool(void **state) {
   connect_and_echo(c, addr, cs, 60);
   st = stats(srv);
   assert_int_equal(st.temp_workers, 60 - DYN_WORKERS);
-  pthread_mutex_lock(&srv->logic.bind_lock);
-  uint32_t made = srv->logic.ntemps;
-  pthread_mutex_unlock(&srv->logic.bind_lock);
+  kite__logic *lg = kite__port_logic(srv);
+  pthread_mutex_lock(&lg->bind_lock);
+  uint32_t made = lg->ntemps;
+  pthread_mutex_unlock(&lg->bind_lock);
   assert_true(made <= DYN_SESSIONS - DYN_WORKERS);
   kite_client_destroy(c);
   kite_server_stop(srv);
