@@ -23,7 +23,9 @@
  * Callbacks. Per session, in order: on_connect once (if the handshake
  * succeeds), on_message for each frame, then on_disconnect exactly once for
  * every kite_client_connect() or kite_client_connect_tcp() that returned
- * 0, whether the session opened or not. A callback may call
+ * 0, whether the session opened or not. Every frame that arrived before
+ * the server's CLOSE (or, on TCP, before its end of stream) is delivered
+ * before that on_disconnect, even when both came in one receive. A callback may call
  * kite_conn_send(), _ping(), _close(), _user(), _get_stats() on any
  * session, and kite_client_connect(), kite_client_connect_tcp(),
  * kite_client_fd(), kite_client_timeout_ms() and kite_client_stats_get();

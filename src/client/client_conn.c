@@ -238,6 +238,13 @@ void kite__conn_on_close_pkt(kite_conn *conn, const kite__ctrl *k) {
   }
   kite__logf(&cli->log, KITE_LOG_DEBUG, "conv %08x: CLOSE from server (%s)",
              conn->conv, kite_close_reason_name(k->reason));
+  /* What arrived before the CLOSE, in this receive batch, still waits in
+   * KCP for the safe point: deliver it first (a reply sent just before a
+   * kick). A callback that closes the session there closed it first. */
+  if (conn->state == KITE__CONN_OPEN && !conn->tcp)
+    kite__stream_read(conn);
+  if (conn->state == KITE__CONN_CLOSED)
+    return;
   cli->stats.closed_by_server++;
   kite__conn_close(conn, k->reason, -1);
 }

@@ -242,6 +242,10 @@ int kite__stream_on_frame(void *user, const kite__frame_hdr *h,
 /* One KCP datagram for |conn| (open). */
 void kite__stream_input(kite_conn *conn, const uint8_t *p, size_t len);
 
+/* Reads the frames KCP holds (on_message, pongs): stops early when a
+ * callback closes the session, or on a bad frame (closed, reason 2). */
+void kite__stream_read(kite_conn *conn);
+
 /* Reads the frames KCP holds (on_message, pongs), then flushes KCP. */
 void kite__stream_service(kite_conn *conn);
 

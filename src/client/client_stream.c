@@ -165,7 +165,7 @@ int kite__stream_on_frame(void *user, const kite__frame_hdr *h,
 /* Feeds the stream KCP holds to the frame reader. Copied out, not read in
  * place with kite__kcp_peek_contig(): callbacks send on this same block,
  * and a pointer into it is only valid until the next call on it. */
-static void read_frames(kite_conn *conn) {
+void kite__stream_read(kite_conn *conn) {
   kite_client *cli = conn->cli;
   size_t avail;
   while (conn->state == KITE__CONN_OPEN &&
@@ -190,7 +190,7 @@ static void read_frames(kite_conn *conn) {
 }
 
 void kite__stream_service(kite_conn *conn) {
-  read_frames(conn);
+  kite__stream_read(conn);
   if (conn->state == KITE__CONN_OPEN)
     kite__kcp_flush(conn->kcp, conn->cli->now);
 }
