@@ -196,7 +196,10 @@ void kite__conn_close(kite_conn *conn, int reason, int wire_reason) {
   conn->state = KITE__CONN_CLOSED;
   conn->reason = reason;
   if (conn->tcp) {
-    /* TCP carries no CLOSE (PROTOCOL.md section 5): the FIN says it. */
+    /* TCP carries no CLOSE (PROTOCOL.md section 5): a close notice and
+     * the FIN say it. */
+    if (open && wire_reason >= 0)
+      kite__tcp_send_notice(conn, (uint8_t)wire_reason);
     kite__tcp_close(conn);
     if (open && wire_reason >= 0)
       cli->stats.closed_by_client++;

@@ -93,6 +93,9 @@ struct kite_conn {
 
   /* TCP sessions only (|tcp| set). retry_due_ms is the OPENED deadline. */
   bool tcp;
+  bool notice_heard;      /* the server's close notice came (PROTOCOL.md 5) */
+  uint8_t notice_reason;  /* its reason, reported at its end of stream */
+  bool stream_cut;        /* a frame went out in part: no close notice */
   uint8_t reply_have;     /* bytes of OPENED or REJECT gathered in |reply| */
   uint32_t watching;      /* the epoll events registered for |fd| */
   int fd;                 /* -1 once closed */
@@ -274,6 +277,18 @@ void kite__tcp_on_timer(kite_conn *conn);
  * KITE_EMSGSIZE, KITE_EFULL, KITE_ENOMEM or KITE_ESTATE as
  * kite_conn_send() documents; the last two close the session. */
 int kite__tcp_sendv(kite_conn *conn, const struct iovec *iov, int n);
+
+/* A frame of the server's with msg_id KITE__MSG_CLOSE_NOTICE: its reason
+ * is kept for the end of stream; a body other than 1 byte is counted
+ * (drop_reserved) and ignored. */
+void kite__tcp_on_notice(kite_conn *conn, const kite__frame_hdr *h,
+                         const uint8_t *body);
+
+/* Queues the close notice with |reason| (PROTOCOL.md section 5) ahead of
+ * the FIN of a close made on purpose; best effort: not when a frame went
+ * out in part, nor when tcp_send_max is full (then the FIN alone says
+ * it, as reason 0). */
+void kite__tcp_send_notice(kite_conn *conn, uint8_t reason);
 
 /* At close: writes what is queued (best effort, no waiting), sends FIN,
  * closes the descriptor and frees the output buffer. Idempotent. */

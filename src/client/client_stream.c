@@ -150,8 +150,12 @@ int kite__stream_on_frame(void *user, const kite__frame_hdr *h,
     }
     return 0;
   }
+  if (h->msg_id == KITE__MSG_CLOSE_NOTICE && conn->tcp) {
+    kite__tcp_on_notice(conn, h, body);
+    return 0;
+  }
   if (h->msg_id >= KITE__MSG_RESERVED_MIN) {
-    cli->stats.drop_reserved++; /* none defined in version 1 */
+    cli->stats.drop_reserved++; /* none other defined in version 1 */
     return 0;
   }
   conn->frames_in++;

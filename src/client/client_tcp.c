@@ -43,7 +43,10 @@ static void log_err(kite_conn *conn, const char *what, int err) {
 
 /* The connection broke: |err| is an errno, or 0 for the server's end of
  * stream. Before OPENED no session existed to reset; after it, an orderly
- * end is the server's close (section 5: no CLOSE on TCP, so no reason). */
+ * end is the server's close, with the reason of its close notice (section
+ * 5), or normal without one. A reset after the notice is the server's
+ * close too: it said so, and a peer that closes with our bytes unread
+ * resets. */
 static void broken(kite_conn *conn, const char *what, int err) {
   kite_client *cli = conn->cli;
   if (err)
@@ -51,6 +54,9 @@ static void broken(kite_conn *conn, const char *what, int err) {
   if (conn->state != KITE__CONN_OPEN) {
     cli->stats.tcp_connect_failed++;
     kite__conn_close(conn, KITE_CONNECT_FAILED, -1);
+  } else if (conn->notice_heard) {
+    cli->stats.closed_by_server++;
+    kite__conn_close(conn, conn->notice_reason, -1);
   } else if (!err) {
     cli->stats.closed_by_server++;
     kite__conn_close(conn, KITE_CLOSE_NORMAL, -1);
@@ -125,7 +131,9 @@ int kite__tcp_sendv(kite_conn *conn, const struct iovec *iov, int n) {
   case KITE_EFULL:
     return KITE_EFULL;
   case KITE_ENOMEM:
-    /* Part of the frame may be on the wire: the stream is cut. */
+    /* Part of the frame may be on the wire: the stream is cut, and a
+     * close notice would be read as the rest of that frame. */
+    conn->stream_cut = true;
     kite__conn_close(conn, KITE_CLIENT_NOMEM, KITE__CLOSE_NORMAL);
     return KITE_ENOMEM;
   default:
@@ -284,6 +292,32 @@ void kite__tcp_on_event(kite_conn *conn, uint32_t events) {
    * them. */
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
     read_some(conn);
+}
+
+void kite__tcp_on_notice(kite_conn *conn, const kite__frame_hdr *h,
+                         const uint8_t *body) {
+  if (h->len != 1) {
+    conn->cli->stats.drop_reserved++;
+    return;
+  }
+  conn->notice_heard = true;
+  conn->notice_reason = body[0];
+}
+
+void kite__tcp_send_notice(kite_conn *conn, uint8_t reason) {
+  kite_client *cli = conn->cli;
+  if (conn->fd < 0 || conn->stream_cut)
+    return;
+  uint8_t hdr[KITE__FRAME_HDR];
+  kite__frame_header(hdr, KITE__MSG_CLOSE_NOTICE, 0, &reason, 1,
+                     cli->cfg.crc);
+  struct iovec iov[2] = {{hdr, sizeof(hdr)}, {&reason, 1}};
+  uint64_t before = conn->out.bytes_out;
+  bool pollout;
+  /* Whatever it returns, kite__tcp_close() follows: a broken socket is
+   * found there, and the session is closing already. */
+  (void)kite__tcp_out_send(&conn->out, conn->fd, iov, 2, cli->now, &pollout);
+  cli->stats.tcp_bytes_out += conn->out.bytes_out - before;
 }
 
 void kite__tcp_close(kite_conn *conn) {

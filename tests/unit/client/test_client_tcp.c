@@ -94,7 +94,11 @@ static void frames_flow_both_ways_in_order(void **state) {
   assert_int_equal(e.disconnects, 0);
   assert_int_equal(kite_client_timeout_ms(c), 0);
   PUMP(c, s, s->eof && e.disconnects == 1);
-  assert_int_equal(s->h[s->nframes - 1].msg_id, 7);
+  /* The close notice (PROTOCOL.md section 5), reason 0, ahead of the FIN. */
+  assert_int_equal(s->h[s->nframes - 2].msg_id, 7);
+  assert_int_equal(s->h[s->nframes - 1].msg_id, KITE__MSG_CLOSE_NOTICE);
+  assert_int_equal(s->h[s->nframes - 1].len, 1);
+  assert_int_equal(s->body[s->nframes - 1][0], KITE_CLOSE_NORMAL);
   assert_int_equal(e.reason, KITE_CLOSE_NORMAL);
   for (int i = 0; i < 5; i++)
     step(c);
@@ -486,7 +490,9 @@ static void destroy_ends_tcp_sessions_without_callbacks(void **state) {
     srv_read(s);
   }
   assert_true(s->eof);
-  assert_int_equal(s->h[s->nframes - 1].msg_id, 21);
+  assert_int_equal(s->h[s->nframes - 2].msg_id, 21);
+  assert_int_equal(s->h[s->nframes - 1].msg_id, KITE__MSG_CLOSE_NOTICE);
+  assert_int_equal(s->body[s->nframes - 1][0], KITE_CLOSE_NORMAL);
   assert_int_equal(e.disconnects, 0);
   srv_free(s);
 }
