@@ -19,7 +19,8 @@ static void srv_notice(tsrv *s, uint16_t flags, const void *body,
   uint8_t buf[KITE__FRAME_HDR + 8];
   kite__frame_header(buf, KITE__MSG_CLOSE_NOTICE, 0, body, len,
                      (flags & KITE__FRAME_F_CRC) != 0);
-  memcpy(buf + KITE__FRAME_HDR, body, len);
+  if (len)
+    memcpy(buf + KITE__FRAME_HDR, body, len);
   srv_write(s, buf, KITE__FRAME_HDR + len);
 }
 
