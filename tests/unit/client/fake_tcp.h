@@ -99,7 +99,7 @@ static inline kite_client *client_new(kite_client_config *cfg) {
   kite_client *c;
   assert_int_equal(kite_client_create(&c, cfg), 0);
   fake_now = 1000;
-  kite__client_set_clock(c, fake_clock, NULL);
+  kite__cli_set_clock(c, fake_clock, NULL);
   return c;
 }
 

@@ -109,7 +109,7 @@ static inline void config(kite_client_config *cfg, events *e) {
 static inline kite_client *client_new(kite_client_config *cfg, events *e) {
   kite_client *c;
   assert_int_equal(kite_client_create(&c, cfg), 0);
-  kite__client_set_clock(c, fake_clock, NULL);
+  kite__cli_set_clock(c, fake_clock, NULL);
   e->cli = c;
   return c;
 }
