@@ -23,7 +23,9 @@
  * Callbacks. Per session, in order: on_connect once (if the handshake
  * succeeds), on_message for each frame, then on_disconnect exactly once for
  * every kite_client_connect() or kite_client_connect_tcp() that returned
- * 0, whether the session opened or not. A callback may call
+ * 0, whether the session opened or not. Every frame that arrived before
+ * the server's CLOSE (or, on TCP, before its end of stream) is delivered
+ * before that on_disconnect, even when both came in one receive. A callback may call
  * kite_conn_send(), _ping(), _close(), _user(), _get_stats() on any
  * session, and kite_client_connect(), kite_client_connect_tcp(),
  * kite_client_fd(), kite_client_timeout_ms() and kite_client_stats_get();
@@ -60,10 +62,13 @@ typedef struct kite_conn kite_conn;     /* one session */
  * (kite_close_reason in kite/reason.h), either received from the server in
  * a CLOSE (the byte as received) or decided here, when this client sent
  * that CLOSE: KITE_CLOSE_NORMAL after kite_conn_close(), KITE_CLOSE_IDLE,
- * KITE_CLOSE_PROTOCOL, KITE_CLOSE_DEAD_LINK. TCP carries no CLOSE
- * (PROTOCOL.md section 5): a TCP session ends with KITE_CLOSE_NORMAL when
- * the server ends the stream, whatever its reason was (that reason is not
- * on the TCP wire), and with the reasons this client decides as above.
+ * KITE_CLOSE_PROTOCOL, KITE_CLOSE_DEAD_LINK. TCP carries no CLOSE but a
+ * close notice (PROTOCOL.md section 5, msg_id 0xFF01, never delivered to
+ * on_message): a TCP session the server ends reports the reason of its
+ * notice when its end of stream (or a reset) follows, KITE_CLOSE_NORMAL
+ * for an end of stream without one; and when this client closes a TCP
+ * session on purpose (the reasons it decides, above) it sends its own
+ * notice ahead of its FIN.
  * From 0x100 up, outcomes that no CLOSE carries: */
 enum kite_client_reason {
   /* The server refused the handshake: REJECT reason r is reported as
@@ -191,8 +196,10 @@ int kite_client_connect(kite_client *c, const char *server_addr,
  *   refused, reset or ended before OPENED        KITE_CONNECT_FAILED
  *   a reply that is neither OPENED nor REJECT,
  *   or a bad frame from the server               KITE_CLOSE_PROTOCOL
- *   the server ends the stream after OPENED      KITE_CLOSE_NORMAL
- *   a reset or socket error after OPENED         KITE_CONN_RESET
+ *   the server ends the stream after OPENED      its close notice's reason,
+ *                                                or KITE_CLOSE_NORMAL
+ *   a reset or socket error after OPENED         KITE_CONN_RESET (after a
+ *                                                close notice: its reason)
  * and, as on KCP, KITE_CLOSE_IDLE, KITE_CLOSE_NORMAL after
  * kite_conn_close(), KITE_CLIENT_NOMEM. Pings follow the KCP rules
  * (ping_ms, or min(idle_timeout_ms / 3, 15 s) from OPENED). Callbacks may
@@ -265,7 +272,8 @@ int kite_conn_ping(kite_conn *conn);
  * with the token) follows three times, leaving with the current poll's
  * batch, or at once when called outside poll; no acknowledgement is
  * waited for. During the handshake nothing is sent. On TCP, what is
- * queued is written as far as the kernel takes it without waiting, then
+ * queued and the close notice (reason 0; left out when tcp_send_max is
+ * full) are written as far as the kernel takes them without waiting, then
  * the connection is shut down (FIN) and closed at once. Its
  * on_disconnect(KITE_CLOSE_NORMAL) runs from the next poll (or from the
  * safe point of the current one, when called from a callback). Returns 0,

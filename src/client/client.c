@@ -1,14 +1,12 @@
 /*
- * The client object: its socket, its epoll, its tables, and the poll loop
- * that receives datagrams, hands each to its session, hands TCP readiness
- * to client_tcp.c, fires timers, and runs deferred work at safe points
- * (client_internal.h tells the flow).
+ * The client object: its configuration, its UDP socket, its epoll, its
+ * tables and counters; created and destroyed here. The poll loop that
+ * drives it is client_poll.c's (client_internal.h tells the flow).
  */
 #include "client/client_internal.h"
 
 #include "base/clock.h"
 #include "base/time.h"
-#include "kcp/kcp_codec.h"
 #include "kite/error.h"
 
 #include <errno.h>
@@ -17,10 +15,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
-
-/* recvmmsg batches per poll: bounds the time one poll spends receiving
- * (1,024 datagrams) so timers and sends are never starved by a flood. */
-#define KITE__CLIENT_RX_BATCHES 16
 
 /* The most stream bytes read out of one session's KCP at a time. */
 #define KITE__CLIENT_SCRATCH_MAX (4u << 20)
@@ -67,67 +61,27 @@ static uint32_t monotonic_ms(void *user) {
   return kite__now_ms();
 }
 
-uint32_t kite__client_time(kite_client *cli) {
+uint32_t kite__cli_time(kite_client *cli) {
   if (!cli->in_poll)
     cli->now = cli->clock(cli->clock_user);
   return cli->now;
 }
 
-void kite__client_set_clock(kite_client *cli, kite__client_clock_fn fn,
-                            void *user) {
+void kite__cli_set_clock(kite_client *cli, kite__cli_clock_fn fn,
+                         void *user) {
   cli->clock = fn ? fn : monotonic_ms;
   cli->clock_user = fn ? user : NULL;
   cli->now = cli->clock(cli->clock_user);
   kite__wheel_init(&cli->wheel, cli->now);
 }
 
-void kite__client_touch(kite_conn *conn) {
+void kite__cli_touch(kite_conn *conn) {
   if (conn->touched)
     return;
   kite_client *cli = conn->cli;
   conn->touched = true;
   conn->touched_next = cli->touched;
   cli->touched = conn;
-}
-
-void kite__client_send_ctrl(kite_conn *conn, const kite__ctrl *k, int copies) {
-  uint8_t buf[KITE__CTRL_MAX];
-  int n = kite__ctrl_encode(buf, sizeof(buf), k);
-  if (n < 0)
-    return; /* our own packets always encode: a bug, not a condition */
-  for (int i = 0; i < copies; i++)
-    kite__udp_tx_add(conn->cli->tx, &conn->server, NULL, buf, (size_t)n);
-}
-
-/* splitmix64's finalizer: the map indexes by the key's low bits, and a
- * server may use a conv's low byte to route (its shard), so mix first. */
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
-uint64_t kite__client_conv_key(uint32_t conv, const kite__addr *server) {
-  /* FNV-1a over the address and port, then the conv in the high half: a
-   * collision of two live (conv, address) pairs needs a 64-bit one, and
-   * the lookup checks both anyway. */
-  uint64_t h = 0xcbf29ce484222325ull;
-  const uint8_t *p;
-  size_t n;
-  if (server->sa.sa_family == AF_INET6) {
-    p = (const uint8_t *)&server->v6.sin6_addr;
-    n = 16;
-  } else {
-    p = (const uint8_t *)&server->v4.sin_addr;
-    n = 4;
-  }
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 0x100000001b3ull;
-  h = (h ^ kite__addr_port(server)) * 0x100000001b3ull;
-  return mix64(h ^ ((uint64_t)conv << 32) ^ conv);
 }
 
 /* ---- create and destroy ---- */
@@ -218,7 +172,7 @@ static int open_socket(kite_client *c, const char *bind_addr) {
   return 0;
 }
 
-int kite__client_watch(kite_conn *conn, uint32_t events) {
+int kite__cli_watch(kite_conn *conn, uint32_t events) {
   if (events == conn->watching)
     return 0;
   int op = !conn->watching ? EPOLL_CTL_ADD
@@ -315,7 +269,7 @@ int kite_client_create(kite_client **out, const kite_client_config *cfg) {
     free_all(c);
     return rc;
   }
-  kite__client_set_clock(c, NULL, NULL);
+  kite__cli_set_clock(c, NULL, NULL);
   *out = c;
   return 0;
 }
@@ -328,243 +282,23 @@ void kite_client_destroy(kite_client *c) {
                "kite_client_destroy() called from a callback: ignored");
     return;
   }
-  kite__client_time(c);
+  kite__cli_time(c);
   /* Every session is freed by slot below, reported or not: the lists
    * would only point into freed memory. */
   for (uint32_t i = 0; i < c->cfg.max_sessions; i++) {
     kite_conn *conn = c->conns[i];
     if (!conn)
       continue;
-    kite__conn_close(conn, KITE_CLOSE_NORMAL, KITE__CLOSE_NORMAL);
+    kite__cli_conn_close(conn, KITE_CLOSE_NORMAL, KITE__CLOSE_NORMAL);
     c->closing = c->closing_tail = NULL;
-    kite__conn_free(conn);
+    kite__cli_conn_free(conn);
   }
   c->touched = NULL;
   kite__udp_tx_flush(c->tx);
   free_all(c);
 }
 
-/* ---- receiving ---- */
-
-/* A session found by nonce must also be talking to the sender. */
-static kite_conn *by_nonce(kite_client *c, const kite__ctrl *k,
-                           const kite__addr *from) {
-  uint64_t key;
-  uint32_t slot;
-  memcpy(&key, k->nonce, sizeof(key));
-  if (!kite__map_get(&c->by_nonce, key, &slot)) {
-    c->stats.drop_unknown++;
-    return NULL;
-  }
-  kite_conn *conn = kite__client_conn_at(c, slot);
-  if (!kite__addr_equal(&conn->server, from)) {
-    c->stats.drop_wrong_addr++;
-    return NULL;
-  }
-  return conn;
-}
-
-static kite_conn *by_conv(kite_client *c, uint32_t conv,
-                          const kite__addr *from) {
-  uint32_t slot;
-  if (!kite__map_get(&c->by_conv, kite__client_conv_key(conv, from), &slot)) {
-    c->stats.drop_unknown++;
-    return NULL;
-  }
-  kite_conn *conn = kite__client_conn_at(c, slot);
-  if (conn->conv != conv || !kite__addr_equal(&conn->server, from)) {
-    c->stats.drop_unknown++; /* a 64-bit key collision: not ours */
-    return NULL;
-  }
-  return conn;
-}
-
-/* PROTOCOL.md section 2: handshake replies are routed by our nonce, CLOSE
- * by conv; requests (HELLO, CONNECT) and TCP's OPEN/OPENED have no place
- * here. */
-static void on_control(kite_client *c, const uint8_t *p, size_t len,
-                       const kite__addr *from) {
-  kite__ctrl k;
-  int rc = kite__ctrl_decode(p, len, &k);
-  bool version_reject = false;
-  if (rc == KITE__CTRL_EVERSION && k.type == KITE__CTRL_REJECT &&
-      len >= KITE__CTRL_HDR + KITE__CTRL_NONCE) {
-    /* A server of another version says so in its own header, with our
-     * nonce where version 1 puts it (control.h, EVERSION). */
-    version_reject = true;
-  } else if (rc < 0) {
-    c->stats.drop_control++;
-    return;
-  }
-  kite_conn *conn;
-  switch (k.type) {
-  case KITE__CTRL_CHALLENGE:
-  case KITE__CTRL_ACCEPT:
-  case KITE__CTRL_REJECT:
-    if ((conn = by_nonce(c, &k, from)))
-      kite__hs_on_packet(conn, &k, version_reject);
-    return;
-  case KITE__CTRL_CLOSE:
-    if ((conn = by_conv(c, k.conv, from)))
-      kite__conn_on_close_pkt(conn, &k);
-    return;
-  default:
-    c->stats.drop_control++;
-    return;
-  }
-}
-
-static void on_datagram(kite_client *c, const uint8_t *p, size_t len,
-                        const kite__addr *from) {
-  c->stats.dgrams_in++;
-  c->stats.bytes_in += len;
-  if (kite__ctrl_is_control(p, len)) {
-    on_control(c, p, len, from);
-    return;
-  }
-  if (len < KITE_KCP_OVERHEAD) {
-    c->stats.drop_short++;
-    return;
-  }
-  kite_conn *conn = by_conv(c, kite__kcp_peek_conv(p), from);
-  if (conn)
-    kite__stream_input(conn, p, len);
-}
-
-/* Services every touched session (client_internal.h). Callbacks may touch
- * more, including ones already serviced: the loop runs until none is left.
- * A session stays marked while it is serviced, so what its own callbacks
- * send rides in the flush that ends its service, not in a second pass. */
-static void service_touched(kite_client *c) {
-  kite_conn *conn;
-  while ((conn = c->touched)) {
-    c->touched = conn->touched_next;
-    if (conn->state == KITE__CONN_OPEN && !conn->tcp)
-      kite__stream_service(conn); /* TCP has no flush: it wrote at once */
-    conn->touched = false;
-    if (conn->state != KITE__CONN_CLOSED)
-      kite__conn_schedule(conn);
-  }
-}
-
-/* Runs the on_disconnect of every closed session, then frees it. The list
- * is taken whole first: sessions closed by these callbacks wait for the
- * next round, after anything those callbacks touched has been serviced,
- * so a session is never freed while still on the touched list. */
-static void run_disconnects(kite_client *c) {
-  kite_conn *list = c->closing;
-  c->closing = c->closing_tail = NULL;
-  while (list) {
-    kite_conn *conn = list;
-    list = conn->closed_next;
-    /* Its slot first: a callback that reconnects at max_sessions may. */
-    kite__conn_detach(conn);
-    if (c->cfg.on_disconnect)
-      c->cfg.on_disconnect(conn, conn->reason, c->cfg.user);
-    kite__conn_free(conn);
-  }
-}
-
-static void safe_point(kite_client *c) {
-  for (;;) {
-    service_touched(c);
-    if (!c->closing)
-      break;
-    run_disconnects(c);
-  }
-  kite__udp_tx_flush(c->tx);
-}
-
-static int receive(kite_client *c) {
-  kite__udp_rx *rx = c->rx;
-  for (int b = 0; b < KITE__CLIENT_RX_BATCHES; b++) {
-    int err = 0;
-    int n = kite__udp_recv(c->fd, rx, &err);
-    if (n < 0) {
-      kite__logf(&c->log, KITE_LOG_ERROR, "recvmmsg() failed: %s",
-                 strerror(err));
-      return KITE_ESYS;
-    }
-    for (int i = 0; i < n; i++) {
-      if (rx->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-        c->stats.dgrams_in++;
-        c->stats.drop_truncated++;
-        continue;
-      }
-      on_datagram(c, rx->buf[i], rx->msgs[i].msg_len, &rx->from[i]);
-    }
-    service_touched(c);
-    if (n < KITE__UDP_BATCH)
-      break;
-  }
-  return 0;
-}
-
-static void on_timer(kite__timer *t, void *user) {
-  (void)user;
-  kite_conn *conn = (kite_conn *)((char *)t - offsetof(kite_conn, timer));
-  kite__conn_on_timer(conn);
-}
-
-static bool work_waiting(const kite_client *c) {
-  return c->touched || c->closing || c->tx->n > 0;
-}
-
-int kite_client_poll(kite_client *c, int timeout_ms) {
-  if (c->in_poll)
-    return KITE_ESTATE;
-  c->in_poll = true;
-  c->now = c->clock(c->clock_user);
-  /* What calls made outside poll queued leaves before we sleep. */
-  safe_point(c);
-  int rc = 0;
-  int wait = timeout_ms == 0 ? 0
-                             : kite__wheel_timeout_ms(&c->wheel, c->now,
-                                                      timeout_ms);
-  if (wait < 0)
-    wait = timeout_ms; /* no timer: the caller's bound, or forever */
-  /* Without a wait the UDP socket is read whatever epoll would say: a
-   * recvmmsg that finds nothing costs what the epoll_wait would, and a
-   * client with no TCP connection (the benchmarked KCP path) then makes
-   * no epoll call at all. */
-  bool udp_ready = wait == 0;
-  int n = 0;
-  if (wait != 0 || c->ntcp > 0) {
-    n = epoll_wait(c->ep, c->events, KITE__CLIENT_EVENTS, wait);
-    if (n < 0) {
-      if (errno != EINTR) {
-        kite__logf(&c->log, KITE_LOG_ERROR, "epoll_wait() failed: %s",
-                   strerror(errno));
-        rc = KITE_ESYS;
-      }
-      n = 0;
-    }
-    for (int i = 0; i < n; i++)
-      if (!c->events[i].data.ptr)
-        udp_ready = true;
-  }
-  c->now = c->clock(c->clock_user);
-  if (udp_ready && rc == 0)
-    rc = receive(c);
-  /* Sessions are freed only at safe points, so every data.ptr here is
-   * still allocated; one closed since the wait is skipped by its state. */
-  for (int i = 0; i < n; i++)
-    if (c->events[i].data.ptr)
-      kite__tcp_on_event(c->events[i].data.ptr, c->events[i].events);
-  c->now = c->clock(c->clock_user);
-  kite__wheel_advance(&c->wheel, c->now, on_timer, c);
-  safe_point(c);
-  c->in_poll = false;
-  return rc;
-}
-
 int kite_client_fd(const kite_client *c) { return c->ep; }
-
-int kite_client_timeout_ms(const kite_client *c) {
-  if (work_waiting(c))
-    return 0;
-  return kite__wheel_timeout_ms(&c->wheel, c->clock(c->clock_user), -1);
-}
 
 void kite_client_stats_get(const kite_client *c, kite_client_stats *out) {
   *out = c->stats;

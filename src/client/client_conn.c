@@ -1,10 +1,10 @@
 /*
- * A session's life: created by kite_client_connect() or
- * kite_client_connect_tcp(), one timer for everything it waits for, closed
- * (by either side, or by a timeout) with its on_disconnect deferred to a
- * safe point, then freed. Also the public kite_conn_* calls, which check
- * state and arguments here and leave the stream work to client_stream.c
- * (and the socket work of TCP sessions to client_tcp.c).
+ * A session's life, whatever its transport: created by
+ * kite_client_connect() (KCP) or kite_client_connect_tcp(), one timer for
+ * everything it waits for, closed (by either side, or by a timeout) with
+ * its on_disconnect deferred to a safe point, then freed. Also the public
+ * kite_conn_* calls, which check state and arguments here and leave the
+ * frames to client_frames.c and the wire to the session's transport.
  */
 #include "client/client_internal.h"
 
@@ -45,7 +45,8 @@ static int register_nonce(kite_conn *conn) {
   return KITE_EFULL; /* 16 clashes in 2^64: the generator is broken */
 }
 
-kite_conn *kite__conn_new(kite_client *cli, void *user, int *rc) {
+kite_conn *kite__cli_conn_new(kite_client *cli, const kite__cli_transport *tp,
+                              void *user, int *rc) {
   if (cli->nfree == 0) {
     *rc = KITE_EFULL;
     return NULL;
@@ -56,6 +57,7 @@ kite_conn *kite__conn_new(kite_client *cli, void *user, int *rc) {
     return NULL;
   }
   conn->cli = cli;
+  conn->tp = tp;
   conn->user = user;
   conn->fd = -1;
   conn->slot = cli->free_slots[--cli->nfree];
@@ -85,17 +87,18 @@ int kite_client_connect(kite_client *c, const char *server_addr,
   if (server.sa.sa_family == AF_INET && c->v6)
     to_v4_mapped(&server);
   int rc;
-  kite_conn *conn = kite__conn_new(c, conn_user, &rc);
+  kite_conn *conn =
+      kite__cli_conn_new(c, &kite__cli_kcp_transport, conn_user, &rc);
   if (!conn)
     return rc;
   conn->server = server;
   rc = register_nonce(conn);
   if (rc < 0) {
-    kite__conn_free(conn);
+    kite__cli_conn_free(conn);
     return rc;
   }
-  kite__client_time(c);
-  kite__hs_start(conn);
+  kite__cli_time(c);
+  kite__cli_hs_start(conn);
   if (out)
     *out = conn;
   return 0;
@@ -109,20 +112,19 @@ int kite_client_connect_tcp(kite_client *c, const char *server_addr,
   if (connect_args(c, server_addr, out, &server) < 0)
     return KITE_EINVAL;
   int rc;
-  kite_conn *conn = kite__conn_new(c, conn_user, &rc);
+  kite_conn *conn =
+      kite__cli_conn_new(c, &kite__cli_tcp_transport, conn_user, &rc);
   if (!conn)
     return rc;
   conn->server = server;
-  conn->tcp = true;
-  kite__tcp_out_init(&conn->out, c->cfg.tcp_send_max);
-  kite__client_time(c);
-  kite__tcp_start(conn);
+  kite__cli_time(c);
+  kite__cli_tcp_start(conn);
   if (out)
     *out = conn;
   return 0;
 }
 
-void kite__conn_schedule(kite_conn *conn) {
+void kite__cli_conn_schedule(kite_conn *conn) {
   kite_client *cli = conn->cli;
   uint32_t now = cli->now;
   uint32_t due;
@@ -139,9 +141,9 @@ void kite__conn_schedule(kite_conn *conn) {
     due = conn->ping_due_ms;
     if (conn->idle_timeout_ms)
       due = kite__ms_min(due, conn->last_rx_ms + conn->idle_timeout_ms);
-    uint32_t kcp_due;
-    if (!conn->tcp && kite__kcp_next_due(conn->kcp, now, &kcp_due))
-      due = kite__ms_min(due, kcp_due);
+    uint32_t tp_due;
+    if (conn->tp->next_due && conn->tp->next_due(conn, now, &tp_due))
+      due = kite__ms_min(due, tp_due);
     break;
   }
   default:
@@ -151,76 +153,42 @@ void kite__conn_schedule(kite_conn *conn) {
   kite__wheel_add(&cli->wheel, &conn->timer, due);
 }
 
-void kite__conn_on_timer(kite_conn *conn) {
+void kite__cli_conn_on_timer(kite_conn *conn) {
   kite_client *cli = conn->cli;
   uint32_t now = cli->now;
-  switch (conn->state) {
-  case KITE__CONN_HELLO:
-  case KITE__CONN_CONNECT:
-    kite__hs_on_timer(conn);
+  if (conn->state == KITE__CONN_CLOSED)
     return;
-  case KITE__CONN_TCP_CONNECT:
-  case KITE__CONN_TCP_OPENING:
-    kite__tcp_on_timer(conn);
-    return;
-  case KITE__CONN_OPEN:
-    break;
-  default:
+  if (conn->state != KITE__CONN_OPEN) {
+    conn->tp->on_timer(conn); /* the handshake's retransmission or deadline */
     return;
   }
   if (conn->idle_timeout_ms &&
       kite__ms_reached(now, conn->last_rx_ms + conn->idle_timeout_ms)) {
     kite__logf(&cli->log, KITE_LOG_DEBUG, "%s %08x: idle timeout",
-               conn->tcp ? "tcp" : "conv", conn->conv);
-    kite__conn_close(conn, KITE_CLOSE_IDLE, KITE__CLOSE_IDLE);
+               conn->tp->name, conn->conv);
+    kite__cli_conn_close(conn, KITE_CLOSE_IDLE, KITE__CLOSE_IDLE);
     return;
   }
   if (kite__ms_reached(now, conn->ping_due_ms)) {
     /* A full send queue is no reason to fail: the data in it keeps the
      * session alive as well as a ping would, once acked. */
-    kite__stream_ping(conn);
+    kite__cli_frames_ping(conn);
     conn->ping_due_ms = now + conn->ping_ms;
   }
-  /* The KCP flush and the re-arm happen at the safe point (for TCP, the
-   * re-arm only). */
-  kite__client_touch(conn);
+  /* The transport's flush and the re-arm happen at the safe point. */
+  kite__cli_touch(conn);
 }
 
-void kite__conn_close(kite_conn *conn, int reason, int wire_reason) {
+void kite__cli_conn_close(kite_conn *conn, int reason, int wire_reason) {
   kite_client *cli = conn->cli;
   if (conn->state == KITE__CONN_CLOSED)
     return;
   bool open = conn->state == KITE__CONN_OPEN;
-  /* CLOSED first: a dead link found by the flush below must not close the
-   * session a second time. */
+  /* CLOSED first: a dead link found by a flush in the transport's close
+   * must not close the session a second time. */
   conn->state = KITE__CONN_CLOSED;
   conn->reason = reason;
-  if (conn->tcp) {
-    /* TCP carries no CLOSE (PROTOCOL.md section 5): the FIN says it. */
-    kite__tcp_close(conn);
-    if (open && wire_reason >= 0)
-      cli->stats.closed_by_client++;
-  } else {
-    if (open && reason == KITE_CLOSE_NORMAL && !kite__kcp_is_dead(conn->kcp))
-      kite__kcp_flush(conn->kcp, cli->now); /* one transmission of the tail */
-    if (conn->accepted && wire_reason >= 0) {
-      kite__ctrl k = {.type = KITE__CTRL_CLOSE,
-                      .conv = conn->conv,
-                      .reason = (uint8_t)wire_reason};
-      memcpy(k.token, conn->token, sizeof(k.token));
-      /* Three copies back to back (PROTOCOL.md section 2: no ack). */
-      kite__client_send_ctrl(conn, &k, 3);
-      cli->stats.closed_by_client++;
-    }
-    uint64_t key;
-    memcpy(&key, conn->nonce, sizeof(key));
-    kite__map_del(&cli->by_nonce, key);
-  }
-  if (conn->in_conv_map) {
-    kite__map_del(&cli->by_conv,
-                  kite__client_conv_key(conn->conv, &conn->server));
-    conn->in_conv_map = false;
-  }
+  conn->tp->close(conn, open, wire_reason);
   kite__wheel_del(&cli->wheel, &conn->timer);
   conn->closed_next = NULL;
   if (cli->closing_tail)
@@ -230,19 +198,7 @@ void kite__conn_close(kite_conn *conn, int reason, int wire_reason) {
   cli->closing_tail = conn;
 }
 
-void kite__conn_on_close_pkt(kite_conn *conn, const kite__ctrl *k) {
-  kite_client *cli = conn->cli;
-  if (sodium_memcmp(k->token, conn->token, sizeof(conn->token)) != 0) {
-    cli->stats.drop_close++;
-    return;
-  }
-  kite__logf(&cli->log, KITE_LOG_DEBUG, "conv %08x: CLOSE from server (%s)",
-             conn->conv, kite_close_reason_name(k->reason));
-  cli->stats.closed_by_server++;
-  kite__conn_close(conn, k->reason, -1);
-}
-
-void kite__conn_detach(kite_conn *conn) {
+void kite__cli_conn_detach(kite_conn *conn) {
   kite_client *cli = conn->cli;
   if (conn->slot == KITE__CONN_NO_SLOT)
     return;
@@ -252,13 +208,11 @@ void kite__conn_detach(kite_conn *conn) {
   conn->slot = KITE__CONN_NO_SLOT;
 }
 
-void kite__conn_free(kite_conn *conn) {
+void kite__cli_conn_free(kite_conn *conn) {
   kite__wheel_del(&conn->cli->wheel, &conn->timer);
-  if (conn->tcp)
-    kite__tcp_close(conn); /* closed already, unless never started */
-  kite__kcp_destroy(conn->kcp);
+  conn->tp->free(conn);
   kite__frame_reader_free(&conn->reader);
-  kite__conn_detach(conn);
+  kite__cli_conn_detach(conn);
   free(conn);
 }
 
@@ -274,7 +228,7 @@ int kite_conn_send(kite_conn *conn, uint16_t msg_id, const void *body,
     return KITE_EINVAL;
   if (len > conn->max_frame)
     return KITE_EMSGSIZE;
-  int rc = kite__stream_send(conn, msg_id, 0, body, len);
+  int rc = kite__cli_frames_send(conn, msg_id, 0, body, len);
   if (rc == 0) {
     conn->frames_out++;
     conn->cli->stats.frames_out++;
@@ -287,7 +241,7 @@ int kite_conn_ping(kite_conn *conn) {
     return KITE_EINVAL;
   if (conn->state != KITE__CONN_OPEN)
     return KITE_ESTATE;
-  return kite__stream_ping(conn);
+  return kite__cli_frames_ping(conn);
 }
 
 int kite_conn_close(kite_conn *conn) {
@@ -296,8 +250,8 @@ int kite_conn_close(kite_conn *conn) {
   if (conn->state == KITE__CONN_CLOSED)
     return KITE_ECLOSED;
   kite_client *cli = conn->cli;
-  kite__client_time(cli);
-  kite__conn_close(conn, KITE_CLOSE_NORMAL, KITE__CLOSE_NORMAL);
+  kite__cli_time(cli);
+  kite__cli_conn_close(conn, KITE_CLOSE_NORMAL, KITE__CLOSE_NORMAL);
   /* Outside poll nothing else would send it soon: a close is often the
    * application's last word (before it stops polling, or its server), so
    * it leaves now rather than with the next poll's batch. */
@@ -310,15 +264,7 @@ void *kite_conn_user(const kite_conn *conn) { return conn->user; }
 
 void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out) {
   memset(out, 0, sizeof(*out));
-  if (conn->tcp)
-    kite__tcp_get_stats(conn, out);
-  if (conn->kcp) {
-    kite__kcp_stats ks;
-    kite__kcp_get_stats(conn->kcp, &ks);
-    out->srtt_ms = ks.srtt_ms;
-    out->rto_ms = ks.rto_ms;
-    out->retransmits = ks.retransmits + ks.fast_retransmits;
-  }
+  conn->tp->stats(conn, out);
   out->last_rtt_ms = conn->last_rtt_ms;
   out->frames_in = conn->frames_in;
   out->frames_out = conn->frames_out;

@@ -22,9 +22,8 @@
 
 static void send_request(kite_conn *conn) {
   kite_client *cli = conn->cli;
-  kite__ctrl k = {.type = conn->state == KITE__CONN_HELLO
-                              ? KITE__CTRL_HELLO
-                              : KITE__CTRL_CONNECT};
+  kite__ctrl k = {.type = conn->state == KITE__CONN_HELLO ? KITE__CTRL_HELLO
+                                                          : KITE__CTRL_CONNECT};
   memcpy(k.nonce, conn->nonce, sizeof(k.nonce));
   if (k.type == KITE__CTRL_CONNECT) {
     memcpy(k.cookie, conn->cookie, sizeof(k.cookie));
@@ -37,22 +36,22 @@ static void send_request(kite_conn *conn) {
   }
   /* Both encode to 64 zero-padded bytes: no reply is larger (no
    * amplification, section 2 step 1). */
-  kite__client_send_ctrl(conn, &k, 1);
+  kite__cli_udp_send_ctrl(conn, &k, 1);
   conn->tries++;
   conn->retry_due_ms = cli->now + cli->cfg.retry_ms;
 }
 
-void kite__hs_start(kite_conn *conn) {
+void kite__cli_hs_start(kite_conn *conn) {
   conn->state = KITE__CONN_HELLO;
   conn->tries = 0;
   send_request(conn);
-  kite__conn_schedule(conn);
+  kite__cli_conn_schedule(conn);
 }
 
-void kite__hs_on_timer(kite_conn *conn) {
+void kite__cli_hs_on_timer(kite_conn *conn) {
   kite_client *cli = conn->cli;
   if (!kite__ms_reached(cli->now, conn->retry_due_ms)) {
-    kite__conn_schedule(conn);
+    kite__cli_conn_schedule(conn);
     return;
   }
   if (conn->tries > cli->cfg.retries) {
@@ -60,23 +59,23 @@ void kite__hs_on_timer(kite_conn *conn) {
                conn->state == KITE__CONN_HELLO ? "CHALLENGE" : "ACCEPT",
                conn->tries);
     cli->stats.connect_timeouts++;
-    kite__conn_close(conn, KITE_CONNECT_TIMEOUT, -1);
+    kite__cli_conn_close(conn, KITE_CONNECT_TIMEOUT, -1);
     return;
   }
   send_request(conn);
-  kite__conn_schedule(conn);
+  kite__cli_conn_schedule(conn);
 }
 
-void kite__hs_on_reject(kite_conn *conn, int reason) {
+void kite__cli_hs_on_reject(kite_conn *conn, int reason) {
   kite_client *cli = conn->cli;
   kite__logf(&cli->log, KITE_LOG_DEBUG, "handshake: REJECT %d (%s)", reason,
              kite_client_reason_name(KITE_CONNECT_REJECTED(reason)));
   cli->stats.rejected++;
-  kite__conn_close(conn, KITE_CONNECT_REJECTED(reason), -1);
+  kite__cli_conn_close(conn, KITE_CONNECT_REJECTED(reason), -1);
 }
 
-void kite__hs_on_packet(kite_conn *conn, const kite__ctrl *k,
-                        bool version_reject) {
+void kite__cli_hs_on_packet(kite_conn *conn, const kite__ctrl *k,
+                            bool version_reject) {
   kite_client *cli = conn->cli;
   switch (k->type) {
   case KITE__CTRL_CHALLENGE:
@@ -86,7 +85,7 @@ void kite__hs_on_packet(kite_conn *conn, const kite__ctrl *k,
     conn->state = KITE__CONN_CONNECT;
     conn->tries = 0;
     send_request(conn);
-    kite__conn_schedule(conn);
+    kite__cli_conn_schedule(conn);
     return;
   case KITE__CTRL_ACCEPT:
     if (conn->state != KITE__CONN_CONNECT) {
@@ -97,12 +96,13 @@ void kite__hs_on_packet(kite_conn *conn, const kite__ctrl *k,
     conn->conv = k->conv;
     memcpy(conn->token, k->token, sizeof(conn->token));
     conn->accepted = true;
-    kite__stream_open(conn, k);
+    kite__cli_kcp_open(conn, k);
     return;
   case KITE__CTRL_REJECT:
     if (conn->state != KITE__CONN_HELLO && conn->state != KITE__CONN_CONNECT)
       return; /* the server never rejects a nonce it accepted: stale */
-    kite__hs_on_reject(conn, version_reject ? KITE__REJECT_VERSION : k->reason);
+    kite__cli_hs_on_reject(conn,
+                           version_reject ? KITE__REJECT_VERSION : k->reason);
     return;
   }
 }

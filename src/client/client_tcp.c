@@ -1,5 +1,5 @@
 /*
- * A session over TCP (PROTOCOL.md section 5): a connection of its own,
+ * The TCP transport (PROTOCOL.md section 5): a connection of its own,
  *
  *   connect()            state TCP_CONNECT, until the socket is writable
  *   OPEN           ->    state TCP_OPENING
@@ -32,7 +32,7 @@
  * reports the rest at the next poll). */
 #define KITE__TCP_READS 4
 
-/* Reads of 4 KiB that discard unread bytes at close: see kite__tcp_close(). */
+/* Reads of 4 KiB that discard unread bytes at close: see release(). */
 #define KITE__TCP_DRAIN_READS 16
 
 static void log_err(kite_conn *conn, const char *what, int err) {
@@ -43,20 +43,26 @@ static void log_err(kite_conn *conn, const char *what, int err) {
 
 /* The connection broke: |err| is an errno, or 0 for the server's end of
  * stream. Before OPENED no session existed to reset; after it, an orderly
- * end is the server's close (section 5: no CLOSE on TCP, so no reason). */
+ * end is the server's close, with the reason of its close notice (section
+ * 5), or normal without one. A reset after the notice is the server's
+ * close too: it said so, and a peer that closes with our bytes unread
+ * resets. */
 static void broken(kite_conn *conn, const char *what, int err) {
   kite_client *cli = conn->cli;
   if (err)
     log_err(conn, what, err);
   if (conn->state != KITE__CONN_OPEN) {
     cli->stats.tcp_connect_failed++;
-    kite__conn_close(conn, KITE_CONNECT_FAILED, -1);
+    kite__cli_conn_close(conn, KITE_CONNECT_FAILED, -1);
+  } else if (conn->notice_heard) {
+    cli->stats.closed_by_server++;
+    kite__cli_conn_close(conn, conn->notice_reason, -1);
   } else if (!err) {
     cli->stats.closed_by_server++;
-    kite__conn_close(conn, KITE_CLOSE_NORMAL, -1);
+    kite__cli_conn_close(conn, KITE_CLOSE_NORMAL, -1);
   } else {
     cli->stats.tcp_resets++;
-    kite__conn_close(conn, KITE_CONN_RESET, -1);
+    kite__cli_conn_close(conn, KITE_CONN_RESET, -1);
   }
 }
 
@@ -65,15 +71,16 @@ static void rewatch(kite_conn *conn) {
   uint32_t ev = conn->state == KITE__CONN_TCP_CONNECT ? EPOLLOUT : EPOLLIN;
   if (kite__tcp_out_pending(&conn->out))
     ev |= EPOLLOUT;
-  if (kite__client_watch(conn, ev) < 0)
+  if (kite__cli_watch(conn, ev) < 0)
     broken(conn, "epoll_ctl()", errno);
 }
 
-void kite__tcp_start(kite_conn *conn) {
+void kite__cli_tcp_start(kite_conn *conn) {
   kite_client *cli = conn->cli;
+  kite__tcp_out_init(&conn->out, cli->cfg.tcp_send_max);
   conn->state = KITE__CONN_TCP_CONNECT;
   conn->retry_due_ms = cli->now + cli->cfg.retry_ms * (cli->cfg.retries + 1);
-  kite__conn_schedule(conn);
+  kite__cli_conn_schedule(conn);
   int fd = socket(conn->server.sa.sa_family,
                   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0) {
@@ -92,19 +99,19 @@ void kite__tcp_start(kite_conn *conn) {
   rewatch(conn);
 }
 
-void kite__tcp_on_timer(kite_conn *conn) {
+static void tcp_on_timer(kite_conn *conn) {
   kite_client *cli = conn->cli;
   if (!kite__ms_reached(cli->now, conn->retry_due_ms)) {
-    kite__conn_schedule(conn);
+    kite__cli_conn_schedule(conn);
     return;
   }
   kite__logf(&cli->log, KITE_LOG_DEBUG, "tcp connect: no %s in time",
              conn->state == KITE__CONN_TCP_CONNECT ? "connection" : "OPENED");
   cli->stats.connect_timeouts++;
-  kite__conn_close(conn, KITE_CONNECT_TIMEOUT, -1);
+  kite__cli_conn_close(conn, KITE_CONNECT_TIMEOUT, -1);
 }
 
-int kite__tcp_sendv(kite_conn *conn, const struct iovec *iov, int n) {
+static int tcp_send(kite_conn *conn, const struct iovec *iov, int n) {
   kite_client *cli = conn->cli;
   size_t total = 0;
   for (int i = 0; i < n; i++)
@@ -125,8 +132,10 @@ int kite__tcp_sendv(kite_conn *conn, const struct iovec *iov, int n) {
   case KITE_EFULL:
     return KITE_EFULL;
   case KITE_ENOMEM:
-    /* Part of the frame may be on the wire: the stream is cut. */
-    kite__conn_close(conn, KITE_CLIENT_NOMEM, KITE__CLOSE_NORMAL);
+    /* Part of the frame may be on the wire: the stream is cut, and a
+     * close notice would be read as the rest of that frame. */
+    conn->stream_cut = true;
+    kite__cli_conn_close(conn, KITE_CLIENT_NOMEM, KITE__CLOSE_NORMAL);
     return KITE_ENOMEM;
   default:
     broken(conn, "sendmsg()", err);
@@ -151,7 +160,7 @@ static void on_connected(kite_conn *conn, uint32_t events) {
   kite__ctrl k = {.type = KITE__CTRL_OPEN};
   int n = kite__ctrl_encode(open, sizeof(open), &k);
   struct iovec v = {open, (size_t)n};
-  if (kite__tcp_sendv(conn, &v, 1) == 0)
+  if (tcp_send(conn, &v, 1) == 0)
     rewatch(conn);
 }
 
@@ -173,20 +182,20 @@ static void on_reply(kite_conn *conn) {
   int rc = kite__ctrl_decode(conn->reply, conn->reply_have, &k);
   if (rc == KITE__CTRL_EVERSION && k.type == KITE__CTRL_REJECT) {
     /* A server of another version says so in its own header (section 2). */
-    kite__hs_on_reject(conn, KITE__REJECT_VERSION);
+    kite__cli_hs_on_reject(conn, KITE__REJECT_VERSION);
   } else if (rc == 0 && k.type == KITE__CTRL_REJECT) {
-    kite__hs_on_reject(conn, k.reason); /* the nonce (zero) is not judged */
+    kite__cli_hs_on_reject(conn, k.reason); /* the nonce (zero) is not judged */
   } else if (rc == 0 && k.type == KITE__CTRL_OPENED) {
-    kite__stream_opened(conn, k.idle_timeout_ms, k.max_frame);
+    kite__cli_frames_opened(conn, k.idle_timeout_ms, k.max_frame);
     /* The timer still holds the OPENED deadline: the safe point re-arms
      * it for pings and idleness (a KCP session's first ping touches it). */
-    kite__client_touch(conn);
+    kite__cli_touch(conn);
   } else {
     /* Not a kite server, or a broken one: a stream cannot be resynced. */
     cli->stats.drop_control++;
     kite__logf(&cli->log, KITE_LOG_DEBUG,
                "tcp connect: reply is neither OPENED nor REJECT");
-    kite__conn_close(conn, KITE_CLOSE_PROTOCOL, -1);
+    kite__cli_conn_close(conn, KITE_CLOSE_PROTOCOL, -1);
   }
 }
 
@@ -222,17 +231,8 @@ static void on_bytes(kite_conn *conn, const uint8_t *p, size_t n) {
   }
   if (!n || conn->state != KITE__CONN_OPEN)
     return;
-  int why = 0;
-  ptrdiff_t used = kite__frame_reader_feed(&conn->reader, p, n,
-                                           kite__stream_on_frame, conn, &why);
-  if (used == KITE_ENOMEM) {
-    kite__conn_close(conn, KITE_CLIENT_NOMEM, KITE__CLOSE_NORMAL);
-  } else if (used < 0) {
-    kite__logf(&conn->cli->log, KITE_LOG_DEBUG, "tcp: protocol error: %s",
-               kite__frame_strerror(why));
-    kite__conn_close(conn, KITE_CLOSE_PROTOCOL, KITE__CLOSE_PROTOCOL);
-  }
-  /* A short count means a callback closed the session: the rest is moot. */
+  /* A short count means the session closed: the rest is moot. */
+  kite__cli_frames_feed(conn, p, n);
 }
 
 static void read_some(kite_conn *conn) {
@@ -258,7 +258,7 @@ static void read_some(kite_conn *conn) {
   }
 }
 
-void kite__tcp_on_event(kite_conn *conn, uint32_t events) {
+static void tcp_on_event(kite_conn *conn, uint32_t events) {
   kite_client *cli = conn->cli;
   if (conn->fd < 0)
     return; /* closed since the wait reported it */
@@ -286,7 +286,29 @@ void kite__tcp_on_event(kite_conn *conn, uint32_t events) {
     read_some(conn);
 }
 
-void kite__tcp_close(kite_conn *conn) {
+/* Queues the close notice with |reason| ahead of the FIN of a close made
+ * on purpose; best effort: not when a frame went out in part (it would
+ * read as the rest of that frame), nor when tcp_send_max is full (then
+ * the FIN alone says it, as reason 0). */
+static void send_notice(kite_conn *conn, uint8_t reason) {
+  kite_client *cli = conn->cli;
+  if (conn->fd < 0 || conn->stream_cut)
+    return;
+  uint8_t hdr[KITE__FRAME_HDR];
+  kite__frame_header(hdr, KITE__MSG_CLOSE_NOTICE, 0, &reason, 1,
+                     cli->cfg.crc);
+  struct iovec iov[2] = {{hdr, sizeof(hdr)}, {&reason, 1}};
+  uint64_t before = conn->out.bytes_out;
+  bool pollout;
+  /* Whatever it returns, release() follows: a broken socket is found
+   * there, and the session is closing already. */
+  (void)kite__tcp_out_send(&conn->out, conn->fd, iov, 2, cli->now, &pollout);
+  cli->stats.tcp_bytes_out += conn->out.bytes_out - before;
+}
+
+/* Writes what is queued (best effort, no waiting), sends FIN, closes the
+ * descriptor and frees the output buffer. Idempotent. */
+static void release(kite_conn *conn) {
   kite_client *cli = conn->cli;
   if (conn->fd < 0) {
     kite__tcp_out_free(&conn->out);
@@ -300,7 +322,7 @@ void kite__tcp_close(kite_conn *conn) {
   }
   /* Removed by hand, not by close(): a forked child may share the socket,
    * and epoll would go on reporting it with a freed session. */
-  kite__client_watch(conn, 0);
+  kite__cli_watch(conn, 0);
   shutdown(conn->fd, SHUT_WR);
   /* Closing with unread bytes makes Linux send RST, which also throws away
    * what we queued just now (a last frame, our FIN): read and drop what
@@ -316,7 +338,15 @@ void kite__tcp_close(kite_conn *conn) {
   kite__tcp_out_free(&conn->out);
 }
 
-void kite__tcp_get_stats(const kite_conn *conn, kite_conn_stats *out) {
+static void tcp_close(kite_conn *conn, bool was_open, int wire_reason) {
+  if (was_open && wire_reason >= 0)
+    send_notice(conn, (uint8_t)wire_reason);
+  release(conn);
+  if (was_open && wire_reason >= 0)
+    conn->cli->stats.closed_by_client++;
+}
+
+static void tcp_stats(const kite_conn *conn, kite_conn_stats *out) {
   struct tcp_info ti;
   socklen_t len = sizeof(ti);
   if (conn->fd < 0 ||
@@ -326,3 +356,14 @@ void kite__tcp_get_stats(const kite_conn *conn, kite_conn_stats *out) {
   out->rto_ms = ti.tcpi_rto / 1000;
   out->retransmits = ti.tcpi_total_retrans;
 }
+
+const kite__cli_transport kite__cli_tcp_transport = {
+    .name = "tcp",
+    .on_event = tcp_on_event,
+    .on_timer = tcp_on_timer,
+    .send = tcp_send,
+    .close = tcp_close,
+    .free = release,
+    .stats = tcp_stats,
+    .close_notice = true,
+};

@@ -49,7 +49,10 @@ typedef struct kite__kcp_config {
   uint32_t rcv_wnd;      /* segments buffered for receive at most (128) */
   uint32_t peer_rcv_wnd; /* the peer's rcv_wnd: caps fragments/message (128) */
   uint32_t interval_ms;  /* timer granularity, also floors the rto (10) */
-  uint32_t nodelay;      /* 0 normal, 1 quick rto, 2 quicker backoff (1) */
+  /* 0 normal: rto floor 100 ms, backoff doubles; 1 or 2: floor 30 ms,
+   * backoff adds half the rto (kcp-go's rule). The wait between tries
+   * stays under dead_link_ms / 8 in every mode. (1) */
+  uint32_t nodelay;
   uint32_t fast_resend;  /* resend after this many later acks; 0 off (2) */
   uint32_t fast_limit;   /* fast resends of one segment at most; 0 any (5) */
   bool nocwnd;           /* no congestion window (true) */

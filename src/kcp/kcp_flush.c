@@ -103,14 +103,25 @@ static void fill_window(kite__kcp *kcp, uint32_t now) {
   }
 }
 
+/* The wait before a segment's next retransmission. Normal mode doubles it
+ * (ikcp); nodelay adds half the current rto each time (kcp-go's rule, and
+ * ikcp's nodelay 2), not ikcp's 1.5x per try: growing geometrically, a
+ * segment caught in a 3 s outage waits seconds between tries once the link
+ * is back, and on a lossy link a few unlucky tries then outlast
+ * dead_link_ms while the peer is alive (tests/sim/test_kcp_outage.c). And
+ * in every mode the wait stays under an eighth of dead_link_ms, so that a
+ * link is declared dead only after at least eight tries in its span. */
 static uint32_t backoff(const kite__kcp *kcp, uint32_t rto) {
   if (kcp->nodelay == 0)
     rto += rto > kcp->rx_rto ? rto : kcp->rx_rto;
-  else if (kcp->nodelay == 1)
-    rto += rto / 2;
   else
     rto += kcp->rx_rto / 2;
-  return rto < KITE_KCP_RTO_MAX ? rto : KITE_KCP_RTO_MAX;
+  uint32_t cap = kcp->dead_link_ms / KITE_KCP_DEAD_LINK_TRIES;
+  if (cap > KITE_KCP_RTO_MAX)
+    cap = KITE_KCP_RTO_MAX;
+  if (cap < kcp->rx_rto)
+    cap = kcp->rx_rto;
+  return rto < cap ? rto : cap;
 }
 
 static void flush_data(kite__kcp *kcp, out_buf *o, kite__kcp_hdr *h,

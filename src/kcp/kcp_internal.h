@@ -12,6 +12,8 @@
 #define KITE_KCP_RTO_MIN 100
 #define KITE_KCP_RTO_DEFAULT 200
 #define KITE_KCP_RTO_MAX 60000
+/* Retransmissions at least, in a dead-link span: caps the backoff. */
+#define KITE_KCP_DEAD_LINK_TRIES 8
 #define KITE_KCP_PROBE_INIT 7000
 #define KITE_KCP_PROBE_LIMIT 120000
 #define KITE_KCP_THRESH_INIT 2

@@ -30,7 +30,7 @@
 #define KITE__FRAME_F_PONG 0x0002
 #define KITE__MSG_PING 0
 #define KITE__MSG_RESERVED_MIN 0xFF00 /* 0xFF00..0xFFFF: kite's own */
-#define KITE__MSG_CLOSE_NOTICE 0xFF01 /* TCP: the reason, before a FIN */
+#define KITE__MSG_CLOSE_NOTICE 0xFF01 /* TCP: body 1 byte, the reason, before a FIN */
 #define KITE__PING_BODY_MAX 32
 
 typedef struct kite__frame_hdr {

@@ -587,7 +587,7 @@ static void client_library_over_tcp(void **state) {
   /* The server kicks it after a reply: the reply, then the end. */
   assert_int_equal(kite_conn_send(conn, MSG_KICK, "x", 1), 0);
   assert_true(POLL_UNTIL(cli, tcp_gone >= 0, 3000));
-  assert_int_equal(tcp_gone, KITE_CLOSE_NORMAL); /* no reason on TCP */
+  assert_int_equal(tcp_gone, KITE_CLOSE_KICKED); /* the close notice said why */
   assert_true(WAIT_FOR(atomic_load(&last_reason) == KITE_CLOSE_KICKED, 2000));
   assert_true(WAIT_FOR(stats(f).frames_in == 501, 2000)); /* counted after its handler */
   kite_client_destroy(cli);

@@ -84,8 +84,19 @@ static uint32_t delay(sim_link *l) {
   return d;
 }
 
+static bool blacked_out(const sim_link *l, uint32_t now) {
+  const sim_link_config *c = &l->cfg;
+  if (!c->blackout_every_ms || !c->blackout_ms)
+    return false;
+  return (now - c->blackout_origin) % c->blackout_every_ms < c->blackout_ms;
+}
+
 void sim_link_send(sim_link *l, const uint8_t *buf, size_t len, uint32_t now) {
   l->stats.sent++;
+  if (blacked_out(l, now)) {
+    l->stats.blacked_out++;
+    return;
+  }
   if (unit(l) < l->cfg.loss) {
     l->stats.dropped++;
     return;
@@ -132,4 +143,11 @@ int sim_link_recv(sim_link *l, uint32_t now, uint8_t *buf, size_t cap) {
 
 const sim_link_stats *sim_link_get_stats(const sim_link *l) {
   return &l->stats;
+}
+
+void sim_link_set_blackouts(sim_link *l, uint32_t every_ms, uint32_t len_ms,
+                            uint32_t origin) {
+  l->cfg.blackout_every_ms = every_ms;
+  l->cfg.blackout_ms = len_ms;
+  l->cfg.blackout_origin = origin;
 }

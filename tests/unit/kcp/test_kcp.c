@@ -302,6 +302,56 @@ static void silence_is_a_dead_link_reported_once(void **state) {
   pair_free(p);
 }
 
+/* Through an outage and after it, a segment is retried often enough that a
+ * lossy but live link gets many tries before dead_link_ms: in nodelay mode
+ * the wait grows by half the rto per try (kcp-go), not 1.5x, and in every
+ * mode it stays under dead_link_ms / 8. */
+static void backoff_keeps_trying_within_the_dead_link_span(void **state) {
+  (void)state;
+  for (uint32_t nodelay = 0; nodelay <= 2; nodelay++) {
+    kite__kcp_config c;
+    kite__kcp_config_default(&c);
+    c.nodelay = nodelay;
+    pair *p = pair_new(&c);
+    uint8_t msg[10] = {0}, in[10];
+    for (int i = 0; i < 10; i++) { /* a 10 ms round trip, then silence */
+      kite__kcp_send(p->a, msg, sizeof(msg));
+      kite__kcp_flush(p->a, p->now);
+      capture_deliver(&p->ca, p->b, p->now + 5);
+      kite__kcp_flush(p->b, p->now + 5);
+      capture_deliver(&p->cb, p->a, p->now + 10);
+      assert_int_equal(kite__kcp_recv(p->b, in, sizeof(in)), 10);
+      p->now += 100;
+    }
+    kite__kcp_flush(p->a, p->now); /* idle: the dead-link clock stops */
+    kite__kcp_send(p->a, msg, sizeof(msg));
+    uint32_t start = p->now, last = p->now, due, longest = 0;
+    int tries = 0;
+    while (kite__kcp_next_due(p->a, p->now, &due)) {
+      p->now = due;
+      kite__kcp_flush(p->a, p->now);
+      if (capture_count(&p->ca, KITE_KCP_CMD_PUSH) > 0) {
+        if (tries > 0 && p->now - last > longest)
+          longest = p->now - last;
+        last = p->now;
+        tries++;
+      }
+      capture_clear(&p->ca); /* the peer never hears it */
+    }
+    assert_true(kite__kcp_is_dead(p->a));
+    assert_int_equal(p->now - start, 15000);
+    assert_true(longest <= 15000 / 8);
+    /* From the 30 ms floor a 1.5x backoff tries 14 times in 15 s (4 of
+     * them after the first 3 s), kcp-go's rule 43 times (20 after 3 s);
+     * doubling from 100 ms, 8 times uncapped and 12 capped. */
+    if (nodelay)
+      assert_true(tries >= 30);
+    else
+      assert_true(tries >= 10);
+    pair_free(p);
+  }
+}
+
 /* Progress restarts the dead-link clock: a slow but live peer survives. */
 static void slow_progress_is_not_death(void **state) {
   (void)state;
@@ -462,6 +512,7 @@ int main(void) {
       cmocka_unit_test(later_acks_trigger_fast_resend),
       cmocka_unit_test(rtt_is_estimated_from_acks),
       cmocka_unit_test(silence_is_a_dead_link_reported_once),
+      cmocka_unit_test(backoff_keeps_trying_within_the_dead_link_span),
       cmocka_unit_test(slow_progress_is_not_death),
       cmocka_unit_test(clock_wrap_is_harmless),
       cmocka_unit_test(sendv_splits_and_stream_reads_join),
