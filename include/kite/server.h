@@ -135,12 +135,21 @@ int kite_server_start(kite_server *srv);
 
 /* Graceful stop: new handshakes get REJECT (shutting down); each session's
  * queued data is flushed until acknowledged or stop_timeout_ms passes; each
- * gets CLOSE (reason 3) and on_disconnect; then the threads end. Blocks
- * until then. Any thread but a callback; a second call returns at once. */
+ * gets CLOSE (reason 3; TCP: the close notice, then FIN) and
+ * on_disconnect; game timers keep firing until the workers end, after the
+ * last on_disconnect; then the threads end. Blocks until then. Any thread
+ * but the server's own: from a callback (a shard's or a worker's thread)
+ * it returns KITE_ESTATE at once, since it would wait for itself. A second
+ * call, or one after another thread's, returns 0 at once. */
 KITE_API
 int kite_server_stop(kite_server *srv);
 
-/* Stops (if running) and frees everything. NULL is ignored. */
+/* Stops (if running, as kite_server_stop()) and frees everything: the
+ * server and every id, group broadcast target and timer id of it are gone
+ * after it returns, so destroy a server's groups (kite_group_destroy())
+ * before or after, but with no other thread still using them or |srv|.
+ * The thread that created it, or any thread but the server's own: from a
+ * callback it is refused (logged, nothing freed). NULL is ignored. */
 KITE_API
 void kite_server_destroy(kite_server *srv);
 

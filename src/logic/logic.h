@@ -102,6 +102,9 @@ void kite__logic_stats(const kite__logic *lg, kite_server_stats *out);
 /* Any thread: the workers' metrics families (docs/OPERATIONS.md). */
 void kite__logic_metrics(const kite__logic *lg, struct kite__prom *p);
 kite_worker_mode kite__logic_mode(const kite__logic *lg);
+/* Whether the calling thread is one of this layer's workers (where every
+ * callback runs in worker modes). Any thread. */
+bool kite__logic_on_worker(const kite__logic *lg);
 uint32_t kite__logic_workers(const kite__logic *lg);
 
 #endif

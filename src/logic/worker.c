@@ -23,6 +23,10 @@ static _Thread_local kite__worker *current_worker;
 
 kite__worker *kite__worker_current(void) { return current_worker; }
 
+bool kite__logic_on_worker(const kite__logic *lg) {
+  return current_worker && current_worker->logic == lg;
+}
+
 int kite__worker_init(kite__worker *w, kite__logic *lg, uint32_t index,
                       uint32_t runq, uint64_t tag, unsigned seq_bits,
                       uint32_t timers_cap, bool bound) {

@@ -36,7 +36,8 @@ void kite__port_wake_shard(kite_server *srv, uint32_t index) {
 uint32_t kite__port_nshards(const kite_server *srv) { return srv->nshards; }
 
 bool kite__port_running(const kite_server *srv) {
-  return srv->started && !atomic_load_explicit(&srv->stopping, memory_order_relaxed);
+  return atomic_load_explicit(&srv->started, memory_order_acquire) &&
+         !atomic_load_explicit(&srv->stopping, memory_order_relaxed);
 }
 
 struct kite__logic *kite__port_logic(kite_server *srv) { return srv->logic; }

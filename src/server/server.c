@@ -84,6 +84,7 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
   atomic_init(&srv->sessions, 0);
   atomic_init(&srv->bcast_refused, 0);
   atomic_init(&srv->stopping, false);
+  atomic_init(&srv->started, false);
   srv->shards = calloc(srv->nshards, sizeof(*srv->shards));
   if (!srv->shards) {
     rc = KITE_ENOMEM;
@@ -105,9 +106,8 @@ fail:
 }
 
 int kite_server_start(kite_server *srv) {
-  if (srv->started)
+  if (atomic_exchange(&srv->started, true))
     return KITE_ESTATE;
-  srv->started = true;
   if (kite__logic_start(srv->logic) < 0) {
     kite_server_stop(srv);
     return KITE_ESYS;
@@ -145,11 +145,18 @@ int kite_server_start(kite_server *srv) {
   return 0;
 }
 
+/* Whether the calling thread is one the server runs callbacks on: a
+ * shard's or (worker modes) a worker's. Stopping or destroying from one
+ * would wait for itself. */
+static bool on_own_thread(const kite_server *srv) {
+  return kite__shard_current() || (srv->logic && kite__logic_on_worker(srv->logic));
+}
+
 int kite_server_stop(kite_server *srv) {
-  if (kite__shard_current())
+  if (on_own_thread(srv))
     return KITE_ESTATE; /* from a callback: it would wait for itself */
   pthread_mutex_lock(&srv->stop_lock);
-  if (srv->stopped || !srv->started) {
+  if (srv->stopped || !atomic_load(&srv->started)) {
     srv->stopped = true;
     pthread_mutex_unlock(&srv->stop_lock);
     return 0;
@@ -175,6 +182,11 @@ int kite_server_stop(kite_server *srv) {
 void kite_server_destroy(kite_server *srv) {
   if (!srv)
     return;
+  if (on_own_thread(srv)) { /* it would wait for, then free, itself */
+    kite__logf(&srv->log, KITE_LOG_ERROR,
+               "kite_server_destroy() from a callback's thread: refused");
+    return;
+  }
   kite_server_stop(srv);
   if (srv->shards)
     for (uint32_t i = 0; i < srv->nshards; i++)

@@ -40,7 +40,8 @@ struct kite_server {
   bool steering;         /* the kernel steers segments to their shard */
   _Atomic uint32_t sessions; /* all shards: for max_sessions */
   atomic_bool stopping;
-  bool started, stopped;
+  atomic_bool started; /* kite_server_start() ran: read by any thread */
+  bool stopped;        /* under stop_lock */
   kite__logic *logic;          /* the layer above: logic/logic.h */
   uint32_t slots_per_shard;
   _Atomic uint64_t bcast_refused; /* broadcast hand-overs an inbox refused */
