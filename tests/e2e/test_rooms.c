@@ -78,15 +78,16 @@ static void tick(kite_server *srv, kite_timer_id id, void *user) {
     kite_timer_stop(srv, id); /* from its own executor: no more ticks */
 }
 
+/* On the room's executor: failures are counted, asserted by the test. */
 static void on_timers(const kite_request *r) {
   /* Five one-shots, started in the reverse of their expiry order. */
   for (int i = 0; i < 5; i++)
-    assert_int_equal(kite_timer_start(r->srv, ROOM_KEY, (uint32_t)(50 - 10 * i), 0,
-                                      one_shot, (void *)(intptr_t)(4 - i), NULL),
-                     0);
-  assert_int_equal(kite_timer_start(r->srv, ROOM_KEY, 10, 50, tick, NULL, &tick_id),
-                   0); /* 20 Hz */
-  assert_true(tick_id != 0);
+    if (kite_timer_start(r->srv, ROOM_KEY, (uint32_t)(50 - 10 * i), 0, one_shot,
+                         (void *)(intptr_t)(4 - i), NULL) != 0)
+      thread_errors++;
+  if (kite_timer_start(r->srv, ROOM_KEY, 10, 50, tick, NULL, &tick_id) != 0 ||
+      tick_id == 0) /* 20 Hz */
+    thread_errors++;
 }
 
 typedef struct cli_state {

@@ -48,7 +48,10 @@ static void leave(srv_session *t) { atomic_store(&t->busy, 0); }
 static void on_connect(kite_server *srv, kite_session_id id, void *u) {
   (void)u;
   int i = atomic_fetch_add(&nslots, 1);
-  assert_true(i < MAX_SESSIONS);
+  if (i >= MAX_SESSIONS) { /* counted here, asserted on the test thread */
+    atomic_fetch_add(&total_errors, 1);
+    return;
+  }
   srv_session *t = &table[i];
   enter(t);
   t->connects++;
