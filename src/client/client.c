@@ -25,15 +25,17 @@
 
 void kite_client_config_init(kite_client_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
+  kite__kcp_config kc; /* KCP's defaults live with the engine */
+  kite__kcp_config_default(&kc);
   cfg->max_sessions = 65536;
-  cfg->mtu = 1400;
-  cfg->snd_wnd = 128;
-  cfg->rcv_wnd = 128;
-  cfg->interval_ms = 10;
+  cfg->mtu = kc.mtu;
+  cfg->snd_wnd = kc.snd_wnd;
+  cfg->rcv_wnd = kc.rcv_wnd;
+  cfg->interval_ms = kc.interval_ms;
   cfg->retry_ms = 250;
   cfg->retries = 8;
-  cfg->send_queue_max = 1024;
-  cfg->dead_link_ms = 15000;
+  cfg->send_queue_max = kc.snd_queue_max;
+  cfg->dead_link_ms = kc.dead_link_ms;
   cfg->max_frame = 1u << 20;
   cfg->segments_max = 65536;
   cfg->tcp_send_max = 1u << 20;

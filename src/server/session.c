@@ -271,9 +271,9 @@ void kite__session_publish_queue(kite__session *s) {
   atomic_store_explicit(&s->queued, s->tr->queued(s), memory_order_relaxed);
 }
 
-void kite__session_publish_rtt(kite__session *s) {
+void kite__session_publish_rtt_now(kite__session *s) {
   kite__shard *sh = s->shard;
-  if (!kite__session_connected(s) || kite__ms_diff(sh->now, s->rtt_ms) < 1000)
+  if (!kite__session_connected(s))
     return;
   s->rtt_ms = sh->now;
   kite__rtt r;

@@ -201,7 +201,12 @@ void kite__session_resume(kite__session *s);
 void kite__session_protocol_error(kite__session *s, int why);
 
 /* The info block (kite_session_get_info()): refreshes the RTT figures at
- * most once a second; shard only. */
-void kite__session_publish_rtt(kite__session *s);
+ * most once a second; shard only. The check is inline: it runs for every
+ * datagram. */
+void kite__session_publish_rtt_now(kite__session *s);
+static inline void kite__session_publish_rtt(kite__session *s, uint32_t now_ms) {
+  if ((int32_t)(now_ms - s->rtt_ms) >= 1000)
+    kite__session_publish_rtt_now(s);
+}
 
 #endif

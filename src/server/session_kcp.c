@@ -133,8 +133,14 @@ void kite__kcp_session_input(kite__shard *sh, kite__session *s,
   }
   if (s->state != KITE__S_HALF_OPEN)
     pump_frames(s);
-  kite__session_publish_rtt(s);
+  kite__session_publish_rtt(s, sh->now);
   kite__session_settle(s);
+}
+
+/* The send queue's depth for senders on other threads, straight from the
+ * engine (kite__session_publish_queue() asks through the table). */
+static void publish(kite__session *s, kite__kcp *kcp) {
+  atomic_store_explicit(&s->queued, kite__kcp_queued(kcp), memory_order_relaxed);
 }
 
 static int kcp_sendv(kite__session *s, struct iovec *iov, int n) {
@@ -154,14 +160,15 @@ static int kcp_sendv(kite__session *s, struct iovec *iov, int n) {
   }
   if (rc < 0)
     return rc;
-  kite__session_publish_queue(s);
+  publish(s, kcp);
   kite__session_mark_dirty(s);
   return 0;
 }
 
 static void kcp_flush(kite__session *s) {
-  kite__kcp_flush(kcp_of(s), s->shard->now);
-  kite__session_publish_queue(s);
+  kite__kcp *kcp = kcp_of(s);
+  kite__kcp_flush(kcp, s->shard->now);
+  publish(s, kcp);
 }
 
 static bool kcp_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {

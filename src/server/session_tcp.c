@@ -346,7 +346,7 @@ void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
     conn_read(sh, s);
   else if (s->link == c && (events & (EPOLLHUP | EPOLLERR)))
     kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* paused, and broken */
-  kite__session_publish_rtt(s);
+  kite__session_publish_rtt(s, sh->now);
   kite__session_settle(s);
 }
 

@@ -57,6 +57,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
 
   uint32_t per_shard = srv->slots_per_shard;
   sh->nslots = per_shard;
+  sh->srv_slot_bits = srv->slot_bits;
   sh->slots = calloc(per_shard, sizeof(*sh->slots));
   sh->rx = malloc(sizeof(*sh->rx));
   if (sh->rx)
@@ -171,15 +172,6 @@ static void handoff(kite__shard *sh, uint32_t owner, const uint8_t *data,
     free(cmd);
     KITE__STAT_INC(sh, inbox_full);
   }
-}
-
-kite__session *kite__shard_session_by_conv(kite__shard *sh, uint32_t conv) {
-  uint32_t slot = kite__conv_slot(conv, sh->srv->slot_bits);
-  kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
-  if (!s || !kite__session_connected(s) || s->tr != &kite__transport_kcp ||
-      s->conv != conv)
-    return NULL;
-  return s;
 }
 
 void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
@@ -409,7 +401,7 @@ void *kite__shard_main(void *arg) {
       timeout = game;
     if (timeout < 0 || (linger >= 0 && linger < timeout))
       timeout = linger;
-    int resume = kite__tcp_accept_timeout_ms(sh);
+    int resume = sh->accept_paused ? kite__tcp_accept_timeout_ms(sh) : -1;
     if (timeout < 0 || (resume >= 0 && resume < timeout))
       timeout = resume;
     if (timeout < 0)
@@ -444,9 +436,13 @@ void *kite__shard_main(void *arg) {
       begin_stop(sh);
     kite__wheel_advance(&sh->wheel, sh->now, kite__session_on_timer, sh);
     kite__tcp_linger_advance(sh);
-    kite__tcp_accept_advance(sh);
+    if (sh->accept_paused)
+      kite__tcp_accept_advance(sh);
     kite__logic_shard_run(srv->logic, sh->index, sh->now);
-    kite__shard_logs_flush(sh);
+    if (kite__ms_reached(sh->now, sh->logs_due_ms)) { /* 10 looks a second */
+      sh->logs_due_ms = sh->now + 100;
+      kite__shard_logs_flush(sh);
+    }
     flush_dirty(sh);
     kite__udp_tx_flush(sh->tx);
     account_tx(sh, &sent, &dropped, &bytes);

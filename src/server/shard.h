@@ -67,6 +67,7 @@ struct kite__shard {
 
   kite__session *slots;
   uint32_t nslots, nsessions;
+  uint32_t srv_slot_bits; /* the server's: where a conv holds the slot */
   kite__session *free;
   kite__session *dirty;
 
@@ -94,6 +95,7 @@ struct kite__shard {
    * they held back once the second is over. */
   kite__ratelog log_refused, log_backpressure, log_protocol;
   kite__ratelog log_nofd;
+  uint32_t logs_due_ms; /* the next look at what the ratelogs held back */
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
 };
@@ -133,8 +135,17 @@ static inline uint32_t kite__conv_make(uint32_t shard, uint32_t slot,
 }
 
 /* shard.c */
-/* The open, half-open or closing KCP session |conv| names, or NULL. */
-kite__session *kite__shard_session_by_conv(kite__shard *sh, uint32_t conv);
+/* The open, half-open or closing KCP session |conv| names, or NULL: every
+ * datagram asks, so inline. */
+static inline kite__session *kite__shard_session_by_conv(kite__shard *sh,
+                                                         uint32_t conv) {
+  uint32_t slot = kite__conv_slot(conv, sh->srv_slot_bits);
+  kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
+  if (!s || !kite__session_connected(s) || s->tr != &kite__transport_kcp ||
+      s->conv != conv)
+    return NULL;
+  return s;
+}
 int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index);
 void kite__shard_free(kite__shard *sh);
 void *kite__shard_main(void *arg);
