@@ -32,9 +32,9 @@
 #define ACCEPT_BACKOFF_MAX_MS 1000
 #define READS_PER_WAKEUP 4 /* 4 x 64 KiB per connection, then the others */
 
-static kite__tcp_conn *conn_of(const kite__session *s) { return s->link; }
+static kite__tconn *conn_of(const kite__session *s) { return s->link; }
 
-void kite__tcp_conn_arm(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
+void kite__tconn_arm(kite__shard *sh, kite__tconn *c, uint32_t events) {
   if (c->events == events)
     return;
   struct epoll_event ev = {.events = events, .data.ptr = c};
@@ -42,25 +42,25 @@ void kite__tcp_conn_arm(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
     c->events = events;
 }
 
-static void account_out(kite__shard *sh, kite__tcp_conn *c, uint64_t before) {
+static void account_out(kite__shard *sh, kite__tconn *c, uint64_t before) {
   KITE__STAT_ADD(sh, tcp_bytes_out, c->out.bytes_out - before);
 }
 
 /* Writes (or queues) one unit and arms EPOLLOUT when bytes wait. Returns
  * kite__tcp_out_send()'s code. */
-static int conn_write(kite__shard *sh, kite__tcp_conn *c,
+static int conn_write(kite__shard *sh, kite__tconn *c,
                       const struct iovec *iov, int n) {
   bool pollout = false;
   uint64_t before = c->out.bytes_out;
   int rc = kite__tcp_out_send(&c->out, c->fd, iov, n, sh->now, &pollout);
   account_out(sh, c, before);
   if (rc == 0 && pollout)
-    kite__tcp_conn_arm(sh, c, c->events | EPOLLOUT);
+    kite__tconn_arm(sh, c, c->events | EPOLLOUT);
   return rc;
 }
 
 /* The bytes of one control packet, queued like any output. */
-static void send_ctrl(kite__shard *sh, kite__tcp_conn *c, const kite__ctrl *k) {
+static void send_ctrl(kite__shard *sh, kite__tconn *c, const kite__ctrl *k) {
   uint8_t buf[KITE__CTRL_MAX];
   int n = kite__ctrl_encode(buf, sizeof(buf), k);
   struct iovec v = {buf, (size_t)n};
@@ -69,14 +69,14 @@ static void send_ctrl(kite__shard *sh, kite__tcp_conn *c, const kite__ctrl *k) {
 }
 
 /* REJECT with a zero nonce (section 5), then the connection lingers. */
-static void refuse(kite__shard *sh, kite__tcp_conn *c, uint8_t reason) {
+static void refuse(kite__shard *sh, kite__tconn *c, uint8_t reason) {
   kite__ctrl k = {.type = KITE__CTRL_REJECT, .reason = reason};
   send_ctrl(sh, c, &k);
 }
 
 static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
   kite_server *srv = sh->srv;
-  kite__tcp_conn *c = calloc(1, sizeof(*c));
+  kite__tconn *c = calloc(1, sizeof(*c));
   if (!c) {
     close(fd);
     return;
@@ -87,14 +87,14 @@ static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
   kite__timer_init(&c->linger_timer);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
   if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-    kite__tcp_conn_free(c);
+    kite__tconn_free(c);
     return;
   }
   c->events = EPOLLIN;
   if (sh->stop_seen) {
     KITE__STAT_INC(sh, reject_shutdown);
     refuse(sh, c, KITE__REJECT_SHUTDOWN);
-    kite__tcp_linger(sh, c);
+    kite__tconn_linger(sh, c);
     return;
   }
   uint32_t n = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
@@ -109,7 +109,7 @@ static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
       KITE__STAT_INC(sh, reject_full);
     kite__handshake_log_refused(sh, "tcp ", peer, no_worker ? no_worker : "full");
     refuse(sh, c, KITE__REJECT_FULL);
-    kite__tcp_linger(sh, c);
+    kite__tconn_linger(sh, c);
     return;
   }
   c->s = s;
@@ -140,7 +140,7 @@ static void accept_pause(kite__shard *sh, int err) {
                sh->index, strerror(err), ms, held);
 }
 
-void kite__tcp_accept_ready(kite__shard *sh) {
+void kite__tconn_accept_ready(kite__shard *sh) {
   if (sh->accept_paused)
     return; /* an event from before the pause */
   for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
@@ -172,14 +172,14 @@ void kite__tcp_accept_ready(kite__shard *sh) {
   }
 }
 
-int kite__tcp_accept_timeout_ms(const kite__shard *sh) {
+int kite__tconn_accept_timeout_ms(const kite__shard *sh) {
   if (!sh->accept_paused)
     return -1;
   int32_t left = kite__ms_diff(sh->accept_resume_ms, sh->now);
   return left > 0 ? (int)left : 0;
 }
 
-void kite__tcp_accept_advance(kite__shard *sh) {
+void kite__tconn_accept_advance(kite__shard *sh) {
   if (!sh->accept_paused || !kite__ms_reached(sh->now, sh->accept_resume_ms))
     return;
   sh->accept_paused = false;
@@ -191,7 +191,7 @@ void kite__tcp_accept_advance(kite__shard *sh) {
 }
 
 /* Keeps the frame the mailbox refused, re-encoded, for the next feed. */
-static int hold_frame(kite__tcp_conn *c, const kite__frame_hdr *h,
+static int hold_frame(kite__tconn *c, const kite__frame_hdr *h,
                       const uint8_t *body) {
   c->held = malloc(KITE__FRAME_HDR + (size_t)h->len);
   if (!c->held)
@@ -215,7 +215,7 @@ static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
 
 /* Feeds the stream; on backpressure holds the rest and stops reading. */
 static void feed(kite__session *s, const uint8_t *p, size_t n) {
-  kite__tcp_conn *c = conn_of(s);
+  kite__tconn *c = conn_of(s);
   int why = 0;
   ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n, on_frame, s, &why);
   if (used < 0) {
@@ -239,14 +239,14 @@ static void feed(kite__session *s, const uint8_t *p, size_t n) {
     c->held = b;
     c->held_len += (uint32_t)rest;
   }
-  kite__tcp_conn_arm(s->shard, c, c->events & ~(uint32_t)EPOLLIN);
+  kite__tconn_arm(s->shard, c, c->events & ~(uint32_t)EPOLLIN);
 }
 
 /* The OPEN preface: OPENED back and the session opens, or it goes. Returns
  * the bytes of |p| it took. */
 static size_t take_open(kite__session *s, const uint8_t *p, size_t n) {
   kite__shard *sh = s->shard;
-  kite__tcp_conn *c = conn_of(s);
+  kite__tconn *c = conn_of(s);
   size_t k = KITE__CTRL_HDR - c->open_have;
   if (k > n)
     k = n;
@@ -318,7 +318,7 @@ static void conn_read(kite__shard *sh, kite__session *s) {
 }
 
 static void conn_flush(kite__shard *sh, kite__session *s) {
-  kite__tcp_conn *c = conn_of(s);
+  kite__tconn *c = conn_of(s);
   bool pollout = true;
   uint64_t before = c->out.bytes_out;
   if (kite__tcp_out_flush(&c->out, c->fd, sh->now, &pollout) < 0) {
@@ -327,16 +327,16 @@ static void conn_flush(kite__shard *sh, kite__session *s) {
   }
   account_out(sh, c, before);
   if (!pollout) {
-    kite__tcp_conn_arm(sh, c, c->events & ~(uint32_t)EPOLLOUT);
+    kite__tconn_arm(sh, c, c->events & ~(uint32_t)EPOLLOUT);
     kite__session_schedule(s); /* no stall deadline any more */
   }
   kite__session_publish_queue(s);
 }
 
-void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
+void kite__tconn_ready(kite__shard *sh, kite__tconn *c, uint32_t events) {
   kite__session *s = c->s;
   if (!s) {
-    kite__tcp_linger_ready(sh, c, events);
+    kite__tconn_linger_ready(sh, c, events);
     return;
   }
   if (events & EPOLLOUT)
@@ -352,7 +352,7 @@ void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events) {
 
 static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
   kite__shard *sh = s->shard;
-  kite__tcp_conn *c = conn_of(s);
+  kite__tconn *c = conn_of(s);
   bool was_pending = kite__tcp_out_pending(&c->out) != 0;
   int rc = conn_write(sh, c, iov, n);
   if (rc == KITE_EFULL) {
@@ -375,7 +375,7 @@ static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
 
 static bool tcp_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {
   (void)now_ms;
-  kite__tcp_conn *c = conn_of(s);
+  kite__tconn *c = conn_of(s);
   if (!kite__tcp_out_pending(&c->out))
     return false;
   *due_ms = c->out.progress_ms + s->shard->srv->cfg.tcp_stall_ms;
@@ -389,7 +389,7 @@ static void tcp_on_timer(kite__session *s, uint32_t now_ms) {
 }
 
 static void tcp_resume(kite__session *s) {
-  kite__tcp_conn *c = conn_of(s);
+  kite__tconn *c = conn_of(s);
   uint8_t *held = c->held;
   uint32_t len = c->held_len;
   c->held = NULL;
@@ -398,7 +398,7 @@ static void tcp_resume(kite__session *s) {
     feed(s, held, len); /* may block again: it then holds its own copy */
   free(held);
   if (reading(s))
-    kite__tcp_conn_arm(s->shard, c, c->events | EPOLLIN);
+    kite__tconn_arm(s->shard, c, c->events | EPOLLIN);
 }
 
 static void tcp_flush(kite__session *s) { (void)s; } /* writes are direct */
@@ -424,20 +424,20 @@ static void tcp_notify_close(kite__session *s, uint8_t reason) {
   kite__frame_header(frame, KITE__MSG_CLOSE_NOTICE, 0, frame + KITE__FRAME_HDR,
                      1, true);
   struct iovec v = {frame, sizeof(frame)};
-  kite__tcp_conn *c = conn_of(s);
+  kite__tconn *c = conn_of(s);
   /* Past tcp_send_max the queue takes no more: the peer reads nothing
    * anyway, and hears the FIN (or the linger deadline's reset). */
   conn_write(s->shard, c, &v, 1);
 }
 
 static void tcp_teardown(kite__session *s) {
-  kite__tcp_conn *c = conn_of(s);
+  kite__tconn *c = conn_of(s);
   c->s = NULL;
   kite__frame_reader_free(&c->reader);
   free(c->held);
   c->held = NULL;
   c->held_len = 0;
-  kite__tcp_linger(s->shard, c);
+  kite__tconn_linger(s->shard, c);
 }
 
 static void tcp_rtt(const kite__session *s, kite__rtt *out) {

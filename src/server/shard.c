@@ -100,7 +100,7 @@ void kite__shard_free(kite__shard *sh) {
       if (s->tr == &kite__transport_kcp)
         kite__kcp_destroy(s->link);
       else if (s->tr == &kite__transport_tcp)
-        kite__tcp_conn_free(s->link);
+        kite__tconn_free(s->link);
     }
   }
   if (sh->notices.slots)
@@ -115,7 +115,7 @@ void kite__shard_free(kite__shard *sh) {
     kite__mpsc_free(&sh->inbox);
   }
   if (sh->slots) /* initialised: the linger wheel is too */
-    kite__tcp_linger_free_all(sh);
+    kite__tconn_linger_free_all(sh);
   kite__tcp_acceptor_close(&sh->tcp_ls);
   free(sh->tcp_rx);
   kite__map_free(&sh->hs);
@@ -401,7 +401,7 @@ void *kite__shard_main(void *arg) {
       timeout = game;
     if (timeout < 0 || (linger >= 0 && linger < timeout))
       timeout = linger;
-    int resume = sh->accept_paused ? kite__tcp_accept_timeout_ms(sh) : -1;
+    int resume = sh->accept_paused ? kite__tconn_accept_timeout_ms(sh) : -1;
     if (timeout < 0 || (resume >= 0 && resume < timeout))
       timeout = resume;
     if (timeout < 0)
@@ -424,10 +424,10 @@ void *kite__shard_main(void *arg) {
       }
       case KITE__EV_LISTEN:
         if (sh->tcp_ls.fd >= 0)
-          kite__tcp_accept_ready(sh);
+          kite__tconn_accept_ready(sh);
         break;
       default:
-        kite__tcp_conn_ready(sh, ev[i].data.ptr, ev[i].events);
+        kite__tconn_ready(sh, ev[i].data.ptr, ev[i].events);
       }
     }
     drain_inbox(sh);
@@ -435,9 +435,9 @@ void *kite__shard_main(void *arg) {
     if (!sh->stop_seen && atomic_load_explicit(&srv->stopping, memory_order_acquire))
       begin_stop(sh);
     kite__wheel_advance(&sh->wheel, sh->now, kite__session_on_timer, sh);
-    kite__tcp_linger_advance(sh);
+    kite__tconn_linger_advance(sh);
     if (sh->accept_paused)
-      kite__tcp_accept_advance(sh);
+      kite__tconn_accept_advance(sh);
     kite__logic_shard_run(srv->logic, sh->index, sh->now);
     if (kite__ms_reached(sh->now, sh->logs_due_ms)) { /* 10 looks a second */
       sh->logs_due_ms = sh->now + 100;

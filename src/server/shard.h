@@ -29,7 +29,7 @@
 #include <stdatomic.h>
 
 /* What a shard's epoll reports: its UDP socket, its eventfd, its TCP
- * listener, or else a kite__tcp_conn pointer. */
+ * listener, or else a kite__tconn pointer. */
 enum kite__ev_source {
   KITE__EV_UDP = 1,
   KITE__EV_WAKE = 2,
@@ -86,7 +86,7 @@ struct kite__shard {
   uint32_t accept_backoff_ms; /* the last pause; 0 once accept progressed */
   uint8_t *tcp_rx;            /* reads land here: frames are cut in place */
   kite__wheel linger_wheel;   /* lingering connections' deadlines */
-  kite__tcp_conn *lingering;  /* list of them */
+  kite__tconn *lingering;  /* list of them */
   uint32_t nlinger;
   uint8_t *scratch; /* header + max_frame: frames that span segments */
   uint32_t now;     /* ms, refreshed once per loop iteration */

@@ -21,7 +21,7 @@
 typedef struct kite__shard kite__shard;
 typedef struct kite__session kite__session;
 
-typedef struct kite__tcp_conn {
+typedef struct kite__tconn {
   int fd;
   uint32_t events;    /* the epoll mask armed now */
   kite__session *s;   /* NULL once lingering */
@@ -35,8 +35,8 @@ typedef struct kite__tcp_conn {
   bool peer_eof;      /* lingering: the peer's FIN read */
   uint32_t linger_deadline_ms;
   kite__timer linger_timer;
-  struct kite__tcp_conn *linger_prev, *linger_next;
-} kite__tcp_conn;
+  struct kite__tconn *linger_prev, *linger_next;
+} kite__tconn;
 
 /* session_tcp.c */
 #define KITE__TCP_RX_BYTES 65536 /* one read() into the shard's buffer */
@@ -44,27 +44,27 @@ typedef struct kite__tcp_conn {
  * accept fails and leaves the connection queued (out of descriptors with
  * no spare to give up), takes the listener out of the epoll set for a
  * back-off instead of spinning on it. */
-void kite__tcp_accept_ready(kite__shard *sh);
+void kite__tconn_accept_ready(kite__shard *sh);
 /* Milliseconds until a paused listener is polled again, or -1. */
-int kite__tcp_accept_timeout_ms(const kite__shard *sh);
+int kite__tconn_accept_timeout_ms(const kite__shard *sh);
 /* Puts a paused listener back once its pause is over. */
-void kite__tcp_accept_advance(kite__shard *sh);
+void kite__tconn_accept_advance(kite__shard *sh);
 /* epoll reported |events| on |c|. */
-void kite__tcp_conn_ready(kite__shard *sh, kite__tcp_conn *c, uint32_t events);
+void kite__tconn_ready(kite__shard *sh, kite__tconn *c, uint32_t events);
 /* Arms the epoll mask |events| for |c| (no call when unchanged). */
-void kite__tcp_conn_arm(kite__shard *sh, kite__tcp_conn *c, uint32_t events);
+void kite__tconn_arm(kite__shard *sh, kite__tconn *c, uint32_t events);
 
 /* tcp_linger.c */
 /* Takes |c| (its session gone): writes what is queued, shuts the write
  * side, reads to EOF, then closes; all within tcp_linger_ms. When as many
  * linger as the shard has session slots it is closed at once instead. */
-void kite__tcp_linger(kite__shard *sh, kite__tcp_conn *c);
-void kite__tcp_linger_ready(kite__shard *sh, kite__tcp_conn *c,
+void kite__tconn_linger(kite__shard *sh, kite__tconn *c);
+void kite__tconn_linger_ready(kite__shard *sh, kite__tconn *c,
                             uint32_t events);
-void kite__tcp_linger_advance(kite__shard *sh);
+void kite__tconn_linger_advance(kite__shard *sh);
 /* Closes every lingering connection (the shard is going away). */
-void kite__tcp_linger_free_all(kite__shard *sh);
+void kite__tconn_linger_free_all(kite__shard *sh);
 /* Closes |c|'s descriptor and frees it. */
-void kite__tcp_conn_free(kite__tcp_conn *c);
+void kite__tconn_free(kite__tconn *c);
 
 #endif

@@ -18,7 +18,7 @@
 
 #define DRAINS_PER_WAKEUP 4
 
-void kite__tcp_conn_free(kite__tcp_conn *c) {
+void kite__tconn_free(kite__tconn *c) {
   if (c->fd >= 0)
     close(c->fd); /* leaves the epoll set with it */
   kite__tcp_out_free(&c->out);
@@ -27,7 +27,7 @@ void kite__tcp_conn_free(kite__tcp_conn *c) {
   free(c);
 }
 
-static void finish(kite__shard *sh, kite__tcp_conn *c) {
+static void finish(kite__shard *sh, kite__tconn *c) {
   kite__wheel_del(&sh->linger_wheel, &c->linger_timer);
   if (c->linger_prev)
     c->linger_prev->linger_next = c->linger_next;
@@ -36,19 +36,19 @@ static void finish(kite__shard *sh, kite__tcp_conn *c) {
   if (c->linger_next)
     c->linger_next->linger_prev = c->linger_prev;
   sh->nlinger--;
-  kite__tcp_conn_free(c);
+  kite__tconn_free(c);
 }
 
 /* Writes what is queued; once it is out, sends the FIN. false: the
  * connection is finished (broken, or both sides done). */
-static bool progress(kite__shard *sh, kite__tcp_conn *c) {
+static bool progress(kite__shard *sh, kite__tconn *c) {
   bool pollout = false;
   uint64_t before = c->out.bytes_out;
   if (kite__tcp_out_flush(&c->out, c->fd, sh->now, &pollout) < 0)
     return false;
   KITE__STAT_ADD(sh, tcp_bytes_out, c->out.bytes_out - before);
   if (pollout) {
-    kite__tcp_conn_arm(sh, c, (c->peer_eof ? 0 : EPOLLIN) | EPOLLOUT);
+    kite__tconn_arm(sh, c, (c->peer_eof ? 0 : EPOLLIN) | EPOLLOUT);
     return true;
   }
   if (c->peer_eof)
@@ -57,15 +57,15 @@ static bool progress(kite__shard *sh, kite__tcp_conn *c) {
     shutdown(c->fd, SHUT_WR);
     c->shut_wr = true;
   }
-  kite__tcp_conn_arm(sh, c, EPOLLIN);
+  kite__tconn_arm(sh, c, EPOLLIN);
   return true;
 }
 
-void kite__tcp_linger(kite__shard *sh, kite__tcp_conn *c) {
+void kite__tconn_linger(kite__shard *sh, kite__tconn *c) {
   c->s = NULL;
   if (sh->nlinger >= sh->nslots) {
     KITE__STAT_INC(sh, tcp_linger_cut);
-    kite__tcp_conn_free(c);
+    kite__tconn_free(c);
     return;
   }
   c->linger_prev = NULL;
@@ -81,7 +81,7 @@ void kite__tcp_linger(kite__shard *sh, kite__tcp_conn *c) {
 }
 
 /* Reads and drops the peer's rest. false: EOF or an error. */
-static bool drain(kite__shard *sh, kite__tcp_conn *c) {
+static bool drain(kite__shard *sh, kite__tconn *c) {
   for (int i = 0; i < DRAINS_PER_WAKEUP; i++) {
     ssize_t n = recv(c->fd, sh->tcp_rx, KITE__TCP_RX_BYTES, MSG_DONTWAIT);
     if (n > 0)
@@ -97,7 +97,7 @@ static bool drain(kite__shard *sh, kite__tcp_conn *c) {
   return true;
 }
 
-void kite__tcp_linger_ready(kite__shard *sh, kite__tcp_conn *c,
+void kite__tconn_linger_ready(kite__shard *sh, kite__tconn *c,
                             uint32_t events) {
   if ((events & EPOLLERR) ||
       ((events & (EPOLLIN | EPOLLHUP)) && !drain(sh, c) && !c->peer_eof)) {
@@ -110,17 +110,17 @@ void kite__tcp_linger_ready(kite__shard *sh, kite__tcp_conn *c,
 
 static void on_deadline(kite__timer *t, void *user) {
   kite__shard *sh = user;
-  kite__tcp_conn *c =
-      (kite__tcp_conn *)((char *)t - offsetof(kite__tcp_conn, linger_timer));
+  kite__tconn *c =
+      (kite__tconn *)((char *)t - offsetof(kite__tconn, linger_timer));
   KITE__STAT_INC(sh, tcp_linger_cut);
   finish(sh, c);
 }
 
-void kite__tcp_linger_advance(kite__shard *sh) {
+void kite__tconn_linger_advance(kite__shard *sh) {
   kite__wheel_advance(&sh->linger_wheel, sh->now, on_deadline, sh);
 }
 
-void kite__tcp_linger_free_all(kite__shard *sh) {
+void kite__tconn_linger_free_all(kite__shard *sh) {
   while (sh->lingering)
     finish(sh, sh->lingering);
 }
