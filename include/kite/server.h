@@ -277,7 +277,7 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(bytes_out, "UDP payload bytes sent")                                     \
   X(dgrams_out_dropped, "datagrams the kernel refused to send")              \
   X(retransmits, "KCP segments sent again")                                  \
-  X(frames_in, "frames delivered to on_message")                             \
+  X(frames_in, "frames a handler or on_message took (after it returned)")    \
   X(frames_out, "frames queued by kite_session_send")                        \
   X(pings, "pings answered")                                                 \
   X(drop_short, "datagrams too short to be anything")                        \
@@ -314,9 +314,11 @@ typedef struct kite_server_stats {
 
 /* A snapshot of the counters, summed over shards. Any thread; each counter
  * is read atomically, the set is not one instant. A frame is counted in
- * frames_in once its handler has taken it, so an inline handler's reply
- * can reach the peer before the frame it answers is counted: a peer's view
- * is ahead of these counters, never behind. */
+ * frames_in once its handler (a route, on_message, or the unrouted policy)
+ * has returned, so a reply can reach the peer before the frame it answers
+ * is counted: a peer's view is ahead of these counters, never behind. A
+ * frame a close left unhandled is counted in drop_after_close instead:
+ * never in both. */
 KITE_API
 void kite_server_stats_get(const kite_server *srv, kite_server_stats *out);
 

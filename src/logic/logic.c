@@ -104,7 +104,8 @@ static int init_workers(kite__logic *lg) {
 
 /* Inline mode: each shard runs the game timers of its keys. */
 static int init_shard_timers(kite__logic *lg) {
-  if (!(lg->shard_timers = calloc(lg->nshards, sizeof(*lg->shard_timers))))
+  if (!(lg->shard_timers = calloc(lg->nshards, sizeof(*lg->shard_timers))) ||
+      !(lg->shard_handled = calloc(lg->nshards, sizeof(*lg->shard_handled))))
     return KITE_ENOMEM;
   for (uint32_t i = 0; i < lg->nshards; i++)
     if (kite__timers_init_tagged(&lg->shard_timers[i], lg->srv, kite__ttag_shard(i),
@@ -130,6 +131,7 @@ int kite__logic_create(kite__logic **out, kite_server *srv,
   atomic_init(&lg->unrouted, 0);
   atomic_init(&lg->temps_started, 0);
   atomic_init(&lg->temps_running, 0);
+  atomic_init(&lg->temps_executed, 0);
   atomic_init(&lg->drop_after_close, 0);
   pthread_mutex_init(&lg->bind_lock, NULL);
   int rc = init_sessions(lg);
@@ -180,6 +182,7 @@ void kite__logic_free(kite__logic *lg) {
     for (uint32_t i = 0; i < lg->nshards; i++)
       kite__timers_free(&lg->shard_timers[i]);
   free(lg->shard_timers);
+  free(lg->shard_handled);
   if (lg->sessions)
     for (size_t i = 0; i < (size_t)lg->nshards * lg->slots; i++)
       kite__mailbox_clear(&lg->sessions[i].mb);
@@ -256,6 +259,9 @@ bool kite__logic_deliver(kite__logic *lg, kite__lsess *ls, uint16_t msg_id,
                          const uint8_t *body, uint32_t len) {
   if (lg->mode == KITE_WORKERS_INLINE) {
     kite__logic_dispatch(lg, ls, msg_id, body, len);
+    _Atomic uint64_t *n = &lg->shard_handled[ls->shard]; /* the shard's own */
+    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     return true;
   }
   uint32_t depth = lg->cfg->mailbox_depth, max = lg->cfg->mailbox_bytes;
@@ -320,8 +326,15 @@ void kite__logic_shard_run(kite__logic *lg, uint32_t shard, uint32_t now_ms) {
 }
 
 void kite__logic_stats(const kite__logic *lg, kite_server_stats *out) {
+  uint64_t handled = 0;
+  for (uint32_t i = 0; lg->shard_handled && i < lg->nshards; i++)
+    handled += atomic_load_explicit(&lg->shard_handled[i], memory_order_relaxed);
+  for (uint32_t i = 0; i < lg->nworkers; i++)
+    handled += atomic_load_explicit(&lg->workers[i].executed, memory_order_relaxed);
+  handled += atomic_load_explicit(&lg->temps_executed, memory_order_relaxed);
+  out->frames_in += handled;
   out->unrouted = atomic_load_explicit(&lg->unrouted, memory_order_relaxed);
-  out->drop_after_close =
+  out->drop_after_close +=
       atomic_load_explicit(&lg->drop_after_close, memory_order_relaxed);
   out->temp_workers = atomic_load_explicit(&lg->temps_running, memory_order_relaxed);
   out->temp_workers_started =

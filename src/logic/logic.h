@@ -84,9 +84,10 @@ enum kite__notice {
 enum kite__notice kite__logic_noticed(kite__logic *lg, kite__lsess *ls);
 
 /* A close of session |ls| was asked for (any thread): when the caller is
- * its executor, no further handler runs for it and sends are refused from
- * now on (include/kite/logic.h, "After a close"). */
-void kite__logic_close_requested(kite__logic *lg, kite__lsess *ls);
+ * its worker, no further handler runs for it and sends are refused from
+ * now on (include/kite/logic.h, "After a close"). true: its worker had
+ * asked already (a second close: nothing to do). */
+bool kite__logic_close_requested(kite__logic *lg, kite__lsess *ls);
 /* Whether its executor asked to close it. Any thread. */
 bool kite__logic_closing(const kite__lsess *ls);
 

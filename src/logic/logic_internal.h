@@ -66,6 +66,9 @@ struct kite__logic {
   uint32_t nshards, slots;
   kite__lsess *sessions;        /* nshards x slots */
   kite__timers *shard_timers;   /* inline mode: one table per shard */
+  /* Inline mode: frames each shard's handlers took; owner: that shard
+   * (relaxed load and store), read by any thread for the stats. */
+  _Atomic uint64_t *shard_handled;
   uint32_t nworkers;            /* the pool */
   kite__worker *workers;
   /* Bind, dynamic: the server-wide executor of keys that are no session
@@ -84,6 +87,7 @@ struct kite__logic {
   _Atomic uint64_t unrouted;      /* any executor counts here */
   _Atomic uint64_t temps_started; /* temporary workers started (shards) */
   _Atomic uint64_t temps_running; /* temporary worker threads alive now */
+  _Atomic uint64_t temps_executed; /* messages temporary workers ran */
   _Atomic uint64_t drop_after_close; /* messages dropped: session closing */
 };
 

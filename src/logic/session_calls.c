@@ -56,11 +56,12 @@ int kite_reply(const kite_request *req, uint16_t msg_id, const void *body,
   return kite_session_send(req->srv, req->session, msg_id, body, len);
 }
 
-void kite__logic_close_requested(kite__logic *lg, kite__lsess *ls) {
+bool kite__logic_close_requested(kite__logic *lg, kite__lsess *ls) {
   /* Only its executor: it alone knows the slot still holds this session
    * (the slot cannot be released while the executor runs it). */
   if (lg->mode != KITE_WORKERS_INLINE && kite__logic_on_executor(lg, ls))
-    kite__mailbox_set(&ls->mb, KITE__MB_CLOSING);
+    return kite__mailbox_set(&ls->mb, KITE__MB_CLOSING) & KITE__MB_CLOSING;
+  return false;
 }
 
 bool kite__logic_closing(const kite__lsess *ls) {

@@ -95,13 +95,19 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
    * dropped, counted, and on_disconnect comes next. */
   const uint32_t closing = KITE__MB_CLOSING | KITE__MB_DISCONNECT;
   kite__msg *m;
-  for (int n = 0; n < MESSAGES_PER_TURN && !moved(w, mb) &&
-                  !(kite__mailbox_flags(mb) & closing) &&
-                  (m = kite__mailbox_peek(mb));
+  int n = 0;
+  for (; n < MESSAGES_PER_TURN && !moved(w, mb) &&
+         !(kite__mailbox_flags(mb) & closing) && (m = kite__mailbox_peek(mb));
        n++) {
     kite__logic_dispatch(lg, ls, m->msg_id, m->data, m->len);
     kite__mailbox_done(mb, m);
-    atomic_fetch_add_explicit(&w->executed, 1, memory_order_relaxed);
+  }
+  if (n) { /* the worker's own counter: a plain load and store */
+    atomic_store_explicit(&w->executed,
+                          atomic_load_explicit(&w->executed, memory_order_relaxed) + (uint64_t)n,
+                          memory_order_relaxed);
+    if (w->temp) /* its record outlives its thread: the layer keeps the sum */
+      atomic_fetch_add_explicit(&lg->temps_executed, (uint64_t)n, memory_order_relaxed);
   }
   if (kite__mailbox_flags(mb) & closing) {
     uint64_t dropped = 0;

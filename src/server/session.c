@@ -145,10 +145,15 @@ static void session_finish(kite__session *s, uint8_t reason, bool tell_peer) {
   if (tell_peer)
     s->tr->notify_close(s, reason);
   count_close(sh, reason);
-  /* From here the session takes no input and no sends; its executor still
-   * owes on_disconnect (inline: now; a worker: after its queued frames). */
-  s->state = KITE__S_ZOMBIE;
+  /* What arrived but was not handed up is dropped, counted (logic.h,
+   * "After a close"). Then the session takes no input and no sends; its
+   * executor still owes on_disconnect (inline: now; a worker: after what
+   * it holds, which it drops). */
   atomic_store_explicit(&s->live, 0, memory_order_relaxed);
+  s->blocked = 0;
+  if (reason != KITE_CLOSE_PROTOCOL) /* a broken stream frames nothing more */
+    s->tr->drain(s);
+  s->state = KITE__S_ZOMBIE;
   bool now = true;
   if (s->opened) { /* inline: on_disconnect runs now */
     uint8_t was = s->in_callback;
@@ -223,7 +228,8 @@ int kite__session_close_any(kite_server *srv, kite_session_id id,
   kite__session *s = kite__session_by_id(srv, id);
   if (!s)
     return KITE_ENOTFOUND;
-  kite__logic_close_requested(srv->logic, s->app); /* its executor: no more handlers */
+  if (kite__logic_close_requested(srv->logic, s->app))
+    return KITE_ENOTFOUND; /* its worker closed it already */
   if (kite__shard_current() == s->shard) {
     if (!kite__session_live(s) || s->close_pending != KITE__NO_CLOSE)
       return KITE_ENOTFOUND;

@@ -112,7 +112,9 @@ bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
   } else if (h->msg_id == KITE__MSG_CLOSE_NOTICE) {
     note_close_notice(s, h, body);
   } else if (!kite__session_live(s)) {
-    /* Closed by the application: what the peer sent since goes unheard. */
+    /* Closed by the application: what the peer sent since goes unheard,
+     * counted as any message a close left unhandled (logic.h). */
+    KITE__STAT_INC(sh, drop_after_close);
   } else if (!session_deliver_up(s, h, body)) {
     s->blocked = 1;
     KITE__STAT_INC(sh, backpressure);
@@ -128,9 +130,7 @@ bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
                  kite__ratelog_tail(more, sizeof(more), held));
     }
     return false;
-  } else {
-    KITE__STAT_INC(sh, frames_in);
-  }
+  } /* frames_in: the logic layer counts what its handlers take */
   KITE__SESSION_ADD(s, frames_in, 1);
   KITE__SESSION_ADD(s, bytes_in, KITE__FRAME_HDR + h->len);
   return true;

@@ -186,6 +186,8 @@ static void kcp_resume(kite__session *s) {
   kite__session_mark_dirty(s); /* the reopened window goes out at once */
 }
 
+static void kcp_drain(kite__session *s) { pump_frames(s); }
+
 static uint32_t kcp_queued(const kite__session *s) {
   return kite__kcp_queued(kcp_of(s));
 }
@@ -224,6 +226,7 @@ const kite__transport kite__transport_kcp = {
     .next_due = kcp_next_due,
     .on_timer = kcp_on_timer,
     .resume = kcp_resume,
+    .drain = kcp_drain,
     .queued = kcp_queued,
     .unacked = kcp_unacked,
     .notify_close = kcp_notify_close,

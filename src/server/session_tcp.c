@@ -401,6 +401,19 @@ static void tcp_resume(kite__session *s) {
     kite__tconn_arm(s->shard, c, c->events | EPOLLIN);
 }
 
+/* Frames held back by backpressure, read and dropped (counted). What the
+ * kernel still holds is the lingering close's to discard. */
+static void tcp_drain(kite__session *s) {
+  kite__tconn *c = conn_of(s);
+  uint8_t *held = c->held;
+  uint32_t len = c->held_len;
+  c->held = NULL;
+  c->held_len = 0;
+  if (len)
+    feed(s, held, len);
+  free(held);
+}
+
 static void tcp_flush(kite__session *s) { (void)s; } /* writes are direct */
 
 static uint32_t tcp_queued(const kite__session *s) {
@@ -459,6 +472,7 @@ const kite__transport kite__transport_tcp = {
     .next_due = tcp_next_due,
     .on_timer = tcp_on_timer,
     .resume = tcp_resume,
+    .drain = tcp_drain,
     .queued = tcp_queued,
     .unacked = tcp_unacked,
     .notify_close = tcp_notify_close,

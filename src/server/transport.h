@@ -42,6 +42,10 @@ typedef struct kite__transport {
   void (*on_timer)(kite__session *s, uint32_t now_ms);
   /* The logic layer has room again: read the input held back. */
   void (*resume)(kite__session *s);
+  /* The session closes: complete frames it received but did not hand up
+   * yet are read through kite__session_deliver(), which drops and counts
+   * them (the application addresses the session no more). */
+  void (*drain)(kite__session *s);
   /* Output queued, in the segments send reservations count. */
   uint32_t (*queued)(const kite__session *s);
   /* Output the peer has not acknowledged (or, on TCP, that the session

@@ -7,7 +7,10 @@
  *  - kite_session_get_info() works from on_connect on its executor and
  *    from any other thread while the session is open;
  *  - the user pointer set in on_connect is the handler's, and is NULL
- *    again for anything the executor runs after on_disconnect.
+ *    again for anything the executor runs after on_disconnect;
+ *  - a handler that closes its own session twice gets KITE_ENOTFOUND the
+ *    second time, and the message sent right behind the close is counted
+ *    once, in drop_after_close, never also in frames_in.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,11 +27,12 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { MSG_STOP = 1, MSG_DESTROY = 2, MSG_ECHO = 3 };
+enum { MSG_STOP = 1, MSG_DESTROY = 2, MSG_ECHO = 3, MSG_KICK = 4 };
 
 /* Server side, counted on the executors, asserted on the test thread. */
 static atomic_int stop_rc, destroyed, info_fails, user_fails, echoes_out;
 static atomic_int after_disconnect_user = -1;
+static atomic_int second_close_rc = 1, handled;
 static atomic_ullong last_id;
 static int marker;
 static atomic_int destroy_refusals; /* log lines saying so */
@@ -68,6 +72,12 @@ static void on_message(kite_server *srv, kite_session_id id, uint16_t m,
   (void)u;
   if (kite_session_user(srv, id) != &marker)
     atomic_fetch_add(&user_fails, 1);
+  atomic_fetch_add(&handled, 1);
+  if (m == MSG_KICK) {
+    kite_session_close(srv, id);
+    atomic_store(&second_close_rc, kite_session_close(srv, id));
+    return;
+  }
   if (m == MSG_STOP)
     atomic_store(&stop_rc, kite_server_stop(srv));
   else if (m == MSG_DESTROY) {
@@ -96,6 +106,8 @@ static void run(kite_worker_mode mode) {
   atomic_store(&user_fails, 0);
   atomic_store(&echoes_out, 0);
   atomic_store(&after_disconnect_user, -1);
+  atomic_store(&second_close_rc, 1);
+  atomic_store(&handled, 0);
   echoes = connected = gone = 0;
   kite_server_config cfg;
   kite_server_config_init(&cfg);
@@ -141,9 +153,22 @@ static void run(kite_worker_mode mode) {
   assert_int_equal(atomic_load(&info_fails), 0);
   assert_int_equal(atomic_load(&user_fails), 0);
 
-  kite_conn_close(conn);
-  assert_true(POLL_UNTIL(cli, gone == 1, 5000));
+  /* Kicked by its own handler, with an echo request right behind. */
+  assert_int_equal(kite_conn_send(conn, MSG_KICK, "k", 1), 0);
+  assert_int_equal(kite_conn_send(conn, MSG_ECHO, "late", 4), 0);
+  assert_true(POLL_UNTIL(cli, gone == 1 && atomic_load(&second_close_rc) != 1,
+                         5000)); /* the handler may finish after the close */
+  assert_int_equal(atomic_load(&second_close_rc), KITE_ENOTFOUND);
   kite_server_stats st;
+  for (int i = 0; i < 500; i++) { /* the late one: dropped, counted once */
+    kite_server_stats_get(srv, &st);
+    if (st.drop_after_close + st.frames_in >= 5)
+      break;
+    kite_client_poll(cli, 10);
+  }
+  assert_int_equal(atomic_load(&handled), 4); /* STOP, DESTROY, ECHO, KICK */
+  assert_int_equal(st.frames_in, 4);
+  assert_int_equal(st.drop_after_close, 1);
   for (int i = 0; i < 500; i++) { /* the task after on_disconnect ran */
     kite_server_stats_get(srv, &st);
     if (atomic_load(&after_disconnect_user) >= 0)
