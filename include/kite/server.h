@@ -153,7 +153,7 @@ int kite_server_stop(kite_server *srv);
 KITE_API
 void kite_server_destroy(kite_server *srv);
 
-/* The UDP port bound (useful after asking for port 0). */
+/* The UDP port bound (useful after asking for port 0). Any thread. */
 KITE_API
 int kite_server_udp_port(const kite_server *srv);
 
@@ -212,8 +212,10 @@ int kite_session_close(kite_server *srv, kite_session_id id);
 /* The application's pointer for a session (NULL until set, and again
  * once on_disconnect has returned, so a timer or task that runs later on
  * the executor finds NULL, not what on_disconnect freed). From the
- * session's own executor only; KITE_ENOTFOUND for a stale id or another
- * thread. */
+ * session's own callbacks only (on_connect, its handlers, on_disconnect):
+ * elsewhere, timers included, set returns KITE_ENOTFOUND (as for a stale
+ * id) and get returns NULL, as for a pointer never set; a timer's state
+ * travels in its own |user| argument. */
 KITE_API
 int kite_session_set_user(kite_server *srv, kite_session_id id, void *user);
 KITE_API
@@ -233,7 +235,9 @@ typedef struct kite_session_info {
   uint32_t connected_ms;     /* since on_connect was queued (the session opened) */
   uint32_t idle_ms;          /* since the peer was last heard from */
   /* Round trip, refreshed at most once a second while the peer is heard
-   * from: KCP's own estimates; on TCP the kernel's (TCP_INFO). */
+   * from (0 until the first refresh, a second after the session opened):
+   * KCP's own estimates; on TCP the kernel's (TCP_INFO, microseconds
+   * rounded down: under 1 ms, as on loopback, reads 0). */
   uint32_t srtt_ms, rttvar_ms, rto_ms;
   uint32_t retransmits;      /* on timeout and fast (TCP: the kernel's count) */
   uint64_t bytes_in, bytes_out;   /* frame bytes, headers included */
