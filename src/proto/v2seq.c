@@ -10,18 +10,24 @@ bool kite__v2seq_accept(kite__v2seq *s, uint16_t msg_id, uint16_t seq) {
   unsigned i = 0;
   while (i < s->n && s->slot[i].msg_id != msg_id)
     i++;
+  bool deliver = true;
+  uint16_t newest = seq;
   if (i < s->n) {
-    if ((int16_t)(uint16_t)(seq - s->slot[i].newest) <= 0)
-      return false;
+    newest = s->slot[i].newest;
+    if ((int16_t)(uint16_t)(seq - newest) > 0)
+      newest = seq;
+    else
+      deliver = false;
   } else if (s->n < KITE__V2SEQ_SLOTS) {
     i = s->n++;
   } else {
     i = KITE__V2SEQ_SLOTS - 1; /* the least recently used goes */
     s->forgotten++;
   }
-  /* Move to the front: slots 0..i-1 shift down by one. */
+  /* Any message of a msg_id makes it the most recently used: slots
+   * 0..i-1 shift down by one. */
   memmove(&s->slot[1], &s->slot[0], i * sizeof(s->slot[0]));
   s->slot[0].msg_id = msg_id;
-  s->slot[0].newest = seq;
-  return true;
+  s->slot[0].newest = newest;
+  return deliver;
 }

@@ -5,9 +5,10 @@
  * dropped, counted.
  *
  * Tracks KITE__V2SEQ_SLOTS msg_ids (the contract's "at least 64"), most
- * recently used first; a new msg_id past that forgets the least recently
- * used one (a late message of that msg_id may then get through, as the
- * contract allows). 256 bytes, no allocation, one lookup is a scan of at
+ * recently used first (any message of a msg_id, delivered or not, uses
+ * it); a new msg_id past that forgets the least recently used one (a
+ * late message of that msg_id may then get through, as the contract
+ * allows). 256 bytes, no allocation, one lookup is a scan of at
  * most 64 entries from the most recent. Not thread-safe: one per session,
  * owned by the session's thread.
  */
