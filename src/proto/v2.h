@@ -50,6 +50,10 @@ enum kite__v2_reject {
 #define KITE__CLOSE_KEY_EXHAUSTED 7
 #define KITE__CLOSE_MAX 7 /* a larger reason is read as 0 (section 5) */
 
+/* Frame flags bit 2 (section 8): sent unreliably. Set on TCP only; a KCP
+ * receiver treats it alike. v1 reads it as reserved. */
+#define KITE__FRAME_F_UNRELIABLE 0x0004
+
 /* Packet and record numbers stay below 2^48 (section 9). */
 #define KITE__V2_PN_LIMIT (UINT64_C(1) << 48)
 #define KITE__V2_PN_CLOSING (KITE__V2_PN_LIMIT - 3)

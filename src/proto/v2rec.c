@@ -96,3 +96,13 @@ ptrdiff_t kite__v2rec_read(kite__v2rec_reader *r, const uint8_t *in,
 size_t kite__v2rec_buffered(const kite__v2rec_reader *r) {
   return r->have;
 }
+
+int kite__v2_frame_check(const kite__frame_hdr *h, uint16_t max_unreliable) {
+  if ((h->flags & KITE__FRAME_F_UNRELIABLE) && h->len > max_unreliable)
+    return KITE__V2_EPROTO;
+  return 0;
+}
+
+uint8_t kite__v2_close_frame_reason(const uint8_t *body, size_t len) {
+  return len >= 1 && body[0] <= KITE__CLOSE_MAX ? body[0] : 0;
+}

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/frame.h"
 #include "proto/v2.h"
 
 #define KITE__V2REC_MAX 16384 /* plaintext bytes per record */
@@ -71,5 +72,15 @@ ptrdiff_t kite__v2rec_read(kite__v2rec_reader *r, const uint8_t *in,
 
 /* Bytes of a partial record held now (0 between records). */
 size_t kite__v2rec_buffered(const kite__v2rec_reader *r);
+
+/* What section 8 adds to a frame's checks in a v2 session (after
+ * kite__frame_check_hdr): a frame with KITE__FRAME_F_UNRELIABLE may carry
+ * at most |max_unreliable| body bytes. 0 or KITE__V2_EPROTO (reason 2). */
+int kite__v2_frame_check(const kite__frame_hdr *h, uint16_t max_unreliable);
+
+/* The reason of a CLOSE frame (msg_id 0xFF01) whose body is the |len|
+ * bytes at |body|: its first byte, read as 0 when unknown (over 7) or
+ * when the body is empty. */
+uint8_t kite__v2_close_frame_reason(const uint8_t *body, size_t len);
 
 #endif

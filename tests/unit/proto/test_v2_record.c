@@ -213,6 +213,19 @@ static void seal_refusals_and_the_number_limit(void **state) {
   kite__v2rec_reader_free(&r);
 }
 
+static void v2_frame_rules(void **state) {
+  (void)state;
+  kite__frame_hdr h = {.len = 100, .msg_id = 9, .flags = 0};
+  assert_int_equal(kite__v2_frame_check(&h, 50), 0); /* reliable: max_frame */
+  h.flags = KITE__FRAME_F_UNRELIABLE;
+  assert_int_equal(kite__v2_frame_check(&h, 100), 0);
+  assert_int_equal(kite__v2_frame_check(&h, 99), KITE__V2_EPROTO);
+  static const uint8_t seven = 7, eight = 8;
+  assert_int_equal(kite__v2_close_frame_reason(&seven, 1), 7);
+  assert_int_equal(kite__v2_close_frame_reason(&eight, 1), 0);
+  assert_int_equal(kite__v2_close_frame_reason(NULL, 0), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(records_in_any_cuts),
@@ -220,6 +233,7 @@ int main(void) {
       cmocka_unit_test(bad_len_refused_before_the_body),
       cmocka_unit_test(any_flip_and_any_reorder_is_refused),
       cmocka_unit_test(seal_refusals_and_the_number_limit),
+      cmocka_unit_test(v2_frame_rules),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
