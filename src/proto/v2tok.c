@@ -44,6 +44,29 @@ int kite__v2addr_from_sockaddr(const struct sockaddr *sa, kite__v2addr *out) {
   return KITE_EINVAL;
 }
 
+int kite__v2addr_to_sockaddr(const kite__v2addr *a,
+                             struct sockaddr_storage *out, socklen_t *len) {
+  memset(out, 0, sizeof(*out));
+  if (a->type == KITE__V2ADDR_IPV4) {
+    struct sockaddr_in *s = (struct sockaddr_in *)out;
+    s->sin_family = AF_INET;
+    s->sin_port = htons(a->port);
+    memcpy(&s->sin_addr, a->addr, 4);
+    *len = sizeof(*s);
+    return 0;
+  }
+  if (a->type == KITE__V2ADDR_IPV6) {
+    struct sockaddr_in6 *s = (struct sockaddr_in6 *)out;
+    s->sin6_family = AF_INET6;
+    s->sin6_port = htons(a->port);
+    memcpy(&s->sin6_addr, a->addr, 16);
+    *len = sizeof(*s);
+    return 0;
+  }
+  *len = 0;
+  return KITE_EINVAL;
+}
+
 bool kite__v2addr_equal(const kite__v2addr *a, const kite__v2addr *b) {
   return a->type == b->type && a->port == b->port &&
          memcmp(a->addr, b->addr, 16) == 0;

@@ -60,6 +60,12 @@ typedef struct kite__v2addr {
  * any other family (|out| then zeroed). */
 int kite__v2addr_from_sockaddr(const struct sockaddr *sa, kite__v2addr *out);
 
+/* The sockaddr for a used entry |a| (the client's next address to try):
+ * a sockaddr_in for type 1, a sockaddr_in6 for type 2, into |out|; sets
+ * *len. Returns 0, or KITE_EINVAL for any other type. */
+int kite__v2addr_to_sockaddr(const kite__v2addr *a,
+                             struct sockaddr_storage *out, socklen_t *len);
+
 /* true when |a| and |b| name the same IP and port (types included). */
 bool kite__v2addr_equal(const kite__v2addr *a, const kite__v2addr *b);
 

@@ -320,6 +320,21 @@ static void addresses_from_sockaddrs(void **state) {
   assert_memory_equal(a.addr, &v6.sin6_addr, 16);
   assert_false(kite__v2addr_equal(&a, &want));
 
+  /* And back, for the client's attempts. */
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  kite__v2addr back;
+  assert_int_equal(kite__v2addr_to_sockaddr(&a, &ss, &sl), 0);
+  assert_int_equal(sl, sizeof(struct sockaddr_in6));
+  assert_int_equal(kite__v2addr_from_sockaddr((struct sockaddr *)&ss, &back), 0);
+  assert_true(kite__v2addr_equal(&a, &back));
+  assert_int_equal(kite__v2addr_to_sockaddr(&want, &ss, &sl), 0);
+  assert_int_equal(sl, sizeof(struct sockaddr_in));
+  assert_memory_equal(&((struct sockaddr_in *)&ss)->sin_addr, &v4.sin_addr, 4);
+  assert_int_equal(((struct sockaddr_in *)&ss)->sin_port, htons(7001));
+  back.type = 0;
+  assert_int_equal(kite__v2addr_to_sockaddr(&back, &ss, &sl), KITE_EINVAL);
+
   struct sockaddr_un un = {.sun_family = AF_UNIX};
   assert_int_equal(kite__v2addr_from_sockaddr((struct sockaddr *)&un, &a),
                    KITE_EINVAL);
