@@ -22,6 +22,11 @@ static inline uint8_t *kite__put_le32(uint8_t *p, uint32_t v) {
   return p + 4;
 }
 
+static inline uint8_t *kite__put_le64(uint8_t *p, uint64_t v) {
+  kite__put_le32(p, (uint32_t)v);
+  return kite__put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
 static inline uint16_t kite__get_le16(const uint8_t *p) {
   return (uint16_t)(p[0] | p[1] << 8);
 }
@@ -29,6 +34,10 @@ static inline uint16_t kite__get_le16(const uint8_t *p) {
 static inline uint32_t kite__get_le32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
          (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t kite__get_le64(const uint8_t *p) {
+  return (uint64_t)kite__get_le32(p) | (uint64_t)kite__get_le32(p + 4) << 32;
 }
 
 #endif
