@@ -317,7 +317,11 @@ export class Connection {
     this.ws.onopen = () => this.sendRaw(encodeOpen());
     this.ws.onmessage = (ev) => this.onData(ev.data);
     this.ws.onclose = (ev) => this.onClose(ev);
-    this.ws.onerror = () => {}; // onclose follows and says the rest
+    // A failed handshake may report its error well before the close (Node's
+    // undici does); once open, the close that follows says the rest.
+    this.ws.onerror = () => {
+      if (this.state === 'opening') this.finish(Reason.CONNECT_FAILED);
+    };
     this.arm(o.connectTimeoutMs, () => this.finish(Reason.CONNECT_TIMEOUT));
   }
 

@@ -202,6 +202,14 @@ test('handshake outcomes: REJECT, timeout, refused, not kite', () => {
   assert.deepEqual(s.ev.disconnect, [Reason.CONNECT_FAILED]);
 
   s = session();
+  s.srv.socket.onerror({}); // a failed upgrade, before any close
+  s.clock.advance(0);
+  assert.deepEqual(s.ev.disconnect, [Reason.CONNECT_FAILED]);
+  s.srv.end(false);
+  s.clock.advance(0);
+  assert.deepEqual(s.ev.disconnect, [Reason.CONNECT_FAILED]);
+
+  s = session();
   s.srv.accept();
   s.srv.deliver(new TextEncoder().encode('HTTP/1.1 200 OK\r\n'));
   s.clock.advance(0);
