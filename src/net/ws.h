@@ -177,8 +177,10 @@ void kite__ws_free(kite__ws *ws);
  *                 7.1.1);
  *   KITE_EPROTO   refused: a close with ws->close_sent's code was written
  *                 (if the output took it); close the connection likewise;
- *   another negative code: what |fn| returned, or |write|'s error other
- *                 than KITE_EFULL (a broken connection).
+ *   another negative code: what |fn| returned (the connection may still
+ *                 send, e.g. kite's close notice, and close), or
+ *                 |write|'s error other than KITE_EFULL (the connection is
+ *                 broken: state KITE__WS_FAILED).
  * Not from inside |fn| or |write|. */
 ptrdiff_t kite__ws_feed(kite__ws *ws, const uint8_t *data, size_t len,
                         kite__ws_data_fn fn, void *user);
