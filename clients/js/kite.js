@@ -165,7 +165,9 @@ export class FrameReader {
   push(bytes, onFrame) {
     if (this.error) throw this.error;
     let off = 0;
-    while (off < bytes.length || (this.h && this.h.len === this.bodyHave)) {
+    // A frame whose header ends the piece goes out in the same turn when
+    // its body is empty, so the loop needs bytes only to start one.
+    while (off < bytes.length) {
       if (!this.h) {
         const n = Math.min(FRAME_HDR - this.hdrHave, bytes.length - off);
         this.hdr.set(bytes.subarray(off, off + n), this.hdrHave);
