@@ -15,6 +15,9 @@ pkgs=(
   libenet-dev                       # bench/compare: the ENet echo and load
   gnuplot-nox valgrind              # bench/compare: its plots, instruction counts; tests/valgrind
   tmux                              # drives kite-cli in its end-to-end test
+  libwslay-dev                      # WebSocket framing (src/net/ws.c)
+  nettle-dev                        # SHA-1 and base64 of the WebSocket handshake
+  nodejs                            # clients/js: node --test (Node 18 or later)
 )
 
 [ $# -gt 0 ] && pkgs=("$@")
