@@ -75,6 +75,12 @@ typedef struct kite_server_config {
   uint32_t close_timeout_ms; /* kite_session_close() waits this long for what
                                 was sent before it to be acknowledged (3000) */
   bool steering;            /* steer segments to their shard in the kernel (true) */
+  uint32_t udp_rcvbuf, udp_sndbuf; /* each shard's UDP socket buffers asked
+                               of the kernel, bytes (4 MiB each; 4 KiB..1 GiB).
+                               It caps them at net.core.rmem_max / wmem_max:
+                               the start-up log says what it granted. What it
+                               drops when the receive buffer is full is
+                               counted (rx_overflows) */
 
   /* TCP (PROTOCOL.md section 5): the same frames, handlers, callbacks,
    * idle timeout, pings and session ids as KCP. Each shard listens on the
@@ -280,6 +286,7 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(bytes_in, "UDP payload bytes received")                                  \
   X(bytes_out, "UDP payload bytes sent")                                     \
   X(dgrams_out_dropped, "datagrams the kernel refused to send")              \
+  X(rx_overflows, "datagrams the kernel dropped: a shard's receive buffer was full") \
   X(retransmits, "KCP segments sent again")                                  \
   X(frames_in, "frames a handler or on_message took (after it returned)")    \
   X(frames_out, "frames queued by kite_session_send")                        \

@@ -42,12 +42,27 @@ int kite__udp_open(const kite__addr *addr, bool reuseport, int *err,
     return fail(fd, err, what, "setsockopt(IP_PKTINFO)");
   /* Large kernel buffers ride out bursts (best effort: the kernel caps them
    * at net.core.rmem_max / wmem_max). */
-  int bytes = 4 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+  kite__udp_set_buffers(fd, 4 << 20, 4 << 20, NULL, NULL);
+  /* Each datagram then says how many the kernel dropped on this socket
+   * for want of buffer (best effort: counted where the kernel says). */
+  setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on));
   if (bind(fd, &addr->sa, kite__addr_len(addr)) < 0)
     return fail(fd, err, what, "bind()");
   return fd;
+}
+
+void kite__udp_set_buffers(int fd, int rcv, int snd, int *rcv_got,
+                           int *snd_got) {
+  if (rcv > 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+  if (snd > 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+  socklen_t len = sizeof(int);
+  if (rcv_got && getsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcv_got, &len) < 0)
+    *rcv_got = 0;
+  len = sizeof(int);
+  if (snd_got && getsockopt(fd, SOL_SOCKET, SO_SNDBUF, snd_got, &len) < 0)
+    *snd_got = 0;
 }
 
 int kite__udp_steer_by_first_byte(int fd, int *err) {
@@ -81,11 +96,19 @@ int kite__udp_local_port(int fd) {
 
 /* The first pktinfo wins: on a dual-stack socket the kernel puts
  * IPV6_PKTINFO (a v4-mapped address for IPv4) first, and replies from a
- * v6 socket take that form. */
-static void parse_local(struct msghdr *h, kite__local *local) {
+ * v6 socket take that form. SO_RXQ_OVFL, when present, is the socket's
+ * running count of datagrams dropped for want of buffer. */
+static void parse_ctrl(struct msghdr *h, kite__local *local, uint32_t *drops) {
   local->family = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c && !local->family; c = CMSG_NXTHDR(h, c)) {
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+      uint32_t n;
+      memcpy(&n, CMSG_DATA(c), sizeof(n));
+      if ((int32_t)(n - *drops) > 0)
+        *drops = n;
+    } else if (local->family) {
+      continue;
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       struct in_pktinfo pi;
       memcpy(&pi, CMSG_DATA(c), sizeof(pi));
       local->family = AF_INET;
@@ -111,6 +134,7 @@ void kite__udp_rx_init(kite__udp_rx *rx) {
     h->msg_control = rx->ctrl[i];
   }
   rx->used = KITE__UDP_BATCH;
+  rx->drops = 0;
 }
 
 int kite__udp_recv(int fd, kite__udp_rx *rx, int *err) {
@@ -135,7 +159,7 @@ int kite__udp_recv(int fd, kite__udp_rx *rx, int *err) {
     return KITE_ESYS;
   }
   for (int i = 0; i < n; i++)
-    parse_local(&rx->msgs[i].msg_hdr, &rx->local[i]);
+    parse_ctrl(&rx->msgs[i].msg_hdr, &rx->local[i], &rx->drops);
   return n;
 }
 

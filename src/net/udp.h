@@ -19,8 +19,9 @@
 
 #define KITE__UDP_BATCH 64       /* datagrams per recvmmsg / sendmmsg */
 #define KITE__UDP_DGRAM_MAX 2048 /* bytes a receive slot holds */
-/* Room for both pktinfo messages: an IPv4 datagram on a dual-stack socket
- * carries IPV6_PKTINFO (40 bytes) and IP_PKTINFO (32). */
+/* Room for both pktinfo messages and the drop count: an IPv4 datagram on
+ * a dual-stack socket carries IPV6_PKTINFO (40 bytes), IP_PKTINFO (32)
+ * and SO_RXQ_OVFL (24). */
 #define KITE__UDP_CTRL 128
 
 /* A non-blocking UDP socket bound to |addr|, with SO_REUSEPORT when
@@ -38,11 +39,19 @@ int kite__udp_open(const kite__addr *addr, bool reuseport, int *err,
  * one socket after all joined. Returns 0 or KITE_ESYS (errno in |err|). */
 int kite__udp_steer_by_first_byte(int fd, int *err);
 
+/* Asks for kernel buffers of |rcv| and |snd| bytes (<= 0: leave as is);
+ * the kernel caps them at net.core.rmem_max / wmem_max and doubles them
+ * for its bookkeeping. What it granted goes to |rcv_got| and |snd_got|
+ * (either may be NULL). */
+void kite__udp_set_buffers(int fd, int rcv, int snd, int *rcv_got,
+                           int *snd_got);
+
 /* The port |fd| is bound to (after binding port 0). */
 int kite__udp_local_port(int fd);
 
 typedef struct kite__udp_rx {
   int used; /* headers the last read filled: only they need resetting */
+  uint32_t drops; /* the socket's SO_RXQ_OVFL count, as last seen */
   struct mmsghdr msgs[KITE__UDP_BATCH];
   struct iovec iov[KITE__UDP_BATCH];
   kite__addr from[KITE__UDP_BATCH];

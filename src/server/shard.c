@@ -210,6 +210,22 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
   kite__kcp_session_input(sh, s, data, len);
 }
 
+/* The kernel dropped datagrams: the receive buffer was full, the shard
+ * behind. Counted, and said (at most a line a second). */
+static void count_overflows(kite__shard *sh) {
+  uint32_t n = sh->rx->drops - sh->rx_drops_seen;
+  sh->rx_drops_seen = sh->rx->drops;
+  KITE__STAT_ADD(sh, rx_overflows, n);
+  uint32_t held;
+  if (kite__ratelog_allow(&sh->log_overflow, sh->now, &held)) {
+    char more[48];
+    kite__logf(&sh->srv->log, KITE_LOG_WARN,
+               "shard %u: the kernel dropped %u datagrams: the receive buffer "
+               "was full (udp_rcvbuf; the shard is behind)%s", sh->index, n,
+               kite__ratelog_tail(more, sizeof(more), held));
+  }
+}
+
 static void read_datagrams(kite__shard *sh) {
   for (int b = 0; b < RX_BATCHES_PER_WAKEUP; b++) {
     int err = 0;
@@ -219,6 +235,8 @@ static void read_datagrams(kite__shard *sh) {
                  sh->index, strerror(err));
       return;
     }
+    if (sh->rx->drops != sh->rx_drops_seen) /* the kernel's running count */
+      count_overflows(sh);
     for (int i = 0; i < n; i++) {
       struct mmsghdr *m = &sh->rx->msgs[i];
       KITE__STAT_INC(sh, dgrams_in);

@@ -94,7 +94,8 @@ struct kite__shard {
   /* Floods: one line a second each; kite__shard_logs_flush() reports what
    * they held back once the second is over. */
   kite__ratelog log_refused, log_backpressure, log_protocol;
-  kite__ratelog log_nofd;
+  kite__ratelog log_nofd, log_overflow;
+  uint32_t rx_drops_seen; /* the socket's SO_RXQ_OVFL count, counted so far */
   uint32_t logs_due_ms; /* the next look at what the ratelogs held back */
 
   _Atomic uint64_t stats[KITE__ST_COUNT];

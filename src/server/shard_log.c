@@ -21,4 +21,5 @@ void kite__shard_logs_flush(kite__shard *sh) {
   flush_one(sh, &sh->log_protocol, "sessions closed (protocol error)");
   flush_one(sh, &sh->log_nofd,
             "TCP connections refused (out of descriptors)");
+  flush_one(sh, &sh->log_overflow, "receive-buffer overflows reported");
 }

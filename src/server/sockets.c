@@ -61,6 +61,15 @@ static int open_udp(kite_server *srv) {
       return KITE_ESYS;
     }
     srv->shards[i].fd = fd;
+    int rcv = 0, snd = 0;
+    kite__udp_set_buffers(fd, (int)srv->cfg.udp_rcvbuf, (int)srv->cfg.udp_sndbuf,
+                          &rcv, &snd);
+    if (i == 0 && ((uint32_t)rcv < srv->cfg.udp_rcvbuf ||
+                   (uint32_t)snd < srv->cfg.udp_sndbuf))
+      kite__logf(&srv->log, KITE_LOG_INFO,
+                 "udp buffers: asked %u/%u bytes (receive/send), the kernel "
+                 "granted %d/%d (net.core.rmem_max, wmem_max cap them)",
+                 srv->cfg.udp_rcvbuf, srv->cfg.udp_sndbuf, rcv, snd);
     if (i == 0) { /* port 0: every shard joins the port the first got */
       srv->port = kite__udp_local_port(fd);
       kite__server_set_port(&addr, srv->port);
