@@ -81,6 +81,11 @@ typedef struct kite_server_config {
                                the start-up log says what it granted. What it
                                drops when the receive buffer is full is
                                counted (rx_overflows) */
+  uint32_t overload_refuse_ms; /* after the kernel dropped a shard's datagrams
+                               (it is behind), its new sessions are refused
+                               (REJECT full, counted reject_overload) this
+                               long, so the players it has come first (1000;
+                               0: never refuse for that) */
 
   /* TCP (PROTOCOL.md section 5): the same frames, handlers, callbacks,
    * idle timeout, pings and session ids as KCP. Each shard listens on the
@@ -281,6 +286,7 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(reject_shutdown, "CONNECTs refused: shutting down")                      \
   X(reject_cookie, "CONNECTs refused: cookie invalid or stale")              \
   X(reject_no_worker, "handshakes refused: no free worker (bind mode)")     \
+  X(reject_overload, "CONNECTs refused: the shard was dropping datagrams")   \
   X(dgrams_in, "datagrams received")                                         \
   X(dgrams_out, "datagrams sent")                                            \
   X(bytes_in, "UDP payload bytes received")                                  \

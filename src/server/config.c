@@ -31,6 +31,7 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->steering = true;
   cfg->udp_rcvbuf = 4u << 20;
   cfg->udp_sndbuf = 4u << 20;
+  cfg->overload_refuse_ms = 1000;
   cfg->tcp_send_max = 1u << 20;
   cfg->tcp_stall_ms = 10000;
   cfg->tcp_linger_ms = 2000;
@@ -64,6 +65,7 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK(c->shard_segments_max >= 64, "shard_segments_max");
   CHECK(c->udp_rcvbuf >= 4096 && c->udp_rcvbuf <= (1u << 30), "udp_rcvbuf");
   CHECK(c->udp_sndbuf >= 4096 && c->udp_sndbuf <= (1u << 30), "udp_sndbuf");
+  CHECK(c->overload_refuse_ms <= 600000, "overload_refuse_ms");
   CHECK(c->inbox_max >= 16, "inbox_max");
   CHECK(c->tcp_send_max >= c->max_frame + KITE__FRAME_HDR && c->tcp_send_max <= (1u << 30),
         "tcp_send_max (must hold a max_frame)");

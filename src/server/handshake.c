@@ -127,6 +127,13 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
     reject(sh, c, KITE__REJECT_SHUTDOWN, from, local);
     return;
   }
+  if (kite__shard_overloaded(sh)) {
+    /* Behind already: the players it has come first (RUNTIME.md). */
+    KITE__STAT_INC(sh, reject_overload);
+    kite__handshake_log_refused(sh, "", from, "overloaded");
+    reject(sh, c, KITE__REJECT_FULL, from, local);
+    return;
+  }
   uint32_t n = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
   uint16_t mtu = (uint16_t)(c->mtu < srv->cfg.mtu ? c->mtu : srv->cfg.mtu);
   kite__session *s = NULL;

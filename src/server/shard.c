@@ -216,6 +216,11 @@ static void count_overflows(kite__shard *sh) {
   uint32_t n = sh->rx->drops - sh->rx_drops_seen;
   sh->rx_drops_seen = sh->rx->drops;
   KITE__STAT_ADD(sh, rx_overflows, n);
+  /* Behind: refuse new sessions for a second, so that the ones it has
+   * are served first (kite__shard_overloaded()). */
+  uint32_t refuse = sh->srv->cfg.overload_refuse_ms;
+  if (refuse)
+    sh->overload_until_ms = (sh->now + refuse) | 1;
   uint32_t held;
   if (kite__ratelog_allow(&sh->log_overflow, sh->now, &held)) {
     char more[48];

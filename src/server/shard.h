@@ -96,6 +96,8 @@ struct kite__shard {
   kite__ratelog log_refused, log_backpressure, log_protocol;
   kite__ratelog log_nofd, log_overflow;
   uint32_t rx_drops_seen; /* the socket's SO_RXQ_OVFL count, counted so far */
+  uint32_t overload_until_ms; /* the kernel dropped datagrams: new sessions
+                                 are refused until then (0: not overloaded) */
   uint32_t logs_due_ms; /* the next look at what the ratelogs held back */
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
@@ -113,6 +115,14 @@ void kite__handshake_send_close(kite__session *s, uint8_t reason);
  * the count held back; |transport| prefixes the line ("" or "tcp "). */
 void kite__handshake_log_refused(kite__shard *sh, const char *transport,
                                  const kite__addr *from, const char *why);
+
+/* Whether the shard is refusing new sessions because the kernel dropped
+ * some of its datagrams in the last overload_refuse_ms (it is behind): the
+ * sessions it has come before new ones. */
+static inline bool kite__shard_overloaded(const kite__shard *sh) {
+  return sh->overload_until_ms &&
+         (int32_t)(sh->overload_until_ms - sh->now) > 0;
+}
 
 /* shard_log.c */
 /* Logs the count each of the shard's rate-limited warnings held back, once

@@ -3,7 +3,9 @@
  * handler in inline mode, the way a test slows a shard) while a flood
  * fills its small receive buffer. The kernel drops what does not fit, and
  * the server counts it (rx_overflows, from SO_RXQ_OVFL) and says so; the
- * session that stalled it still gets its answer afterwards.
+ * session that stalled it still gets its answer afterwards, and new
+ * sessions are refused (REJECT full, reject_overload) while the shard is
+ * known to be behind, then admitted again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include "kite/kite.h"
 
 #include "e2e_poll.h"
+#include "kcp_raw.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -58,6 +61,7 @@ static void overflows_are_counted(void **state) {
   cfg.udp_addr = "127.0.0.1:0";
   cfg.threads = 1;
   cfg.udp_rcvbuf = 4096; /* the kernel's least, about: a few datagrams */
+  cfg.overload_refuse_ms = 3000; /* long enough to see, short enough to end */
   cfg.on_message = on_message;
   cfg.log = capture;
   cfg.log_level = KITE_LOG_WARN;
@@ -107,6 +111,40 @@ static void overflows_are_counted(void **state) {
   assert_true(st.rx_overflows + st.drop_unknown_conv <= 2000 + 100);
   assert_int_equal(answers, 1); /* the stalled session still got its echo */
   assert_true(atomic_load(&overflow_lines) >= 1);
+
+  /* Behind: a new player is refused... */
+  kite__addr srv_addr;
+  assert_int_equal(kite__addr_parse(&srv_addr, addr), 0);
+  int raw = udp_socket();
+  uint8_t nonce[8] = {9, 9};
+  kite__ctrl h = hello(nonce), ch, r;
+  send_ctrl(raw, &srv_addr, &h);
+  assert_true(recv_ctrl(raw, KITE__CTRL_CHALLENGE, &ch, 2000));
+  kite__ctrl c = {.type = KITE__CTRL_CONNECT, .mtu = 1400, .rcv_wnd = 128};
+  memcpy(c.nonce, nonce, 8);
+  memcpy(c.cookie, ch.cookie, 16);
+  send_ctrl(raw, &srv_addr, &c);
+  assert_true(recv_ctrl(raw, KITE__CTRL_REJECT, &r, 2000));
+  assert_int_equal(r.reason, KITE__REJECT_FULL);
+  kite_server_stats_get(srv, &st);
+  assert_true(st.reject_overload >= 1);
+  /* ...and admitted once the shard has kept up for overload_refuse_ms. */
+  bool accepted = false;
+  end = kite__now_us() + 15000000;
+  for (uint8_t k = 1; !accepted && kite__now_us() < end; k++) {
+    kite_client_poll(cli, 200);
+    nonce[2] = k;
+    kite__ctrl h2 = hello(nonce), ch2, a;
+    send_ctrl(raw, &srv_addr, &h2);
+    if (!recv_ctrl(raw, KITE__CTRL_CHALLENGE, &ch2, 1000))
+      continue;
+    memcpy(c.nonce, nonce, 8);
+    memcpy(c.cookie, ch2.cookie, 16);
+    send_ctrl(raw, &srv_addr, &c);
+    accepted = recv_ctrl(raw, KITE__CTRL_ACCEPT, &a, 1000);
+  }
+  assert_true(accepted);
+  close(raw);
   kite_client_destroy(cli);
   kite_server_destroy(srv);
 }
