@@ -3,7 +3,7 @@
 #   lib/libkite.so.X.Y.Z, its SONAME link and libkite.so, lib/libkite.a
 #   lib/pkgconfig/kite.pc             pkg-config (--static for libkite.a)
 #   lib/cmake/kite/                   find_package(kite): kite::kite, kite::kite_static
-#   bin/                              kited, kite-echo, kite-cli, kite-bench, kite-chaos
+#   bin/                              kited, kite-echo, kite-cli, kite-bench, kite-chaos, kite-token
 # Components: lib (the shared library), dev (the rest of the library),
 # programs. docs/INSTALL.md has the details.
 include(CMakePackageConfigHelpers)
@@ -72,7 +72,7 @@ install(CODE "
 " COMPONENT dev)
 
 if(KITE_PROGRAMS AND NOT KITE_FUZZ) # a fuzz build has no programs
-  install(TARGETS kited kite-echo kite-cli kite-bench kite-chaos
+  install(TARGETS kited kite-echo kite-cli kite-bench kite-chaos kite-token
           RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT programs)
 endif()
 

@@ -10,6 +10,7 @@
 #include "kite/reason.h"
 #include "kite/server.h"
 #include "kite/timer.h"
+#include "kite/token.h"
 #include "kite/version.h"
 
 #define KITE_PROTOCOL_VERSION 1

@@ -33,7 +33,7 @@ export PKG_CONFIG_PATH=$(dirname "$pc")
 for f in include/kite/kite.h include/kite/version.h include/kite/export.h; do
   [ -f "$prefix/$f" ] || { echo "not installed: $f"; exit 1; }
 done
-for p in kited kite-echo kite-cli kite-bench kite-chaos; do
+for p in kited kite-echo kite-cli kite-bench kite-chaos kite-token; do
   [ -x "$prefix/bin/$p" ] || { echo "not installed: bin/$p"; exit 1; }
   "$prefix/bin/$p" --help | grep -q '^SYNOPSIS' ||
     { echo "bin/$p --help has no SYNOPSIS"; exit 1; }
