@@ -142,17 +142,18 @@ static void session_finish(kite__session *s, uint8_t reason, bool tell_peer) {
     kite__session_release(s);
     return;
   }
-  if (tell_peer)
-    s->tr->notify_close(s, reason);
-  count_close(sh, reason);
   /* What arrived but was not handed up is dropped, counted (logic.h,
-   * "After a close"). Then the session takes no input and no sends; its
-   * executor still owes on_disconnect (inline: now; a worker: after what
-   * it holds, which it drops). */
+   * "After a close"), before the peer is told: a pong it answers then
+   * still precedes the close on the wire. Then the session takes no input
+   * and no sends; its executor still owes on_disconnect (inline: now; a
+   * worker: after what it holds, which it drops). */
   atomic_store_explicit(&s->live, 0, memory_order_relaxed);
   s->blocked = 0;
   if (reason != KITE_CLOSE_PROTOCOL) /* a broken stream frames nothing more */
     s->tr->drain(s);
+  if (tell_peer)
+    s->tr->notify_close(s, reason);
+  count_close(sh, reason);
   s->state = KITE__S_ZOMBIE;
   bool now = true;
   if (s->opened) { /* inline: on_disconnect runs now */
