@@ -57,7 +57,6 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
 
   uint32_t per_shard = srv->slots_per_shard;
   sh->nslots = per_shard;
-  sh->srv_slot_bits = srv->slot_bits;
   sh->slots = calloc(per_shard, sizeof(*sh->slots));
   sh->rx = malloc(sizeof(*sh->rx));
   if (sh->rx)
@@ -69,6 +68,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   if (!sh->pool || !sh->slots || !sh->rx || !sh->tx || !sh->scratch ||
       (srv->tcp_addr && !sh->tcp_rx) ||
       kite__map_init(&sh->hs, per_shard) < 0 ||
+      kite__map_init(&sh->convs, per_shard) < 0 ||
       kite__mpsc_init(&sh->inbox, cfg->inbox_max) < 0 ||
       kite__mpsc_init(&sh->notices, per_shard + 16) < 0)
     return KITE_ENOMEM;
@@ -119,6 +119,7 @@ void kite__shard_free(kite__shard *sh) {
   kite__tcp_acceptor_close(&sh->tcp_ls);
   free(sh->tcp_rx);
   kite__map_free(&sh->hs);
+  kite__map_free(&sh->convs);
   kite__kcp_pool_destroy(sh->pool);
   free(sh->slots);
   free(sh->rx);
