@@ -124,6 +124,8 @@ void kite__kcp_session_input(kite__shard *sh, kite__session *s,
   if (s->state == KITE__S_HALF_OPEN && rc == 0) {
     /* The first segment from the accepted address opens it (PROTOCOL.md
      * section 2, step 5): only now does the application hear of it. */
+    kite__srclimit_opened(&sh->srcs, &s->src_keys);
+    s->src_open = 1;
     kite__session_open(s);
   }
   if (s->state != KITE__S_HALF_OPEN)
@@ -203,6 +205,7 @@ static void kcp_teardown(kite__session *s) {
   kite__kcp_destroy(kcp_of(s));
   kite__map_del(&sh->hs, s->hs_key);
   kite__map_del(&sh->convs, kite__conv_key(s->conv));
+  kite__srclimit_remove(&sh->srcs, &s->src_keys, s->src_open);
 }
 
 static void kcp_rtt(const kite__session *s, kite__rtt *out) {

@@ -24,6 +24,7 @@
 #include "server/conv.h"
 #include "server/cookie.h"
 #include "server/session.h"
+#include "server/srclimit.h"
 #include "server/tcp_conn.h"
 
 #include <pthread.h>
@@ -67,6 +68,7 @@ struct kite__shard {
   kite__map hs; /* (addr, port, nonce) -> slot, for idempotent CONNECT */
   kite__map convs; /* kite__conv_key(conv) -> slot: the KCP sessions with
                       a network side (half-open, open, closing) */
+  kite__srclimit srcs; /* KCP sessions per source address and prefix */
 
   kite__session *slots;
   uint32_t nslots, nsessions;
