@@ -8,7 +8,10 @@
  *
  * --tcp serves TCP too (PROTOCOL.md section 5); port 0 there means the UDP
  * port's number. Prints one line when it is listening; on SIGINT or SIGTERM it stops
- * gracefully (sessions flushed, CLOSE sent) and prints its counters.
+ * gracefully (sessions flushed, CLOSE sent) and prints its counters. It is
+ * the benchmarks' server, so it sets no per-source session limits
+ * (docs/SECURITY.md): kite-bench opens thousands of sessions from one
+ * address.
  */
 #include "kite/kite.h"
 #include "help.h"
