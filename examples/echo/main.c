@@ -8,7 +8,10 @@
  *
  * --tcp serves TCP too (PROTOCOL.md section 5); port 0 there means the UDP
  * port's number. Prints one line when it is listening; on SIGINT or SIGTERM it stops
- * gracefully (sessions flushed, CLOSE sent) and prints its counters.
+ * gracefully (sessions flushed, CLOSE sent) and prints its counters. It is
+ * the benchmarks' server, so it sets no per-source session limits
+ * (docs/SECURITY.md): kite-bench opens thousands of sessions from one
+ * address.
  */
 #include "kite/kite.h"
 #include "help.h"
@@ -54,6 +57,10 @@ int main(int argc, char **argv) {
   kite_server_config cfg;
   kite_server_config_init(&cfg);
   cfg.on_message = on_message;
+  /* The benchmarks' server: kite-bench opens thousands of sessions from
+   * one address, so no per-source limits (a game server keeps them). */
+  cfg.max_sessions_per_addr = cfg.max_sessions_per_prefix = 0;
+  cfg.max_halfopen_per_addr = cfg.max_halfopen_per_prefix = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

@@ -87,6 +87,22 @@ typedef struct kite_server_config {
                                long, so the players it has come first (1000;
                                0: never refuse for that) */
 
+  /* Sessions per source over UDP (docs/SECURITY.md): a CONNECT that would
+   * pass one is refused with REJECT full and counted (reject_per_source,
+   * reject_per_source_halfopen). A prefix is a /24 (IPv4) or /64 (IPv6).
+   * Each limit holds per shard: a source's sessions spread over the shards
+   * (the owner is a keyed hash of address, port and nonce), so it holds up
+   * to a limit x shards in all. 0: no limit. The defaults leave room for
+   * players behind one NAT or carrier-grade NAT (dozens per address,
+   * hundreds per /24) while one host can no longer take every slot:
+   * half-open sessions cost an attacker one CONNECT each, so their budget
+   * is the tightest. Loopback load tests with thousands of sessions from
+   * one address set them to 0. */
+  uint32_t max_sessions_per_addr;   /* per shard, any state (64) */
+  uint32_t max_sessions_per_prefix; /* per shard, any state (256) */
+  uint32_t max_halfopen_per_addr;   /* per shard, half-open (16) */
+  uint32_t max_halfopen_per_prefix; /* per shard, half-open (64) */
+
   /* TCP (PROTOCOL.md section 5): the same frames, handlers, callbacks,
    * idle timeout, pings and session ids as KCP. Each shard listens on the
    * port (SO_REUSEPORT) and owns the connections it accepts for life. */
@@ -287,6 +303,9 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(reject_cookie, "CONNECTs refused: cookie invalid or stale")              \
   X(reject_no_worker, "handshakes refused: no free worker (bind mode)")     \
   X(reject_overload, "CONNECTs refused: the shard was dropping datagrams")   \
+  X(reject_per_source, "CONNECTs refused: sessions per address or prefix")   \
+  X(reject_per_source_halfopen,                                              \
+    "CONNECTs refused: half-open sessions per address or prefix")            \
   X(dgrams_in, "datagrams received")                                         \
   X(dgrams_out, "datagrams sent")                                            \
   X(bytes_in, "UDP payload bytes received")                                  \

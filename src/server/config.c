@@ -32,6 +32,10 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->udp_rcvbuf = 4u << 20;
   cfg->udp_sndbuf = 4u << 20;
   cfg->overload_refuse_ms = 1000;
+  cfg->max_sessions_per_addr = 64;
+  cfg->max_sessions_per_prefix = 256;
+  cfg->max_halfopen_per_addr = 16;
+  cfg->max_halfopen_per_prefix = 64;
   cfg->tcp_send_max = 1u << 20;
   cfg->tcp_stall_ms = 10000;
   cfg->tcp_linger_ms = 2000;

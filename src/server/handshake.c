@@ -134,6 +134,21 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
     reject(sh, c, KITE__REJECT_FULL, from, local);
     return;
   }
+  /* Per source, before anything is taken (srclimit.h). */
+  kite__src_keys src = kite__srclimit_keys(&sh->srcs, &from->sa);
+  int over = kite__srclimit_add(&sh->srcs, &src);
+  if (over) {
+    if (over == KITE__SRC_OVER_HALFOPEN)
+      KITE__STAT_INC(sh, reject_per_source_halfopen);
+    else
+      KITE__STAT_INC(sh, reject_per_source);
+    kite__handshake_log_refused(sh, "", from,
+                                over == KITE__SRC_OVER_HALFOPEN
+                                    ? "half-open sessions per source"
+                                    : "sessions per source");
+    reject(sh, c, KITE__REJECT_FULL, from, local);
+    return;
+  }
   uint32_t n = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
   uint16_t mtu = (uint16_t)(c->mtu < srv->cfg.mtu ? c->mtu : srv->cfg.mtu);
   kite__session *s = NULL;
@@ -142,6 +157,7 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
     s = kite__kcp_session_new(sh, from, local, c->nonce, key, mtu, c->rcv_wnd,
                               &no_worker);
   if (!s) {
+    kite__srclimit_remove(&sh->srcs, &src, false);
     atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
     if (no_worker)
       KITE__STAT_INC(sh, reject_no_worker);
@@ -151,6 +167,8 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
     reject(sh, c, KITE__REJECT_FULL, from, local);
     return;
   }
+  s->src_keys = src;
+  s->src_open = 0;
   KITE__STAT_INC(sh, accept);
   kite__handshake_send_accept(s);
 }

@@ -76,8 +76,6 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
   if (per_shard > cfg->max_sessions)
     per_shard = cfg->max_sessions;
   srv->slots_per_shard = per_shard;
-  while ((1u << srv->slot_bits) < per_shard)
-    srv->slot_bits++;
   srv->tcp_queue_max = kite__frame_segs(srv, cfg->tcp_send_max);
   randombytes_buf(srv->master, sizeof(srv->master));
   randombytes_buf(srv->route_key, sizeof(srv->route_key));

@@ -34,7 +34,6 @@ struct kite_server {
   uint32_t tcp_queue_max; /* tcp_send_max in the segments reservations count */
   uint32_t nshards;
   kite__shard *shards;
-  uint32_t slot_bits; /* conv: shard (8) | slot (slot_bits) | random */
   uint8_t master[KITE__COOKIE_MASTER_BYTES];
   uint8_t route_key[16]; /* keyed hash: owner choice, handshake map */
   bool steering;         /* the kernel steers segments to their shard */

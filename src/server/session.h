@@ -18,6 +18,7 @@
 #include "logic/logic.h"
 #include "net/addr.h"
 #include "proto/frame.h"
+#include "server/srclimit.h"
 #include "server/transport.h"
 
 #include <stdatomic.h>
@@ -68,6 +69,8 @@ typedef struct kite__session {
   kite__addr peer;   /* written under |pub_lock| (readers on other threads) */
   kite__local local; /* where the peer's datagrams arrive: replies leave here */
   uint64_t hs_key;   /* in the shard's handshake map: (addr, port, nonce) */
+  kite__src_keys src_keys; /* KCP: its counts in the shard's srcs table */
+  uint8_t src_open;        /* KCP: counted open there (else half-open) */
   _Atomic uint32_t generation; /* read by other threads to check ids */
   _Atomic uint32_t pending;    /* segments in the inbox for this slot */
   _Atomic uint32_t queued;     /* segments in the transport's send queue */

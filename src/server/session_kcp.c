@@ -30,18 +30,6 @@ static void session_dead(kite__kcp *kcp, void *user) {
 
 static const kite__kcp_ops engine_ops = {session_output, session_dead};
 
-/* conv = shard | slot << 8 | random above: the shard in the first byte on
- * the wire (steering), the slot for a direct lookup, and every other bit
- * random (PROTOCOL.md section 2). Never the control magic. */
-static uint32_t make_conv(const kite__shard *sh, uint32_t slot) {
-  for (;;) {
-    uint32_t conv = kite__conv_make(sh->index, slot, sh->srv->slot_bits,
-                                    randombytes_random());
-    if (conv != KITE__CTRL_MAGIC)
-      return conv;
-  }
-}
-
 kite__session *kite__kcp_session_new(kite__shard *sh, const kite__addr *peer,
                                      const kite__local *local,
                                      const uint8_t nonce[8], uint64_t hs_key,
@@ -53,13 +41,20 @@ kite__session *kite__kcp_session_new(kite__shard *sh, const kite__addr *peer,
   kite__kcp_config kc = sh->kcp_cfg;
   kc.mtu = mtu;
   kc.peer_rcv_wnd = peer_rcv_wnd;
-  uint32_t conv = make_conv(sh, s->slot);
+  /* shard | 24 random bits, unique on the shard (conv.h) */
+  uint32_t conv = kite__conv_new(&sh->convs, sh->index);
   kite__kcp *kcp;
   if (kite__kcp_create(&kcp, conv, &kc, sh->pool, &engine_ops, s) < 0) {
     kite__session_unclaim(s);
     return NULL;
   }
   if (kite__map_put(&sh->hs, hs_key, s->slot) < 0) {
+    kite__kcp_destroy(kcp);
+    kite__session_unclaim(s);
+    return NULL;
+  }
+  if (kite__map_put(&sh->convs, kite__conv_key(conv), s->slot) < 0) {
+    kite__map_del(&sh->hs, hs_key);
     kite__kcp_destroy(kcp);
     kite__session_unclaim(s);
     return NULL;
@@ -129,6 +124,8 @@ void kite__kcp_session_input(kite__shard *sh, kite__session *s,
   if (s->state == KITE__S_HALF_OPEN && rc == 0) {
     /* The first segment from the accepted address opens it (PROTOCOL.md
      * section 2, step 5): only now does the application hear of it. */
+    kite__srclimit_opened(&sh->srcs, &s->src_keys);
+    s->src_open = 1;
     kite__session_open(s);
   }
   if (s->state != KITE__S_HALF_OPEN)
@@ -207,6 +204,8 @@ static void kcp_teardown(kite__session *s) {
   KITE__STAT_ADD(sh, retransmits, st.retransmits + st.fast_retransmits);
   kite__kcp_destroy(kcp_of(s));
   kite__map_del(&sh->hs, s->hs_key);
+  kite__map_del(&sh->convs, kite__conv_key(s->conv));
+  kite__srclimit_remove(&sh->srcs, &s->src_keys, s->src_open);
 }
 
 static void kcp_rtt(const kite__session *s, kite__rtt *out) {

@@ -56,8 +56,13 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   sh->kcp_cfg.snd_queue_max = cfg->send_queue_max;
 
   uint32_t per_shard = srv->slots_per_shard;
+  kite__srclimit_limits lim = {
+      .per_addr = cfg->max_sessions_per_addr,
+      .per_prefix = cfg->max_sessions_per_prefix,
+      .halfopen_per_addr = cfg->max_halfopen_per_addr,
+      .halfopen_per_prefix = cfg->max_halfopen_per_prefix,
+  };
   sh->nslots = per_shard;
-  sh->srv_slot_bits = srv->slot_bits;
   sh->slots = calloc(per_shard, sizeof(*sh->slots));
   sh->rx = malloc(sizeof(*sh->rx));
   if (sh->rx)
@@ -69,6 +74,8 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   if (!sh->pool || !sh->slots || !sh->rx || !sh->tx || !sh->scratch ||
       (srv->tcp_addr && !sh->tcp_rx) ||
       kite__map_init(&sh->hs, per_shard) < 0 ||
+      kite__map_init(&sh->convs, per_shard) < 0 ||
+      kite__srclimit_init(&sh->srcs, &lim, per_shard, srv->route_key) < 0 ||
       kite__mpsc_init(&sh->inbox, cfg->inbox_max) < 0 ||
       kite__mpsc_init(&sh->notices, per_shard + 16) < 0)
     return KITE_ENOMEM;
@@ -119,6 +126,8 @@ void kite__shard_free(kite__shard *sh) {
   kite__tcp_acceptor_close(&sh->tcp_ls);
   free(sh->tcp_rx);
   kite__map_free(&sh->hs);
+  kite__map_free(&sh->convs);
+  kite__srclimit_free(&sh->srcs);
   kite__kcp_pool_destroy(sh->pool);
   free(sh->slots);
   free(sh->rx);

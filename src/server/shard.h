@@ -21,8 +21,10 @@
 #include "net/udp.h"
 #include "proto/control.h"
 #include "server/cmd.h"
+#include "server/conv.h"
 #include "server/cookie.h"
 #include "server/session.h"
+#include "server/srclimit.h"
 #include "server/tcp_conn.h"
 
 #include <pthread.h>
@@ -64,10 +66,12 @@ struct kite__shard {
   kite__wheel wheel;
   kite__cookie_jar jar;
   kite__map hs; /* (addr, port, nonce) -> slot, for idempotent CONNECT */
+  kite__map convs; /* kite__conv_key(conv) -> slot: the KCP sessions with
+                      a network side (half-open, open, closing) */
+  kite__srclimit srcs; /* KCP sessions per source address and prefix */
 
   kite__session *slots;
   uint32_t nslots, nsessions;
-  uint32_t srv_slot_bits; /* the server's: where a conv holds the slot */
   kite__session *free;
   kite__session *dirty;
 
@@ -130,29 +134,19 @@ static inline bool kite__shard_overloaded(const kite__shard *sh) {
  * after the events, with sh->now fresh. */
 void kite__shard_logs_flush(kite__shard *sh);
 
-/* A conv's layout (PROTOCOL.md section 2): the owning shard in the first
- * byte on the wire (steering), the slot above it (|slot_bits|, the
- * server's), random bits above that. */
-static inline uint32_t kite__conv_shard(uint32_t conv) { return conv & 0xFF; }
-static inline uint32_t kite__conv_slot(uint32_t conv, uint32_t slot_bits) {
-  return (conv >> 8) & ((1u << slot_bits) - 1);
-}
-static inline uint32_t kite__conv_make(uint32_t shard, uint32_t slot,
-                                       uint32_t slot_bits, uint32_t random) {
-  uint32_t conv = shard | slot << 8;
-  if (8 + slot_bits < 32)
-    conv |= random << (8 + slot_bits);
-  return conv;
-}
-
 /* shard.c */
 /* The open, half-open or closing KCP session |conv| names, or NULL: every
- * datagram asks, so inline. */
+ * datagram asks, so inline; one probe of the shard's conv map (load at
+ * most 1/2, keys the server's random bits, so short runs whatever convs a
+ * sender tries). */
 static inline kite__session *kite__shard_session_by_conv(kite__shard *sh,
                                                          uint32_t conv) {
-  uint32_t slot = kite__conv_slot(conv, sh->srv_slot_bits);
-  kite__session *s = slot < sh->nslots ? &sh->slots[slot] : NULL;
-  if (!s || !kite__session_connected(s) || s->tr != &kite__transport_kcp ||
+  uint32_t slot;
+  if (!kite__map_get(&sh->convs, kite__conv_key(conv), &slot))
+    return NULL;
+  kite__session *s = &sh->slots[slot];
+  /* The map holds only live KCP sessions; the checks are a second lock. */
+  if (!kite__session_connected(s) || s->tr != &kite__transport_kcp ||
       s->conv != conv)
     return NULL;
   return s;

@@ -60,6 +60,9 @@ static kite_server *make_server(kite_worker_mode mode, int workers,
   cfg->threads = 2;
   cfg->worker_mode = mode;
   cfg->workers = workers;
+  /* Many sessions from 127.0.0.1 at once: no per-source limits. */
+  cfg->max_sessions_per_addr = cfg->max_sessions_per_prefix = 0;
+  cfg->max_halfopen_per_addr = cfg->max_halfopen_per_prefix = 0;
   cfg->log = capture;
   cfg->log_level = KITE_LOG_WARN;
   kite_server *srv;

@@ -120,6 +120,9 @@ static void run(kite_worker_mode mode) {
   cfg.udp_addr = "127.0.0.1:0";
   cfg.threads = 2;
   cfg.worker_mode = mode;
+  /* Many sessions from 127.0.0.1 at once: no per-source limits. */
+  cfg.max_sessions_per_addr = cfg.max_sessions_per_prefix = 0;
+  cfg.max_halfopen_per_addr = cfg.max_halfopen_per_prefix = 0;
   cfg.workers = 3;
   cfg.log_level = KITE_LOG_WARN;
   kite_server *srv;

@@ -215,6 +215,9 @@ static void start_server(shop_run *r, kite_worker_mode mode) {
   cfg.udp_addr = "127.0.0.1:0";
   cfg.tcp_addr = "127.0.0.1:0";
   cfg.threads = 2;
+  /* Many sessions from 127.0.0.1 at once: no per-source limits. */
+  cfg.max_sessions_per_addr = cfg.max_sessions_per_prefix = 0;
+  cfg.max_halfopen_per_addr = cfg.max_halfopen_per_prefix = 0;
   cfg.worker_mode = mode;
   /* bind, dynamic: one worker per session at once, every peer counted. */
   cfg.workers = mode == KITE_WORKERS_HASH     ? 4

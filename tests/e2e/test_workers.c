@@ -142,6 +142,9 @@ static void run_mode(kite_worker_mode mode, int sessions, int workers, bool one_
   cfg.threads = 2;
   cfg.worker_mode = mode;
   cfg.workers = workers;
+  /* Many sessions from 127.0.0.1 at once: no per-source limits. */
+  cfg.max_sessions_per_addr = cfg.max_sessions_per_prefix = 0;
+  cfg.max_halfopen_per_addr = cfg.max_halfopen_per_prefix = 0;
   cfg.mailbox_bytes = 4096; /* small: the slow session fills it */
   cfg.mailbox_depth = 16;   /* (64 in flight, 64 bytes each: under 4096) */
   cfg.on_connect = on_connect;
