@@ -4,10 +4,12 @@
  *   kite-echo [--udp HOST:PORT] [--tcp HOST:PORT] [--threads N] [--max-sessions N]
  *             [--idle-timeout-ms N] [--no-steering] [--verbose]
  *             [--workers N] [--worker-mode inline|hash|bind|dynamic]
- *             [--metrics HOST:PORT]
+ *             [--metrics HOST:PORT] [--tcp-per-addr N] [--tcp-per-prefix N]
  *
  * --tcp serves TCP too (PROTOCOL.md section 5); port 0 there means the UDP
- * port's number. Prints one line when it is listening; on SIGINT or SIGTERM it stops
+ * port's number. kite-echo is what kite-bench loads, from one address: its
+ * per-source TCP limits are off unless --tcp-per-addr / --tcp-per-prefix
+ * set them (the library's defaults are 256 and 1024). Prints one line when it is listening; on SIGINT or SIGTERM it stops
  * gracefully (sessions flushed, CLOSE sent) and prints its counters.
  */
 #include "kite/kite.h"
@@ -35,7 +37,8 @@ static void usage(void) {
           "                 [--max-sessions N]\n"
           "                 [--idle-timeout-ms N] [--no-steering] [--verbose]\n"
           "                 [--workers N] [--worker-mode inline|hash|bind|dynamic]\n"
-          "                 [--metrics HOST:PORT]\n");
+          "                 [--metrics HOST:PORT] [--tcp-per-addr N]\n"
+          "                 [--tcp-per-prefix N]\n");
   exit(2);
 }
 
@@ -54,6 +57,8 @@ int main(int argc, char **argv) {
   kite_server_config cfg;
   kite_server_config_init(&cfg);
   cfg.on_message = on_message;
+  cfg.tcp_max_per_addr = 0; /* a benchmark's load comes from one address */
+  cfg.tcp_max_per_prefix = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -88,6 +93,12 @@ int main(int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--metrics") && v) {
       cfg.metrics_addr = v;
+      i++;
+    } else if (!strcmp(a, "--tcp-per-addr")) {
+      cfg.tcp_max_per_addr = number(a, v);
+      i++;
+    } else if (!strcmp(a, "--tcp-per-prefix")) {
+      cfg.tcp_max_per_prefix = number(a, v);
       i++;
     } else if (!strcmp(a, "--no-steering")) {
       cfg.steering = false;

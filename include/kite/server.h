@@ -87,6 +87,14 @@ typedef struct kite_server_config {
                                close as a slow peer (10000) */
   uint32_t tcp_linger_ms;   /* a closed connection gets this long to write what
                                is queued and read the peer's rest (2000) */
+  uint32_t tcp_preopen_max; /* per shard: accepted connections that have not
+                               sent OPEN yet (they hold no session slot);
+                               past it the oldest is dropped (1024) */
+  uint32_t tcp_max_per_addr;   /* TCP connections one source address holds at
+                                  once, server-wide; more are closed at
+                                  accept (256; 0: no limit) */
+  uint32_t tcp_max_per_prefix; /* likewise per IPv4 /24 or IPv6 /64 (1024;
+                                  0: no limit) */
   const char *metrics_addr; /* "HOST:PORT": Prometheus text on GET /metrics (NULL: off) */
 
   kite_worker_mode worker_mode; /* where callbacks run (KITE_WORKERS_INLINE) */
@@ -308,7 +316,10 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(tcp_bytes_in, "TCP bytes received")                                      \
   X(tcp_bytes_out, "TCP bytes sent")                                         \
   X(tcp_send_full, "TCP sends refused: output over tcp_send_max")            \
-  X(tcp_linger_cut, "lingering TCP closes cut short (deadline or bound)")
+  X(tcp_linger_cut, "lingering TCP closes cut short (deadline or bound)")   \
+  X(tcp_preopen_evicted, "TCP connections dropped before OPEN: tcp_preopen_max") \
+  X(tcp_refused_addr, "TCP connections refused: tcp_max_per_addr")          \
+  X(tcp_refused_prefix, "TCP connections refused: tcp_max_per_prefix")
 
 typedef struct kite_server_stats {
 #define KITE__STAT_FIELD(name, help) uint64_t name;

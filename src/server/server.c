@@ -79,6 +79,14 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
   while ((1u << srv->slot_bits) < per_shard)
     srv->slot_bits++;
   srv->tcp_queue_max = kite__frame_segs(srv, cfg->tcp_send_max);
+  if (srv->tcp_addr && (cfg->tcp_max_per_addr || cfg->tcp_max_per_prefix)) {
+    srv->tcp_src = kite__src_limit_new(cfg->tcp_max_per_addr,
+                                       cfg->tcp_max_per_prefix);
+    if (!srv->tcp_src) {
+      rc = KITE_ENOMEM;
+      goto fail;
+    }
+  }
   randombytes_buf(srv->master, sizeof(srv->master));
   randombytes_buf(srv->route_key, sizeof(srv->route_key));
   atomic_init(&srv->sessions, 0);
@@ -195,6 +203,7 @@ void kite_server_destroy(kite_server *srv) {
   free(srv->shards);
   free(srv->udp_addr);
   free(srv->tcp_addr);
+  kite__src_limit_free(srv->tcp_src); /* after the shards: they count in it */
   free(srv->metrics_addr);
   sodium_memzero(srv->master, sizeof(srv->master));
   pthread_mutex_destroy(&srv->stop_lock);

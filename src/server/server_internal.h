@@ -32,6 +32,9 @@ struct kite_server {
   kite__addr tcp_bind;
   int tcp_port;
   uint32_t tcp_queue_max; /* tcp_send_max in the segments reservations count */
+  /* Per-source TCP connection counts, or NULL (no TCP, or both limits
+   * off); shared by every shard through atomics (tcp_source.h). */
+  kite__src_limit *tcp_src;
   uint32_t nshards;
   kite__shard *shards;
   uint32_t slot_bits; /* conv: shard (8) | slot (slot_bits) | random */

@@ -1,8 +1,8 @@
 /*
- * TCP sessions on their shard (PROTOCOL.md section 5): accept, the OPEN
- * preface, frames cut in place out of the shard's read buffer, direct
+ * TCP sessions on their shard (PROTOCOL.md section 5), from the OPEN the
+ * pre-session phase (tcp_pre.c) read: frames cut in place out of the shard's read buffer, direct
  * writes that wait for EPOLLOUT only while the kernel's buffer is full,
- * and the session's one timer (handshake, idle, output stalled).
+ * and the session's one timer (idle, output stalled).
  *
  * A session's bytes are read only while its handlers keep up: when its
  * mailbox is full the frame that did not fit, and whatever followed it in
@@ -23,13 +23,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ACCEPTS_PER_WAKEUP 64
-/* A listener that cannot accept pauses this long, doubling while it still
- * cannot, up to the bound: a spinning shard costs a core, a paused one a
- * few system calls a second, and a legitimate client waits at most the
- * bound once descriptors are free again. */
-#define ACCEPT_BACKOFF_MIN_MS 100
-#define ACCEPT_BACKOFF_MAX_MS 1000
 #define READS_PER_WAKEUP 4 /* 4 x 64 KiB per connection, then the others */
 
 static kite__tconn *conn_of(const kite__session *s) { return s->link; }
@@ -68,126 +61,10 @@ static void send_ctrl(kite__shard *sh, kite__tconn *c, const kite__ctrl *k) {
     conn_write(sh, c, &v, 1); /* a failure shows at the next read */
 }
 
-/* REJECT with a zero nonce (section 5), then the connection lingers. */
-static void refuse(kite__shard *sh, kite__tconn *c, uint8_t reason) {
+void kite__tconn_refuse(kite__shard *sh, kite__tconn *c, uint8_t reason) {
   kite__ctrl k = {.type = KITE__CTRL_REJECT, .reason = reason};
   send_ctrl(sh, c, &k);
-}
-
-static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
-  kite_server *srv = sh->srv;
-  kite__tconn *c = calloc(1, sizeof(*c));
-  if (!c) {
-    close(fd);
-    return;
-  }
-  c->fd = fd;
-  kite__tcp_out_init(&c->out, srv->cfg.tcp_send_max);
-  kite__frame_reader_init(&c->reader, srv->cfg.max_frame);
-  kite__timer_init(&c->linger_timer);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-  if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-    kite__tconn_free(c);
-    return;
-  }
-  c->events = EPOLLIN;
-  if (sh->stop_seen) {
-    KITE__STAT_INC(sh, reject_shutdown);
-    refuse(sh, c, KITE__REJECT_SHUTDOWN);
-    kite__tconn_linger(sh, c);
-    return;
-  }
-  uint32_t n = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
-  const char *no_worker = NULL;
-  kite__session *s =
-      n < srv->cfg.max_sessions ? kite__session_claim(sh, &no_worker) : NULL;
-  if (!s) {
-    atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
-    if (no_worker)
-      KITE__STAT_INC(sh, reject_no_worker);
-    else
-      KITE__STAT_INC(sh, reject_full);
-    kite__handshake_log_refused(sh, "tcp ", peer, no_worker ? no_worker : "full");
-    refuse(sh, c, KITE__REJECT_FULL);
-    kite__tconn_linger(sh, c);
-    return;
-  }
-  c->s = s;
-  kite__session_admit(s, &kite__transport_tcp, c, peer);
-  memset(&s->local, 0, sizeof(s->local));
-  s->conv = 0; /* no UDP segment or CLOSE ever matches it: see dispatch */
-  kite__session_schedule(s);
-}
-
-/* accept() failed and the connection may still be queued: the listener
- * leaves the epoll set (a level-triggered listener would report it again
- * at once) until the shard's loop puts it back. */
-static void accept_pause(kite__shard *sh, int err) {
-  uint32_t ms = sh->accept_backoff_ms ? 2 * sh->accept_backoff_ms
-                                      : ACCEPT_BACKOFF_MIN_MS;
-  if (ms > ACCEPT_BACKOFF_MAX_MS)
-    ms = ACCEPT_BACKOFF_MAX_MS;
-  sh->accept_backoff_ms = ms;
-  sh->accept_paused = true;
-  sh->accept_resume_ms = sh->now + ms;
-  epoll_ctl(sh->epfd, EPOLL_CTL_DEL, sh->tcp_ls.fd, NULL);
-  KITE__STAT_INC(sh, tcp_accept_backoffs);
-  uint32_t held;
-  if (kite__ratelog_allow(&sh->log_nofd, sh->now, &held))
-    kite__logf(&sh->srv->log, KITE_LOG_WARN,
-               "shard %u: accept() failed: %s: the TCP listener pauses %u ms "
-               "(%u more in the last second)",
-               sh->index, strerror(err), ms, held);
-}
-
-void kite__tconn_accept_ready(kite__shard *sh) {
-  if (sh->accept_paused)
-    return; /* an event from before the pause */
-  for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-    kite__addr peer;
-    int fd = kite__tcp_accept(&sh->tcp_ls, &peer);
-    if (fd == KITE_EAGAIN) {
-      sh->accept_backoff_ms = 0;
-      return;
-    }
-    if (fd == KITE_EFULL) {
-      sh->accept_backoff_ms = 0;
-      KITE__STAT_INC(sh, tcp_refused_nofd);
-      uint32_t held;
-      char more[48];
-      if (kite__ratelog_allow(&sh->log_nofd, sh->now, &held))
-        kite__logf(&sh->srv->log, KITE_LOG_WARN,
-                   "shard %u: out of descriptors: a TCP connection was "
-                   "refused%s", sh->index,
-                   kite__ratelog_tail(more, sizeof(more), held));
-      continue;
-    }
-    if (fd < 0) {
-      accept_pause(sh, errno);
-      return;
-    }
-    sh->accept_backoff_ms = 0;
-    KITE__STAT_INC(sh, tcp_accepted);
-    adopt(sh, fd, &peer);
-  }
-}
-
-int kite__tconn_accept_timeout_ms(const kite__shard *sh) {
-  if (!sh->accept_paused)
-    return -1;
-  int32_t left = kite__ms_diff(sh->accept_resume_ms, sh->now);
-  return left > 0 ? (int)left : 0;
-}
-
-void kite__tconn_accept_advance(kite__shard *sh) {
-  if (!sh->accept_paused || !kite__ms_reached(sh->now, sh->accept_resume_ms))
-    return;
-  sh->accept_paused = false;
-  if (sh->tcp_ls.fd < 0)
-    return; /* closed by a stop meanwhile */
-  struct epoll_event el = {.events = EPOLLIN, .data.u64 = KITE__EV_LISTEN};
-  if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->tcp_ls.fd, &el) < 0)
-    accept_pause(sh, errno); /* no memory for it: try again later */
+  kite__tconn_linger(sh, c);
 }
 
 /* Keeps the frame the mailbox refused, re-encoded, for the next feed. */
@@ -242,57 +119,48 @@ static void feed(kite__session *s, const uint8_t *p, size_t n) {
   kite__tconn_arm(s->shard, c, c->events & ~(uint32_t)EPOLLIN);
 }
 
-/* The OPEN preface: OPENED back and the session opens, or it goes. Returns
- * the bytes of |p| it took. */
-static size_t take_open(kite__session *s, const uint8_t *p, size_t n) {
-  kite__shard *sh = s->shard;
-  kite__tconn *c = conn_of(s);
-  size_t k = KITE__CTRL_HDR - c->open_have;
-  if (k > n)
-    k = n;
-  memcpy(c->open_buf + c->open_have, p, k);
-  c->open_have += (uint8_t)k;
-  if (c->open_have < KITE__CTRL_HDR)
-    return k;
-  kite__ctrl ctl;
-  int rc = kite__ctrl_decode(c->open_buf, KITE__CTRL_HDR, &ctl);
-  if (rc == KITE__CTRL_EVERSION) {
-    KITE__STAT_INC(sh, reject_version);
-    kite__handshake_log_refused(sh, "tcp ", &s->peer, "protocol version");
-    refuse(sh, c, KITE__REJECT_VERSION);
-    s->close_pending = KITE_CLOSE_PROTOCOL; /* silently: never opened */
-    return n;
-  }
-  if (rc < 0 || ctl.type != KITE__CTRL_OPEN) {
-    KITE__STAT_INC(sh, tcp_bad_open);
-    kite__handshake_log_refused(sh, "tcp ", &s->peer, "no OPEN preface");
-    s->close_pending = KITE_CLOSE_PROTOCOL;
-    return n;
-  }
-  kite__ctrl opened = {.type = KITE__CTRL_OPENED,
-                       .idle_timeout_ms = sh->srv->cfg.idle_timeout_ms,
-                       .max_frame = sh->srv->cfg.max_frame};
-  send_ctrl(sh, c, &opened);
-  kite__session_heard(s, sh->now);
-  kite__session_open(s);
-  return k;
-}
-
 static void take(kite__session *s, const uint8_t *p, size_t n) {
-  if (s->state == KITE__S_HALF_OPEN) {
-    size_t used = take_open(s, p, n);
-    p += used;
-    n -= used;
-    if (s->state != KITE__S_OPEN || s->close_pending != KITE__NO_CLOSE)
-      return;
-  }
-  if (n)
+  if (n && s->state == KITE__S_OPEN && s->close_pending == KITE__NO_CLOSE)
     feed(s, p, n);
 }
 
+void kite__tconn_open(kite__shard *sh, kite__tconn *c, const uint8_t *rest,
+                      size_t n) {
+  kite_server *srv = sh->srv;
+  uint32_t k = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
+  const char *no_worker = NULL;
+  kite__session *s =
+      k < srv->cfg.max_sessions ? kite__session_claim(sh, &no_worker) : NULL;
+  if (!s) {
+    atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
+    if (no_worker)
+      KITE__STAT_INC(sh, reject_no_worker);
+    else
+      KITE__STAT_INC(sh, reject_full);
+    kite__handshake_log_refused(sh, "tcp ", &c->peer,
+                                no_worker ? no_worker : "full");
+    kite__tconn_refuse(sh, c, KITE__REJECT_FULL);
+    return;
+  }
+  c->phase = KITE__TC_SESSION;
+  c->s = s;
+  kite__session_admit(s, &kite__transport_tcp, c, &c->peer);
+  memset(&s->local, 0, sizeof(s->local));
+  s->conv = 0; /* no UDP segment or CLOSE ever matches it: see dispatch */
+  kite__ctrl opened = {.type = KITE__CTRL_OPENED,
+                       .idle_timeout_ms = srv->cfg.idle_timeout_ms,
+                       .max_frame = srv->cfg.max_frame};
+  send_ctrl(sh, c, &opened);
+  kite__session_open(s);
+  take(s, rest, n);
+  kite__session_schedule(s);
+  kite__session_publish_rtt(s, sh->now);
+  kite__session_settle(s);
+}
+
 static bool reading(const kite__session *s) {
-  return kite__session_connected(s) && !s->blocked && s->close_pending == KITE__NO_CLOSE &&
-         (s->state == KITE__S_HALF_OPEN || s->state == KITE__S_OPEN);
+  return kite__session_connected(s) && !s->blocked &&
+         s->close_pending == KITE__NO_CLOSE && s->state == KITE__S_OPEN;
 }
 
 static void conn_read(kite__shard *sh, kite__session *s) {
@@ -333,12 +201,9 @@ static void conn_flush(kite__shard *sh, kite__session *s) {
   kite__session_publish_queue(s);
 }
 
-void kite__tconn_ready(kite__shard *sh, kite__tconn *c, uint32_t events) {
+void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
+                               uint32_t events) {
   kite__session *s = c->s;
-  if (!s) {
-    kite__tconn_linger_ready(sh, c, events);
-    return;
-  }
   if (events & EPOLLOUT)
     conn_flush(sh, s);
   if (s->link == c && (c->events & EPOLLIN) &&
@@ -445,7 +310,6 @@ static void tcp_notify_close(kite__session *s, uint8_t reason) {
 
 static void tcp_teardown(kite__session *s) {
   kite__tconn *c = conn_of(s);
-  c->s = NULL;
   kite__frame_reader_free(&c->reader);
   free(c->held);
   c->held = NULL;

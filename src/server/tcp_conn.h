@@ -1,10 +1,17 @@
 /*
- * A TCP connection on its shard (session_tcp.c, tcp_linger.c). Allocated
- * at accept and owned by its shard; while |s| is set it carries that
- * session (the session's |link|), and once the session closes it lingers
- * on its own (tcp_linger.c): queued output written, the write side shut,
- * input drained to EOF, then closed, so the peer never gets a reset with
- * data still queued.
+ * A TCP connection on its shard (tcp_pre.c, session_tcp.c, tcp_linger.c).
+ * Allocated at accept and owned by its shard thread, it goes through
+ * three phases:
+ *   PRE      accepted, no session slot: it reads its first bytes within
+ *            handshake_timeout_ms, on the shard's pre-session list (at
+ *            most tcp_preopen_max, the oldest dropped first); only a
+ *            valid OPEN claims a slot (tcp_pre.c);
+ *   SESSION  |s| set: it carries that session (the session's |link|);
+ *   LINGER   the session closed, or the connection was refused: queued
+ *            output written, the write side shut, input drained to EOF,
+ *            then closed, so the peer never gets a reset with data still
+ *            queued (tcp_linger.c).
+ * From accept to close it counts against its source's limits (|src|).
  */
 #ifndef KITE_SERVER_TCP_CONN_H
 #define KITE_SERVER_TCP_CONN_H
@@ -14,6 +21,7 @@
 #include "net/tcp_out.h"
 #include "proto/control.h"
 #include "proto/frame.h"
+#include "server/tcp_source.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,16 +29,28 @@
 typedef struct kite__shard kite__shard;
 typedef struct kite__session kite__session;
 
+enum kite__tconn_phase {
+  KITE__TC_PRE = 0,
+  KITE__TC_SESSION,
+  KITE__TC_LINGER,
+};
+
 typedef struct kite__tconn {
   int fd;
+  uint8_t phase;      /* enum kite__tconn_phase */
   uint32_t events;    /* the epoll mask armed now */
-  kite__session *s;   /* NULL once lingering */
+  kite__session *s;   /* set in the SESSION phase only */
+  kite__src_limit *src_limit; /* the server's, or NULL: no limits */
+  kite__src_hold src; /* what it counts there, given back at free */
+  kite__addr peer;
   kite__frame_reader reader;
   kite__tcp_out out;
   uint8_t *held;      /* input cut short by backpressure, to feed again */
   uint32_t held_len;
-  uint8_t open_have;  /* bytes of the OPEN preface read */
+  uint8_t open_have;  /* PRE: bytes of the OPEN preface read */
   uint8_t open_buf[KITE__CTRL_HDR];
+  uint32_t pre_deadline_ms; /* PRE: handshake_timeout_ms after accept */
+  struct kite__tconn *pre_prev, *pre_next; /* PRE: the shard's list */
   bool shut_wr;       /* lingering: FIN sent */
   bool peer_eof;      /* lingering: the peer's FIN read */
   uint32_t linger_deadline_ms;
@@ -38,8 +58,9 @@ typedef struct kite__tconn {
   struct kite__tconn *linger_prev, *linger_next;
 } kite__tconn;
 
-/* session_tcp.c */
 #define KITE__TCP_RX_BYTES 65536 /* one read() into the shard's buffer */
+
+/* tcp_pre.c */
 /* Accepts what waits on the shard's listener, within a budget. When
  * accept fails and leaves the connection queued (out of descriptors with
  * no spare to give up), takes the listener out of the epoll set for a
@@ -49,8 +70,29 @@ void kite__tconn_accept_ready(kite__shard *sh);
 int kite__tconn_accept_timeout_ms(const kite__shard *sh);
 /* Puts a paused listener back once its pause is over. */
 void kite__tconn_accept_advance(kite__shard *sh);
-/* epoll reported |events| on |c|. */
+/* epoll reported |events| on |c|: handed to its phase. */
 void kite__tconn_ready(kite__shard *sh, kite__tconn *c, uint32_t events);
+/* Milliseconds until the oldest pre-session connection's deadline, or -1. */
+int kite__tconn_pre_timeout_ms(const kite__shard *sh);
+/* Drops the pre-session connections past their deadline (counted in
+ * halfopen_expired). */
+void kite__tconn_pre_advance(kite__shard *sh);
+/* Drops every pre-session connection (a stop, or the shard going away). */
+void kite__tconn_pre_free_all(kite__shard *sh);
+
+/* session_tcp.c */
+/* |c| (off the pre-session list) sent a valid OPEN: a session slot is
+ * claimed and opened on it, OPENED goes back and |rest| (what followed
+ * the OPEN in the same read) is fed to the session; or the server is
+ * full and it gets REJECT and lingers. */
+void kite__tconn_open(kite__shard *sh, kite__tconn *c, const uint8_t *rest,
+                      size_t n);
+/* REJECT |reason| with a zero nonce (PROTOCOL.md section 5), then the
+ * lingering close. */
+void kite__tconn_refuse(kite__shard *sh, kite__tconn *c, uint8_t reason);
+/* epoll reported |events| on |c|, in its SESSION phase. */
+void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
+                               uint32_t events);
 /* Arms the epoll mask |events| for |c| (no call when unchanged). */
 void kite__tconn_arm(kite__shard *sh, kite__tconn *c, uint32_t events);
 
