@@ -35,6 +35,8 @@ struct kite_server {
   /* Per-source TCP connection counts, or NULL (no TCP, or both limits
    * off); shared by every shard through atomics (tcp_source.h). */
   kite__src_limit *tcp_src;
+  int http_root_fd; /* cfg.http_root opened (O_DIRECTORY), or -1 */
+  char *ws_origins; /* cfg.ws_origins' copy, or NULL */
   uint32_t nshards;
   kite__shard *shards;
   uint32_t slot_bits; /* conv: shard (8) | slot (slot_bits) | random */

@@ -41,7 +41,7 @@ static void account_out(kite__shard *sh, kite__tconn *c, uint64_t before) {
 
 /* Writes (or queues) one unit and arms EPOLLOUT when bytes wait. Returns
  * kite__tcp_out_send()'s code. */
-static int conn_write(kite__shard *sh, kite__tconn *c,
+int kite__tconn_write(kite__shard *sh, kite__tconn *c,
                       const struct iovec *iov, int n) {
   bool pollout = false;
   uint64_t before = c->out.bytes_out;
@@ -58,7 +58,7 @@ static void send_ctrl(kite__shard *sh, kite__tconn *c, const kite__ctrl *k) {
   int n = kite__ctrl_encode(buf, sizeof(buf), k);
   struct iovec v = {buf, (size_t)n};
   if (n > 0)
-    conn_write(sh, c, &v, 1); /* a failure shows at the next read */
+    kite__tconn_write(sh, c, &v, 1); /* a failure shows at the next read */
 }
 
 void kite__tconn_refuse(kite__shard *sh, kite__tconn *c, uint8_t reason) {
@@ -79,7 +79,8 @@ static int hold_frame(kite__tconn *c, const kite__frame_hdr *h,
   return 0;
 }
 
-static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
+int kite__tconn_on_frame(void *user, const kite__frame_hdr *h,
+                         const uint8_t *body) {
   kite__session *s = user;
   kite__session_heard(s, s->shard->now);
   if (!kite__session_deliver(s, h, body)) {
@@ -94,7 +95,7 @@ static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
 static void feed(kite__session *s, const uint8_t *p, size_t n) {
   kite__tconn *c = conn_of(s);
   int why = 0;
-  ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n, on_frame, s, &why);
+  ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n, kite__tconn_on_frame, s, &why);
   if (used < 0) {
     if (used == KITE_EPROTO)
       kite__session_protocol_error(s, why);
@@ -124,8 +125,8 @@ static void take(kite__session *s, const uint8_t *p, size_t n) {
     feed(s, p, n);
 }
 
-void kite__tconn_open(kite__shard *sh, kite__tconn *c, const uint8_t *rest,
-                      size_t n) {
+kite__session *kite__tconn_claim(kite__shard *sh, kite__tconn *c,
+                                 const kite__transport *tr) {
   kite_server *srv = sh->srv;
   uint32_t k = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
   const char *no_worker = NULL;
@@ -139,14 +140,25 @@ void kite__tconn_open(kite__shard *sh, kite__tconn *c, const uint8_t *rest,
       KITE__STAT_INC(sh, reject_full);
     kite__handshake_log_refused(sh, "tcp ", &c->peer,
                                 no_worker ? no_worker : "full");
-    kite__tconn_refuse(sh, c, KITE__REJECT_FULL);
-    return;
+    return NULL;
   }
   c->phase = KITE__TC_SESSION;
   c->s = s;
-  kite__session_admit(s, &kite__transport_tcp, c, &c->peer);
+  kite__session_admit(s, tr, c, &c->peer);
   memset(&s->local, 0, sizeof(s->local));
   s->conv = 0; /* no UDP segment or CLOSE ever matches it: see dispatch */
+  return s;
+}
+
+void kite__tconn_open(kite__shard *sh, kite__tconn *c, const uint8_t *rest,
+                      size_t n) {
+  kite_server *srv = sh->srv;
+  kite__session *s = kite__tconn_claim(sh, c, &kite__transport_tcp);
+  if (!s) {
+    kite__tconn_refuse(sh, c, KITE__REJECT_FULL);
+    return;
+  }
+  c->on_ready = kite__tconn_session_ready;
   kite__ctrl opened = {.type = KITE__CTRL_OPENED,
                        .idle_timeout_ms = srv->cfg.idle_timeout_ms,
                        .max_frame = srv->cfg.max_frame};
@@ -185,7 +197,7 @@ static void conn_read(kite__shard *sh, kite__session *s) {
   }
 }
 
-static void conn_flush(kite__shard *sh, kite__session *s) {
+void kite__tconn_flush(kite__shard *sh, kite__session *s) {
   kite__tconn *c = conn_of(s);
   bool pollout = true;
   uint64_t before = c->out.bytes_out;
@@ -205,7 +217,7 @@ void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
                                uint32_t events) {
   kite__session *s = c->s;
   if (events & EPOLLOUT)
-    conn_flush(sh, s);
+    kite__tconn_flush(sh, s);
   if (s->link == c && (c->events & EPOLLIN) &&
       (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
     conn_read(sh, s);
@@ -219,7 +231,7 @@ static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
   kite__shard *sh = s->shard;
   kite__tconn *c = conn_of(s);
   bool was_pending = kite__tcp_out_pending(&c->out) != 0;
-  int rc = conn_write(sh, c, iov, n);
+  int rc = kite__tconn_write(sh, c, iov, n);
   if (rc == KITE_EFULL) {
     KITE__STAT_INC(sh, tcp_send_full);
     return KITE_EFULL;
@@ -238,7 +250,7 @@ static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
   return 0;
 }
 
-static bool tcp_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {
+bool kite__tconn_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {
   (void)now_ms;
   kite__tconn *c = conn_of(s);
   if (!kite__tcp_out_pending(&c->out))
@@ -247,7 +259,7 @@ static bool tcp_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {
   return true;
 }
 
-static void tcp_on_timer(kite__session *s, uint32_t now_ms) {
+void kite__tconn_on_timer(kite__session *s, uint32_t now_ms) {
   if (kite__tcp_out_stalled_ms(&conn_of(s)->out, now_ms) >=
       s->shard->srv->cfg.tcp_stall_ms)
     kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* it reads nothing */
@@ -279,15 +291,15 @@ static void tcp_drain(kite__session *s) {
   free(held);
 }
 
-static void tcp_flush(kite__session *s) { (void)s; } /* writes are direct */
+void kite__tconn_noflush(kite__session *s) { (void)s; } /* writes are direct */
 
-static uint32_t tcp_queued(const kite__session *s) {
+uint32_t kite__tconn_queued(const kite__session *s) {
   /* in the unit reservations count: segments */
   return kite__frame_segs(s->shard->srv, kite__tcp_out_pending(&conn_of(s)->out));
 }
 
 /* Queued output is the lingering close's to write: nothing to wait for. */
-static uint32_t tcp_unacked(const kite__session *s) {
+uint32_t kite__tconn_unacked(const kite__session *s) {
   (void)s;
   return 0;
 }
@@ -305,7 +317,7 @@ static void tcp_notify_close(kite__session *s, uint8_t reason) {
   kite__tconn *c = conn_of(s);
   /* Past tcp_send_max the queue takes no more: the peer reads nothing
    * anyway, and hears the FIN (or the linger deadline's reset). */
-  conn_write(s->shard, c, &v, 1);
+  kite__tconn_write(s->shard, c, &v, 1);
 }
 
 static void tcp_teardown(kite__session *s) {
@@ -317,7 +329,7 @@ static void tcp_teardown(kite__session *s) {
   kite__tconn_linger(s->shard, c);
 }
 
-static void tcp_rtt(const kite__session *s, kite__rtt *out) {
+void kite__tconn_rtt(const kite__session *s, kite__rtt *out) {
   struct tcp_info ti;
   socklen_t len = sizeof(ti);
   memset(&ti, 0, sizeof(ti));
@@ -332,14 +344,14 @@ const kite__transport kite__transport_tcp = {
     .name = "tcp",
     .kind = KITE_TRANSPORT_TCP,
     .sendv = tcp_sendv,
-    .flush = tcp_flush,
-    .next_due = tcp_next_due,
-    .on_timer = tcp_on_timer,
+    .flush = kite__tconn_noflush,
+    .next_due = kite__tconn_next_due,
+    .on_timer = kite__tconn_on_timer,
     .resume = tcp_resume,
     .drain = tcp_drain,
-    .queued = tcp_queued,
-    .unacked = tcp_unacked,
+    .queued = kite__tconn_queued,
+    .unacked = kite__tconn_unacked,
     .notify_close = tcp_notify_close,
     .teardown = tcp_teardown,
-    .rtt = tcp_rtt,
+    .rtt = kite__tconn_rtt,
 };

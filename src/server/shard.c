@@ -99,7 +99,7 @@ void kite__shard_free(kite__shard *sh) {
       kite__session *s = &sh->slots[i];
       if (s->tr == &kite__transport_kcp)
         kite__kcp_destroy(s->link);
-      else if (s->tr == &kite__transport_tcp)
+      else if (s->tr) /* TCP, WebSocket: a kite__tconn */
         kite__tconn_free(s->link);
     }
   }

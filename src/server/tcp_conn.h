@@ -22,6 +22,7 @@
 #include "proto/control.h"
 #include "proto/frame.h"
 #include "server/tcp_source.h"
+#include "server/transport.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,8 +36,15 @@ enum kite__tconn_phase {
   KITE__TC_LINGER,
 };
 
-typedef struct kite__tconn {
+typedef struct kite__wsconn kite__wsconn;
+typedef struct kite__tconn kite__tconn;
+typedef void (*kite__tconn_ready_fn)(kite__shard *sh, kite__tconn *c,
+                                     uint32_t events);
+
+struct kite__tconn {
   int fd;
+  kite__tconn_ready_fn on_ready; /* its phase's (and transport's) handler */
+  kite__wsconn *wsc;  /* HTTP, then WebSocket (session_ws.c), or NULL */
   uint8_t phase;      /* enum kite__tconn_phase */
   uint32_t events;    /* the epoll mask armed now */
   kite__session *s;   /* set in the SESSION phase only */
@@ -56,7 +64,7 @@ typedef struct kite__tconn {
   uint32_t linger_deadline_ms;
   kite__timer linger_timer;
   struct kite__tconn *linger_prev, *linger_next;
-} kite__tconn;
+};
 
 #define KITE__TCP_RX_BYTES 65536 /* one read() into the shard's buffer */
 
@@ -87,6 +95,22 @@ void kite__tconn_pre_free_all(kite__shard *sh);
  * full and it gets REJECT and lingers. */
 void kite__tconn_open(kite__shard *sh, kite__tconn *c, const uint8_t *rest,
                       size_t n);
+/* Pieces the WebSocket transport (session_ws.c) shares. */
+/* A session slot for |c| (phase SESSION, admitted with |tr|), or NULL:
+ * the server is full or no worker is free (counted, logged). */
+kite__session *kite__tconn_claim(kite__shard *sh, kite__tconn *c,
+                                 const kite__transport *tr);
+int kite__tconn_write(kite__shard *sh, kite__tconn *c, const struct iovec *iov,
+                      int n);
+int kite__tconn_on_frame(void *user, const kite__frame_hdr *h,
+                         const uint8_t *body);
+void kite__tconn_flush(kite__shard *sh, kite__session *s);
+void kite__tconn_noflush(kite__session *s);
+bool kite__tconn_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms);
+void kite__tconn_on_timer(kite__session *s, uint32_t now_ms);
+uint32_t kite__tconn_queued(const kite__session *s);
+uint32_t kite__tconn_unacked(const kite__session *s);
+void kite__tconn_rtt(const kite__session *s, kite__rtt *out);
 /* REJECT |reason| with a zero nonce (PROTOCOL.md section 5), then the
  * lingering close. */
 void kite__tconn_refuse(kite__shard *sh, kite__tconn *c, uint8_t reason);
@@ -95,6 +119,31 @@ void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
                                uint32_t events);
 /* Arms the epoll mask |events| for |c| (no call when unchanged). */
 void kite__tconn_arm(kite__shard *sh, kite__tconn *c, uint32_t events);
+
+/* tcp_pre.c, for session_ws.c */
+/* |c| leaves the pre-session list (its phase changes next). */
+void kite__tconn_pre_leave(kite__shard *sh, kite__tconn *c);
+/* |c| leaves the list and is closed at once (FIN). */
+void kite__tconn_pre_drop(kite__shard *sh, kite__tconn *c);
+
+/* session_ws.c */
+/* The first byte read was 'G': an HTTP request. |c| stays on the
+ * pre-session list while its head and (after a 101) its OPEN come; its
+ * reads go to the WebSocket side from now on. |p| holds the first read.
+ * Returns false once |c| has left the pre-session phase. */
+bool kite__wsconn_start(kite__shard *sh, kite__tconn *c, const uint8_t *p,
+                        size_t n);
+void kite__wsconn_free(kite__wsconn *w);
+/* An empty answer with |status| (400 403 404 405 414 426 431 505), then
+ * the lingering close. |c| is off the pre-session list. */
+void kite__wsconn_answer(kite__shard *sh, kite__tconn *c, int status);
+
+/* http_static.c */
+struct kite__http_req;
+/* A plain GET: the file under http_root, or a refusal, or 404; then the
+ * lingering close. |c| is off the pre-session list. */
+void kite__http_static(kite__shard *sh, kite__tconn *c,
+                       const struct kite__http_req *req);
 
 /* tcp_linger.c */
 /* Takes |c| (its session gone): writes what is queued, shuts the write

@@ -32,6 +32,8 @@
 #define ACCEPT_BACKOFF_MIN_MS 100
 #define ACCEPT_BACKOFF_MAX_MS 1000
 
+static void pre_ready(kite__shard *sh, kite__tconn *c, uint32_t events);
+
 static void pre_unlink(kite__shard *sh, kite__tconn *c) {
   if (c->pre_prev)
     c->pre_prev->pre_next = c->pre_next;
@@ -63,6 +65,9 @@ static void pre_drop(kite__shard *sh, kite__tconn *c) {
   kite__tconn_free(c);
 }
 
+void kite__tconn_pre_leave(kite__shard *sh, kite__tconn *c) { pre_unlink(sh, c); }
+void kite__tconn_pre_drop(kite__shard *sh, kite__tconn *c) { pre_drop(sh, c); }
+
 static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
   kite_server *srv = sh->srv;
   kite__src_hold hold;
@@ -86,6 +91,7 @@ static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
   }
   c->fd = fd;
   c->phase = KITE__TC_PRE;
+  c->on_ready = pre_ready;
   c->src_limit = srv->tcp_src;
   c->src = hold;
   c->peer = *peer;
@@ -186,6 +192,8 @@ void kite__tconn_accept_advance(kite__shard *sh) {
  * false once |c| has left the pre-session phase. */
 static bool take_first(kite__shard *sh, kite__tconn *c, const uint8_t *p,
                        size_t n) {
+  if (c->open_have == 0 && p[0] == 'G') /* never OPEN's first byte ('K') */
+    return kite__wsconn_start(sh, c, p, n);
   size_t k = KITE__CTRL_HDR - c->open_have;
   if (k > n)
     k = n;
@@ -224,23 +232,20 @@ static void pre_read(kite__shard *sh, kite__tconn *c) {
     KITE__STAT_ADD(sh, tcp_bytes_in, (uint64_t)n);
     if (!take_first(sh, c, sh->tcp_rx, (size_t)n))
       return;
+    if (c->on_ready != pre_ready)
+      return; /* an HTTP request: session_ws.c reads the rest */
   }
 }
 
+static void pre_ready(kite__shard *sh, kite__tconn *c, uint32_t events) {
+  if (events & EPOLLERR)
+    pre_drop(sh, c);
+  else
+    pre_read(sh, c); /* EPOLLHUP too: the read finds the EOF */
+}
+
 void kite__tconn_ready(kite__shard *sh, kite__tconn *c, uint32_t events) {
-  switch (c->phase) {
-  case KITE__TC_PRE:
-    if (events & EPOLLERR)
-      pre_drop(sh, c);
-    else
-      pre_read(sh, c); /* EPOLLHUP too: the read finds the EOF */
-    break;
-  case KITE__TC_SESSION:
-    kite__tconn_session_ready(sh, c, events);
-    break;
-  default:
-    kite__tconn_linger_ready(sh, c, events);
-  }
+  c->on_ready(sh, c, events);
 }
 
 int kite__tconn_pre_timeout_ms(const kite__shard *sh) {
