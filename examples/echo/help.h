@@ -36,6 +36,8 @@ static const char kite_echo_help[] =
     "                            limit, the default here: kite-bench loads\n"
     "                            from one address)\n"
     "    --tcp-per-prefix N      likewise per IPv4 /24 or IPv6 /64 (0)\n"
+    "    --http-root DIR         a plain GET on the TCP port gets a file under\n"
+    "                            DIR (off: 404); WebSocket is always on there\n"
     "    --verbose               log at debug level\n"
     "    -h, --help              print this and exit\n"
     "\n"

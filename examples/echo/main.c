@@ -38,7 +38,7 @@ static void usage(void) {
           "                 [--idle-timeout-ms N] [--no-steering] [--verbose]\n"
           "                 [--workers N] [--worker-mode inline|hash|bind|dynamic]\n"
           "                 [--metrics HOST:PORT] [--tcp-per-addr N]\n"
-          "                 [--tcp-per-prefix N]\n");
+          "                 [--tcp-per-prefix N] [--http-root DIR]\n");
   exit(2);
 }
 
@@ -93,6 +93,9 @@ int main(int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--metrics") && v) {
       cfg.metrics_addr = v;
+      i++;
+    } else if (!strcmp(a, "--http-root") && v) {
+      cfg.http_root = v; /* plain GETs on the TCP port: files under it */
       i++;
     } else if (!strcmp(a, "--tcp-per-addr")) {
       cfg.tcp_max_per_addr = number(a, v);
