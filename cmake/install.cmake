@@ -47,13 +47,14 @@ foreach(dir LIBDIR INCLUDEDIR)
 endforeach()
 set(KITE_PC_PREFIX "@KITE_PC_PREFIX@") # kept for the install step
 # libkite.so brings its own dependencies; libkite.a alone needs them named.
+# wslay has no .pc on Debian: named as a library.
 if(KITE_SHARED)
   set(KITE_PC_PRIVATE .private)
   set(KITE_PC_LIBS "")
-  set(KITE_PC_LIBS_PRIVATE " -pthread")
+  set(KITE_PC_LIBS_PRIVATE " -lwslay -pthread")
 else()
   set(KITE_PC_PRIVATE "")
-  set(KITE_PC_LIBS " -pthread")
+  set(KITE_PC_LIBS " -lwslay -pthread")
   set(KITE_PC_LIBS_PRIVATE "")
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/kite.pc.in
@@ -92,8 +93,9 @@ if(kite_top_level)
   set(CPACK_SET_DESTDIR ON)
   set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-  # kite.pc and kiteConfig.cmake name libsodium and zlib for static links.
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libsodium-dev, zlib1g-dev")
+  # kite.pc and kiteConfig.cmake name libsodium, zlib, nettle and wslay
+  # for static links.
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libsodium-dev, zlib1g-dev, nettle-dev, libwslay-dev")
   set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
   include(CPack)
 endif()

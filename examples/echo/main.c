@@ -4,14 +4,16 @@
  *   kite-echo [--udp HOST:PORT] [--tcp HOST:PORT] [--threads N] [--max-sessions N]
  *             [--idle-timeout-ms N] [--no-steering] [--verbose]
  *             [--workers N] [--worker-mode inline|hash|bind|dynamic]
- *             [--metrics HOST:PORT]
+ *             [--metrics HOST:PORT] [--tcp-per-addr N] [--tcp-per-prefix N]
  *
  * --tcp serves TCP too (PROTOCOL.md section 5); port 0 there means the UDP
  * port's number. Prints one line when it is listening; on SIGINT or SIGTERM it stops
  * gracefully (sessions flushed, CLOSE sent) and prints its counters. It is
- * the benchmarks' server, so it sets no per-source session limits
- * (docs/SECURITY.md): kite-bench opens thousands of sessions from one
- * address.
+ * the benchmarks' server, and kite-bench opens thousands of sessions from
+ * one address, so it sets no per-source UDP session limits
+ * (docs/SECURITY.md) and its per-source TCP limits are off unless
+ * --tcp-per-addr / --tcp-per-prefix set them (the library's defaults are
+ * 256 and 1024).
  */
 #include "kite/kite.h"
 #include "help.h"
@@ -38,7 +40,8 @@ static void usage(void) {
           "                 [--max-sessions N]\n"
           "                 [--idle-timeout-ms N] [--no-steering] [--verbose]\n"
           "                 [--workers N] [--worker-mode inline|hash|bind|dynamic]\n"
-          "                 [--metrics HOST:PORT]\n");
+          "                 [--metrics HOST:PORT] [--tcp-per-addr N]\n"
+          "                 [--tcp-per-prefix N] [--http-root DIR]\n");
   exit(2);
 }
 
@@ -61,6 +64,8 @@ int main(int argc, char **argv) {
    * one address, so no per-source limits (a game server keeps them). */
   cfg.max_sessions_per_addr = cfg.max_sessions_per_prefix = 0;
   cfg.max_halfopen_per_addr = cfg.max_halfopen_per_prefix = 0;
+  cfg.tcp_max_per_addr = 0; /* a benchmark's load comes from one address */
+  cfg.tcp_max_per_prefix = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -95,6 +100,15 @@ int main(int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--metrics") && v) {
       cfg.metrics_addr = v;
+      i++;
+    } else if (!strcmp(a, "--http-root") && v) {
+      cfg.http_root = v; /* plain GETs on the TCP port: files under it */
+      i++;
+    } else if (!strcmp(a, "--tcp-per-addr")) {
+      cfg.tcp_max_per_addr = number(a, v);
+      i++;
+    } else if (!strcmp(a, "--tcp-per-prefix")) {
+      cfg.tcp_max_per_prefix = number(a, v);
       i++;
     } else if (!strcmp(a, "--no-steering")) {
       cfg.steering = false;

@@ -28,6 +28,8 @@ static const char kited_help[] =
     "    --workers N          worker threads (one per CPU)\n"
     "    --max-rooms N        rooms at once (64); players at once: 10000\n"
     "    --metrics HOST:PORT  Prometheus text on GET /metrics (off)\n"
+    "    --http-root DIR      WebSocket clients' files: a plain GET on the TCP\n"
+    "                         port gets a file under DIR (off: 404)\n"
     "    --verbose            log at debug level\n"
     "    -h, --help           print this and exit\n"
     "\n"

@@ -27,7 +27,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]\n"
           "             [--workers N] [--max-rooms N] [--metrics HOST:PORT]\n"
-          "             [--verbose]\n");
+          "             [--http-root DIR] [--verbose]\n");
   exit(2);
 }
 
@@ -74,6 +74,9 @@ int main(int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--metrics") && v) {
       cfg.metrics_addr = v;
+      i++;
+    } else if (!strcmp(a, "--http-root") && v) {
+      cfg.http_root = v; /* plain GETs on the TCP port: files under it */
       i++;
     } else if (!strcmp(a, "--verbose")) {
       cfg.log_level = KITE_LOG_DEBUG;

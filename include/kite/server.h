@@ -114,6 +114,25 @@ typedef struct kite_server_config {
                                close as a slow peer (10000) */
   uint32_t tcp_linger_ms;   /* a closed connection gets this long to write what
                                is queued and read the peer's rest (2000) */
+  uint32_t tcp_preopen_max; /* per shard: accepted connections that have not
+                               sent OPEN yet (they hold no session slot);
+                               past it the oldest is dropped (1024) */
+  uint32_t tcp_max_per_addr;   /* TCP connections one source address holds at
+                                  once, server-wide; more are closed at
+                                  accept (256; 0: no limit) */
+  uint32_t tcp_max_per_prefix; /* likewise per IPv4 /24 or IPv6 /64 (1024;
+                                  0: no limit) */
+  /* WebSocket and HTTP on the TCP port (docs/WEBSOCKET.md): a connection
+   * whose first bytes are an HTTP GET. */
+  uint32_t http_head_max;   /* bytes of a request head, the blank line
+                               included; more: 431 (8192) */
+  uint32_t ws_max_message;  /* bytes of one WebSocket message, across its
+                               fragments; more: close 1009 (262144) */
+  const char *ws_origins;   /* comma-separated Origin values an upgrade must
+                               carry one of, exactly; NULL: any (NULL) */
+  const char *http_root;    /* a directory: a plain GET gets a regular file
+                               under it (no symlinks, no ".."); NULL: 404
+                               to every plain GET (NULL). Copied. */
   const char *metrics_addr; /* "HOST:PORT": Prometheus text on GET /metrics (NULL: off) */
 
   kite_worker_mode worker_mode; /* where callbacks run (KITE_WORKERS_INLINE) */
@@ -252,6 +271,7 @@ void *kite_session_user(kite_server *srv, kite_session_id id);
 typedef enum kite_transport {
   KITE_TRANSPORT_KCP = 1, /* KCP over UDP (PROTOCOL.md sections 2-4) */
   KITE_TRANSPORT_TCP = 2, /* TCP (PROTOCOL.md section 5) */
+  KITE_TRANSPORT_WS = 3,  /* WebSocket on the TCP port (docs/WEBSOCKET.md) */
 } kite_transport;
 
 /* A copy of what the server knows of a session, as of the call. */
@@ -340,7 +360,18 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(tcp_bytes_in, "TCP bytes received")                                      \
   X(tcp_bytes_out, "TCP bytes sent")                                         \
   X(tcp_send_full, "TCP sends refused: output over tcp_send_max")            \
-  X(tcp_linger_cut, "lingering TCP closes cut short (deadline or bound)")
+  X(tcp_linger_cut, "lingering TCP closes cut short (deadline or bound)")   \
+  X(tcp_preopen_evicted, "TCP connections dropped before OPEN: tcp_preopen_max") \
+  X(tcp_refused_addr, "TCP connections refused: tcp_max_per_addr")          \
+  X(tcp_refused_prefix, "TCP connections refused: tcp_max_per_prefix")       \
+  X(ws_upgrades, "WebSocket upgrades answered with 101")                    \
+  X(ws_refused_origin, "WebSocket upgrades refused: Origin (403)")         \
+  X(ws_refused_text, "WebSocket text frames (closed 1003)")                \
+  X(ws_refused_too_big, "WebSocket messages over ws_max_message (1009)")   \
+  X(ws_refused_proto, "WebSocket protocol errors, unmasked frames (1002)") \
+  X(http_refused, "HTTP requests refused: malformed, over a limit, bad path") \
+  X(http_not_found, "HTTP GETs answered 404")                              \
+  X(http_static_served, "HTTP GETs answered with a file")
 
 typedef struct kite_server_stats {
 #define KITE__STAT_FIELD(name, help) uint64_t name;

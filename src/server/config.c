@@ -39,6 +39,11 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->tcp_send_max = 1u << 20;
   cfg->tcp_stall_ms = 10000;
   cfg->tcp_linger_ms = 2000;
+  cfg->tcp_preopen_max = 1024;
+  cfg->tcp_max_per_addr = 256;
+  cfg->tcp_max_per_prefix = 1024;
+  cfg->http_head_max = 8192;
+  cfg->ws_max_message = 262144;
   cfg->mailbox_depth = 256;
   cfg->mailbox_bytes = 262144;
   cfg->timers_max = 16384;
@@ -75,6 +80,9 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
         "tcp_send_max (must hold a max_frame)");
   CHECK(c->tcp_stall_ms >= 100, "tcp_stall_ms");
   CHECK(c->tcp_linger_ms <= 600000, "tcp_linger_ms");
+  CHECK(c->http_head_max >= 256 && c->http_head_max <= (1u << 20), "http_head_max");
+  CHECK(c->ws_max_message >= 64, "ws_max_message");
+  CHECK(c->tcp_preopen_max >= 1 && c->tcp_preopen_max <= (1u << 24), "tcp_preopen_max");
   const char *logic_field = kite__logic_config_bad(c); /* the layer's own */
   CHECK(!logic_field, logic_field);
   /* A frame must fit the peer's receive window whole, or it never arrives

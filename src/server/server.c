@@ -12,6 +12,9 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 int kite_server_create(kite_server **out, const kite_server_config *cfg) {
@@ -22,6 +25,8 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
   if (!srv)
     return KITE_ENOMEM;
   srv->cfg = *cfg;
+  srv->http_root_fd = -1;
+  srv->cfg.http_root = NULL; /* its descriptor is what is kept */
   kite__log_init(&srv->log, cfg->log, cfg->log_user, cfg->log_level);
   pthread_mutex_init(&srv->stop_lock, NULL);
   int rc = kite__server_config_check(cfg, &srv->log);
@@ -53,6 +58,23 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
       goto fail;
     }
   }
+  if (cfg->ws_origins) {
+    srv->ws_origins = strdup(cfg->ws_origins);
+    srv->cfg.ws_origins = srv->ws_origins;
+    if (!srv->ws_origins) {
+      rc = KITE_ENOMEM;
+      goto fail;
+    }
+  }
+  if (cfg->http_root) {
+    srv->http_root_fd = open(cfg->http_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (srv->http_root_fd < 0) {
+      kite__logf(&srv->log, KITE_LOG_ERROR, "config: http_root \"%s\": %s",
+                 cfg->http_root, strerror(errno));
+      rc = KITE_EINVAL;
+      goto fail;
+    }
+  }
   if (cfg->metrics_addr) {
     kite__addr m;
     srv->metrics_addr = strdup(cfg->metrics_addr);
@@ -77,6 +99,14 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
     per_shard = cfg->max_sessions;
   srv->slots_per_shard = per_shard;
   srv->tcp_queue_max = kite__frame_segs(srv, cfg->tcp_send_max);
+  if (srv->tcp_addr && (cfg->tcp_max_per_addr || cfg->tcp_max_per_prefix)) {
+    srv->tcp_src = kite__src_limit_new(cfg->tcp_max_per_addr,
+                                       cfg->tcp_max_per_prefix);
+    if (!srv->tcp_src) {
+      rc = KITE_ENOMEM;
+      goto fail;
+    }
+  }
   randombytes_buf(srv->master, sizeof(srv->master));
   randombytes_buf(srv->route_key, sizeof(srv->route_key));
   atomic_init(&srv->sessions, 0);
@@ -193,6 +223,10 @@ void kite_server_destroy(kite_server *srv) {
   free(srv->shards);
   free(srv->udp_addr);
   free(srv->tcp_addr);
+  kite__src_limit_free(srv->tcp_src); /* after the shards: they count in it */
+  free(srv->ws_origins);
+  if (srv->http_root_fd >= 0)
+    close(srv->http_root_fd);
   free(srv->metrics_addr);
   sodium_memzero(srv->master, sizeof(srv->master));
   pthread_mutex_destroy(&srv->stop_lock);

@@ -32,6 +32,11 @@ struct kite_server {
   kite__addr tcp_bind;
   int tcp_port;
   uint32_t tcp_queue_max; /* tcp_send_max in the segments reservations count */
+  /* Per-source TCP connection counts, or NULL (no TCP, or both limits
+   * off); shared by every shard through atomics (tcp_source.h). */
+  kite__src_limit *tcp_src;
+  int http_root_fd; /* cfg.http_root opened (O_DIRECTORY), or -1 */
+  char *ws_origins; /* cfg.ws_origins' copy, or NULL */
   uint32_t nshards;
   kite__shard *shards;
   uint8_t master[KITE__COOKIE_MASTER_BYTES];

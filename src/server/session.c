@@ -59,8 +59,8 @@ void kite__session_admit(kite__session *s, const kite__transport *tr,
   s->deadline_ms = sh->now + sh->srv->cfg.handshake_timeout_ms;
   atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
   atomic_store_explicit(&s->queue_max,
-                        tr == &kite__transport_tcp ? sh->srv->tcp_queue_max
-                                                   : sh->srv->cfg.send_queue_max,
+                        tr == &kite__transport_kcp ? sh->srv->cfg.send_queue_max
+                                                   : sh->srv->tcp_queue_max,
                         memory_order_relaxed);
   s->state = KITE__S_HALF_OPEN;
   s->opened = 0;

@@ -1,8 +1,8 @@
 /*
- * TCP sessions on their shard (PROTOCOL.md section 5): accept, the OPEN
- * preface, frames cut in place out of the shard's read buffer, direct
+ * TCP sessions on their shard (PROTOCOL.md section 5), from the OPEN the
+ * pre-session phase (tcp_pre.c) read: frames cut in place out of the shard's read buffer, direct
  * writes that wait for EPOLLOUT only while the kernel's buffer is full,
- * and the session's one timer (handshake, idle, output stalled).
+ * and the session's one timer (idle, output stalled).
  *
  * A session's bytes are read only while its handlers keep up: when its
  * mailbox is full the frame that did not fit, and whatever followed it in
@@ -23,13 +23,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ACCEPTS_PER_WAKEUP 64
-/* A listener that cannot accept pauses this long, doubling while it still
- * cannot, up to the bound: a spinning shard costs a core, a paused one a
- * few system calls a second, and a legitimate client waits at most the
- * bound once descriptors are free again. */
-#define ACCEPT_BACKOFF_MIN_MS 100
-#define ACCEPT_BACKOFF_MAX_MS 1000
 #define READS_PER_WAKEUP 4 /* 4 x 64 KiB per connection, then the others */
 
 static kite__tconn *conn_of(const kite__session *s) { return s->link; }
@@ -48,7 +41,7 @@ static void account_out(kite__shard *sh, kite__tconn *c, uint64_t before) {
 
 /* Writes (or queues) one unit and arms EPOLLOUT when bytes wait. Returns
  * kite__tcp_out_send()'s code. */
-static int conn_write(kite__shard *sh, kite__tconn *c,
+int kite__tconn_write(kite__shard *sh, kite__tconn *c,
                       const struct iovec *iov, int n) {
   bool pollout = false;
   uint64_t before = c->out.bytes_out;
@@ -65,129 +58,13 @@ static void send_ctrl(kite__shard *sh, kite__tconn *c, const kite__ctrl *k) {
   int n = kite__ctrl_encode(buf, sizeof(buf), k);
   struct iovec v = {buf, (size_t)n};
   if (n > 0)
-    conn_write(sh, c, &v, 1); /* a failure shows at the next read */
+    kite__tconn_write(sh, c, &v, 1); /* a failure shows at the next read */
 }
 
-/* REJECT with a zero nonce (section 5), then the connection lingers. */
-static void refuse(kite__shard *sh, kite__tconn *c, uint8_t reason) {
+void kite__tconn_refuse(kite__shard *sh, kite__tconn *c, uint8_t reason) {
   kite__ctrl k = {.type = KITE__CTRL_REJECT, .reason = reason};
   send_ctrl(sh, c, &k);
-}
-
-static void adopt(kite__shard *sh, int fd, const kite__addr *peer) {
-  kite_server *srv = sh->srv;
-  kite__tconn *c = calloc(1, sizeof(*c));
-  if (!c) {
-    close(fd);
-    return;
-  }
-  c->fd = fd;
-  kite__tcp_out_init(&c->out, srv->cfg.tcp_send_max);
-  kite__frame_reader_init(&c->reader, srv->cfg.max_frame);
-  kite__timer_init(&c->linger_timer);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-  if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-    kite__tconn_free(c);
-    return;
-  }
-  c->events = EPOLLIN;
-  if (sh->stop_seen) {
-    KITE__STAT_INC(sh, reject_shutdown);
-    refuse(sh, c, KITE__REJECT_SHUTDOWN);
-    kite__tconn_linger(sh, c);
-    return;
-  }
-  uint32_t n = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
-  const char *no_worker = NULL;
-  kite__session *s =
-      n < srv->cfg.max_sessions ? kite__session_claim(sh, &no_worker) : NULL;
-  if (!s) {
-    atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
-    if (no_worker)
-      KITE__STAT_INC(sh, reject_no_worker);
-    else
-      KITE__STAT_INC(sh, reject_full);
-    kite__handshake_log_refused(sh, "tcp ", peer, no_worker ? no_worker : "full");
-    refuse(sh, c, KITE__REJECT_FULL);
-    kite__tconn_linger(sh, c);
-    return;
-  }
-  c->s = s;
-  kite__session_admit(s, &kite__transport_tcp, c, peer);
-  memset(&s->local, 0, sizeof(s->local));
-  s->conv = 0; /* no UDP segment or CLOSE ever matches it: see dispatch */
-  kite__session_schedule(s);
-}
-
-/* accept() failed and the connection may still be queued: the listener
- * leaves the epoll set (a level-triggered listener would report it again
- * at once) until the shard's loop puts it back. */
-static void accept_pause(kite__shard *sh, int err) {
-  uint32_t ms = sh->accept_backoff_ms ? 2 * sh->accept_backoff_ms
-                                      : ACCEPT_BACKOFF_MIN_MS;
-  if (ms > ACCEPT_BACKOFF_MAX_MS)
-    ms = ACCEPT_BACKOFF_MAX_MS;
-  sh->accept_backoff_ms = ms;
-  sh->accept_paused = true;
-  sh->accept_resume_ms = sh->now + ms;
-  epoll_ctl(sh->epfd, EPOLL_CTL_DEL, sh->tcp_ls.fd, NULL);
-  KITE__STAT_INC(sh, tcp_accept_backoffs);
-  uint32_t held;
-  if (kite__ratelog_allow(&sh->log_nofd, sh->now, &held))
-    kite__logf(&sh->srv->log, KITE_LOG_WARN,
-               "shard %u: accept() failed: %s: the TCP listener pauses %u ms "
-               "(%u more in the last second)",
-               sh->index, strerror(err), ms, held);
-}
-
-void kite__tconn_accept_ready(kite__shard *sh) {
-  if (sh->accept_paused)
-    return; /* an event from before the pause */
-  for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-    kite__addr peer;
-    int fd = kite__tcp_accept(&sh->tcp_ls, &peer);
-    if (fd == KITE_EAGAIN) {
-      sh->accept_backoff_ms = 0;
-      return;
-    }
-    if (fd == KITE_EFULL) {
-      sh->accept_backoff_ms = 0;
-      KITE__STAT_INC(sh, tcp_refused_nofd);
-      uint32_t held;
-      char more[48];
-      if (kite__ratelog_allow(&sh->log_nofd, sh->now, &held))
-        kite__logf(&sh->srv->log, KITE_LOG_WARN,
-                   "shard %u: out of descriptors: a TCP connection was "
-                   "refused%s", sh->index,
-                   kite__ratelog_tail(more, sizeof(more), held));
-      continue;
-    }
-    if (fd < 0) {
-      accept_pause(sh, errno);
-      return;
-    }
-    sh->accept_backoff_ms = 0;
-    KITE__STAT_INC(sh, tcp_accepted);
-    adopt(sh, fd, &peer);
-  }
-}
-
-int kite__tconn_accept_timeout_ms(const kite__shard *sh) {
-  if (!sh->accept_paused)
-    return -1;
-  int32_t left = kite__ms_diff(sh->accept_resume_ms, sh->now);
-  return left > 0 ? (int)left : 0;
-}
-
-void kite__tconn_accept_advance(kite__shard *sh) {
-  if (!sh->accept_paused || !kite__ms_reached(sh->now, sh->accept_resume_ms))
-    return;
-  sh->accept_paused = false;
-  if (sh->tcp_ls.fd < 0)
-    return; /* closed by a stop meanwhile */
-  struct epoll_event el = {.events = EPOLLIN, .data.u64 = KITE__EV_LISTEN};
-  if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->tcp_ls.fd, &el) < 0)
-    accept_pause(sh, errno); /* no memory for it: try again later */
+  kite__tconn_linger(sh, c);
 }
 
 /* Keeps the frame the mailbox refused, re-encoded, for the next feed. */
@@ -202,7 +79,8 @@ static int hold_frame(kite__tconn *c, const kite__frame_hdr *h,
   return 0;
 }
 
-static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
+int kite__tconn_on_frame(void *user, const kite__frame_hdr *h,
+                         const uint8_t *body) {
   kite__session *s = user;
   kite__session_heard(s, s->shard->now);
   if (!kite__session_deliver(s, h, body)) {
@@ -217,7 +95,7 @@ static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
 static void feed(kite__session *s, const uint8_t *p, size_t n) {
   kite__tconn *c = conn_of(s);
   int why = 0;
-  ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n, on_frame, s, &why);
+  ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n, kite__tconn_on_frame, s, &why);
   if (used < 0) {
     if (used == KITE_EPROTO)
       kite__session_protocol_error(s, why);
@@ -242,57 +120,59 @@ static void feed(kite__session *s, const uint8_t *p, size_t n) {
   kite__tconn_arm(s->shard, c, c->events & ~(uint32_t)EPOLLIN);
 }
 
-/* The OPEN preface: OPENED back and the session opens, or it goes. Returns
- * the bytes of |p| it took. */
-static size_t take_open(kite__session *s, const uint8_t *p, size_t n) {
-  kite__shard *sh = s->shard;
-  kite__tconn *c = conn_of(s);
-  size_t k = KITE__CTRL_HDR - c->open_have;
-  if (k > n)
-    k = n;
-  memcpy(c->open_buf + c->open_have, p, k);
-  c->open_have += (uint8_t)k;
-  if (c->open_have < KITE__CTRL_HDR)
-    return k;
-  kite__ctrl ctl;
-  int rc = kite__ctrl_decode(c->open_buf, KITE__CTRL_HDR, &ctl);
-  if (rc == KITE__CTRL_EVERSION) {
-    KITE__STAT_INC(sh, reject_version);
-    kite__handshake_log_refused(sh, "tcp ", &s->peer, "protocol version");
-    refuse(sh, c, KITE__REJECT_VERSION);
-    s->close_pending = KITE_CLOSE_PROTOCOL; /* silently: never opened */
-    return n;
-  }
-  if (rc < 0 || ctl.type != KITE__CTRL_OPEN) {
-    KITE__STAT_INC(sh, tcp_bad_open);
-    kite__handshake_log_refused(sh, "tcp ", &s->peer, "no OPEN preface");
-    s->close_pending = KITE_CLOSE_PROTOCOL;
-    return n;
-  }
-  kite__ctrl opened = {.type = KITE__CTRL_OPENED,
-                       .idle_timeout_ms = sh->srv->cfg.idle_timeout_ms,
-                       .max_frame = sh->srv->cfg.max_frame};
-  send_ctrl(sh, c, &opened);
-  kite__session_heard(s, sh->now);
-  kite__session_open(s);
-  return k;
-}
-
 static void take(kite__session *s, const uint8_t *p, size_t n) {
-  if (s->state == KITE__S_HALF_OPEN) {
-    size_t used = take_open(s, p, n);
-    p += used;
-    n -= used;
-    if (s->state != KITE__S_OPEN || s->close_pending != KITE__NO_CLOSE)
-      return;
-  }
-  if (n)
+  if (n && s->state == KITE__S_OPEN && s->close_pending == KITE__NO_CLOSE)
     feed(s, p, n);
 }
 
+kite__session *kite__tconn_claim(kite__shard *sh, kite__tconn *c,
+                                 const kite__transport *tr) {
+  kite_server *srv = sh->srv;
+  uint32_t k = atomic_fetch_add_explicit(&srv->sessions, 1, memory_order_relaxed);
+  const char *no_worker = NULL;
+  kite__session *s =
+      k < srv->cfg.max_sessions ? kite__session_claim(sh, &no_worker) : NULL;
+  if (!s) {
+    atomic_fetch_sub_explicit(&srv->sessions, 1, memory_order_relaxed);
+    if (no_worker)
+      KITE__STAT_INC(sh, reject_no_worker);
+    else
+      KITE__STAT_INC(sh, reject_full);
+    kite__handshake_log_refused(sh, "tcp ", &c->peer,
+                                no_worker ? no_worker : "full");
+    return NULL;
+  }
+  c->phase = KITE__TC_SESSION;
+  c->s = s;
+  kite__session_admit(s, tr, c, &c->peer);
+  memset(&s->local, 0, sizeof(s->local));
+  s->conv = 0; /* no UDP segment or CLOSE ever matches it: see dispatch */
+  return s;
+}
+
+void kite__tconn_open(kite__shard *sh, kite__tconn *c, const uint8_t *rest,
+                      size_t n) {
+  kite_server *srv = sh->srv;
+  kite__session *s = kite__tconn_claim(sh, c, &kite__transport_tcp);
+  if (!s) {
+    kite__tconn_refuse(sh, c, KITE__REJECT_FULL);
+    return;
+  }
+  c->on_ready = kite__tconn_session_ready;
+  kite__ctrl opened = {.type = KITE__CTRL_OPENED,
+                       .idle_timeout_ms = srv->cfg.idle_timeout_ms,
+                       .max_frame = srv->cfg.max_frame};
+  send_ctrl(sh, c, &opened);
+  kite__session_open(s);
+  take(s, rest, n);
+  kite__session_schedule(s);
+  kite__session_publish_rtt(s, sh->now);
+  kite__session_settle(s);
+}
+
 static bool reading(const kite__session *s) {
-  return kite__session_connected(s) && !s->blocked && s->close_pending == KITE__NO_CLOSE &&
-         (s->state == KITE__S_HALF_OPEN || s->state == KITE__S_OPEN);
+  return kite__session_connected(s) && !s->blocked &&
+         s->close_pending == KITE__NO_CLOSE && s->state == KITE__S_OPEN;
 }
 
 static void conn_read(kite__shard *sh, kite__session *s) {
@@ -317,7 +197,7 @@ static void conn_read(kite__shard *sh, kite__session *s) {
   }
 }
 
-static void conn_flush(kite__shard *sh, kite__session *s) {
+void kite__tconn_flush(kite__shard *sh, kite__session *s) {
   kite__tconn *c = conn_of(s);
   bool pollout = true;
   uint64_t before = c->out.bytes_out;
@@ -333,14 +213,11 @@ static void conn_flush(kite__shard *sh, kite__session *s) {
   kite__session_publish_queue(s);
 }
 
-void kite__tconn_ready(kite__shard *sh, kite__tconn *c, uint32_t events) {
+void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
+                               uint32_t events) {
   kite__session *s = c->s;
-  if (!s) {
-    kite__tconn_linger_ready(sh, c, events);
-    return;
-  }
   if (events & EPOLLOUT)
-    conn_flush(sh, s);
+    kite__tconn_flush(sh, s);
   if (s->link == c && (c->events & EPOLLIN) &&
       (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
     conn_read(sh, s);
@@ -354,7 +231,7 @@ static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
   kite__shard *sh = s->shard;
   kite__tconn *c = conn_of(s);
   bool was_pending = kite__tcp_out_pending(&c->out) != 0;
-  int rc = conn_write(sh, c, iov, n);
+  int rc = kite__tconn_write(sh, c, iov, n);
   if (rc == KITE_EFULL) {
     KITE__STAT_INC(sh, tcp_send_full);
     return KITE_EFULL;
@@ -373,7 +250,7 @@ static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
   return 0;
 }
 
-static bool tcp_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {
+bool kite__tconn_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {
   (void)now_ms;
   kite__tconn *c = conn_of(s);
   if (!kite__tcp_out_pending(&c->out))
@@ -382,7 +259,7 @@ static bool tcp_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {
   return true;
 }
 
-static void tcp_on_timer(kite__session *s, uint32_t now_ms) {
+void kite__tconn_on_timer(kite__session *s, uint32_t now_ms) {
   if (kite__tcp_out_stalled_ms(&conn_of(s)->out, now_ms) >=
       s->shard->srv->cfg.tcp_stall_ms)
     kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* it reads nothing */
@@ -414,15 +291,15 @@ static void tcp_drain(kite__session *s) {
   free(held);
 }
 
-static void tcp_flush(kite__session *s) { (void)s; } /* writes are direct */
+void kite__tconn_noflush(kite__session *s) { (void)s; } /* writes are direct */
 
-static uint32_t tcp_queued(const kite__session *s) {
+uint32_t kite__tconn_queued(const kite__session *s) {
   /* in the unit reservations count: segments */
   return kite__frame_segs(s->shard->srv, kite__tcp_out_pending(&conn_of(s)->out));
 }
 
 /* Queued output is the lingering close's to write: nothing to wait for. */
-static uint32_t tcp_unacked(const kite__session *s) {
+uint32_t kite__tconn_unacked(const kite__session *s) {
   (void)s;
   return 0;
 }
@@ -440,12 +317,11 @@ static void tcp_notify_close(kite__session *s, uint8_t reason) {
   kite__tconn *c = conn_of(s);
   /* Past tcp_send_max the queue takes no more: the peer reads nothing
    * anyway, and hears the FIN (or the linger deadline's reset). */
-  conn_write(s->shard, c, &v, 1);
+  kite__tconn_write(s->shard, c, &v, 1);
 }
 
 static void tcp_teardown(kite__session *s) {
   kite__tconn *c = conn_of(s);
-  c->s = NULL;
   kite__frame_reader_free(&c->reader);
   free(c->held);
   c->held = NULL;
@@ -453,7 +329,7 @@ static void tcp_teardown(kite__session *s) {
   kite__tconn_linger(s->shard, c);
 }
 
-static void tcp_rtt(const kite__session *s, kite__rtt *out) {
+void kite__tconn_rtt(const kite__session *s, kite__rtt *out) {
   struct tcp_info ti;
   socklen_t len = sizeof(ti);
   memset(&ti, 0, sizeof(ti));
@@ -468,14 +344,14 @@ const kite__transport kite__transport_tcp = {
     .name = "tcp",
     .kind = KITE_TRANSPORT_TCP,
     .sendv = tcp_sendv,
-    .flush = tcp_flush,
-    .next_due = tcp_next_due,
-    .on_timer = tcp_on_timer,
+    .flush = kite__tconn_noflush,
+    .next_due = kite__tconn_next_due,
+    .on_timer = kite__tconn_on_timer,
     .resume = tcp_resume,
     .drain = tcp_drain,
-    .queued = tcp_queued,
-    .unacked = tcp_unacked,
+    .queued = kite__tconn_queued,
+    .unacked = kite__tconn_unacked,
     .notify_close = tcp_notify_close,
     .teardown = tcp_teardown,
-    .rtt = tcp_rtt,
+    .rtt = kite__tconn_rtt,
 };

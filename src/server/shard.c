@@ -106,7 +106,7 @@ void kite__shard_free(kite__shard *sh) {
       kite__session *s = &sh->slots[i];
       if (s->tr == &kite__transport_kcp)
         kite__kcp_destroy(s->link);
-      else if (s->tr == &kite__transport_tcp)
+      else if (s->tr) /* TCP, WebSocket: a kite__tconn */
         kite__tconn_free(s->link);
     }
   }
@@ -121,6 +121,7 @@ void kite__shard_free(kite__shard *sh) {
     }
     kite__mpsc_free(&sh->inbox);
   }
+  kite__tconn_pre_free_all(sh);
   if (sh->slots) /* initialised: the linger wheel is too */
     kite__tconn_linger_free_all(sh);
   kite__tcp_acceptor_close(&sh->tcp_ls);
@@ -400,6 +401,7 @@ static void begin_stop(kite__shard *sh) {
   sh->stop_seen = true;
   if (sh->tcp_ls.fd >= 0) /* connections still queued there are refused */
     kite__tcp_acceptor_close(&sh->tcp_ls);
+  kite__tconn_pre_free_all(sh); /* no OPEN yet: nothing to tell them */
   for (uint32_t i = 0; i < sh->nslots; i++) {
     kite__session *s = &sh->slots[i];
     if (s->state == KITE__S_HALF_OPEN)
@@ -433,6 +435,9 @@ void *kite__shard_main(void *arg) {
       timeout = game;
     if (timeout < 0 || (linger >= 0 && linger < timeout))
       timeout = linger;
+    int pre = kite__tconn_pre_timeout_ms(sh);
+    if (timeout < 0 || (pre >= 0 && pre < timeout))
+      timeout = pre;
     int resume = sh->accept_paused ? kite__tconn_accept_timeout_ms(sh) : -1;
     if (timeout < 0 || (resume >= 0 && resume < timeout))
       timeout = resume;
@@ -468,6 +473,7 @@ void *kite__shard_main(void *arg) {
       begin_stop(sh);
     kite__wheel_advance(&sh->wheel, sh->now, kite__session_on_timer, sh);
     kite__tconn_linger_advance(sh);
+    kite__tconn_pre_advance(sh);
     if (sh->accept_paused)
       kite__tconn_accept_advance(sh);
     kite__logic_shard_run(srv->logic, sh->index, sh->now);

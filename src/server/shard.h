@@ -89,6 +89,11 @@ struct kite__shard {
   uint32_t accept_resume_ms;
   uint32_t accept_backoff_ms; /* the last pause; 0 once accept progressed */
   uint8_t *tcp_rx;            /* reads land here: frames are cut in place */
+  /* Accepted connections that have not sent their OPEN yet, oldest
+   * (first deadline) first; at most tcp_preopen_max (tcp_pre.c). Owned by
+   * the shard thread. */
+  kite__tconn *pre_head, *pre_tail;
+  uint32_t npre;
   kite__wheel linger_wheel;   /* lingering connections' deadlines */
   kite__tconn *lingering;  /* list of them */
   uint32_t nlinger;

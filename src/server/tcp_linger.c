@@ -19,6 +19,9 @@
 #define DRAINS_PER_WAKEUP 4
 
 void kite__tconn_free(kite__tconn *c) {
+  kite__src_release(c->src_limit, &c->src);
+  if (c->wsc)
+    kite__wsconn_free(c->wsc);
   if (c->fd >= 0)
     close(c->fd); /* leaves the epoll set with it */
   kite__tcp_out_free(&c->out);
@@ -63,6 +66,8 @@ static bool progress(kite__shard *sh, kite__tconn *c) {
 
 void kite__tconn_linger(kite__shard *sh, kite__tconn *c) {
   c->s = NULL;
+  c->phase = KITE__TC_LINGER;
+  c->on_ready = kite__tconn_linger_ready;
   if (sh->nlinger >= sh->nslots) {
     KITE__STAT_INC(sh, tcp_linger_cut);
     kite__tconn_free(c);

@@ -63,5 +63,6 @@ typedef struct kite__transport {
 
 extern const kite__transport kite__transport_kcp;
 extern const kite__transport kite__transport_tcp;
+extern const kite__transport kite__transport_ws;
 
 #endif
