@@ -276,6 +276,7 @@ func report(c *config, r *result, h *histogram, errs []string) {
 			"\"rtt_p50_ms\":%.3f,\"rtt_p99_ms\":%.3f,\"rtt_p999_ms\":%.3f,\"rtt_max_ms\":%.3f",
 			mode, r.connected, r.failed, r.connectS, c.rate, c.size, r.sent, r.received, r.lost,
 			r.outOfOrder, r.corrupt, msgsS, q(0.5), q(0.99), q(0.999), float64(h.max)/1e3)
+		fmt.Printf(",\"client_retransmits\":%d", kcp.DefaultSnmp.Copy().RetransSegs)
 		if c.serverPid > 0 {
 			fmt.Printf(",\"server_cpu_pct\":%.2f,\"server_us_per_msg\":%.3f,\"server_rss_kb\":%d,"+
 				"\"server_hwm_kb\":%d", cpuPct, usPerMsg, r.rssKb, r.hwmKb)
