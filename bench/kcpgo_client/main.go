@@ -15,10 +15,13 @@
 // --size bytes.
 //
 // Prints what kite-bench prints, and with --json one line in kite-bench's
-// shape (tools/bench/main.c) plus "client":"kcp-go"; the server's CPU and
-// memory are read from /proc as kite-bench reads them, so the figures of
-// both clients compare. One goroutine per session (and kcp-go's read loop
-// each): 10,000 sessions at 1/s run on one core.
+// shape (tools/bench/main.c) plus "client":"kcp-go" and kcp-go's counts of
+// segments it retransmitted and duplicates it received (nonzero when this
+// client or the server fell behind); the server's CPU and memory are read
+// from /proc as kite-bench reads them, so the figures of both clients
+// compare. One goroutine per session, and kcp-go's read loop each; kcp-go
+// wakes every session every interval whatever its traffic, so 10,000
+// sessions at kite's 10 ms take about 2 cores (docs/BENCHMARKS.md).
 //
 // usage: kcpgo_client [options] HOST:PORT   (kcpgo_client --help)
 // Build: scripts/gobuild.sh OUT bench/kcpgo_client WORK (or the CMake
@@ -276,7 +279,8 @@ func report(c *config, r *result, h *histogram, errs []string) {
 			"\"rtt_p50_ms\":%.3f,\"rtt_p99_ms\":%.3f,\"rtt_p999_ms\":%.3f,\"rtt_max_ms\":%.3f",
 			mode, r.connected, r.failed, r.connectS, c.rate, c.size, r.sent, r.received, r.lost,
 			r.outOfOrder, r.corrupt, msgsS, q(0.5), q(0.99), q(0.999), float64(h.max)/1e3)
-		fmt.Printf(",\"client_retransmits\":%d", kcp.DefaultSnmp.Copy().RetransSegs)
+		k := kcp.DefaultSnmp.Copy() // retransmitted; duplicates received (the server's)
+		fmt.Printf(",\"client_retransmits\":%d,\"client_repeats\":%d", k.RetransSegs, k.RepeatSegs)
 		if c.serverPid > 0 {
 			fmt.Printf(",\"server_cpu_pct\":%.2f,\"server_us_per_msg\":%.3f,\"server_rss_kb\":%d,"+
 				"\"server_hwm_kb\":%d", cpuPct, usPerMsg, r.rssKb, r.hwmKb)
