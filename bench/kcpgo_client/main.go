@@ -205,6 +205,7 @@ func main() {
 	// Close every session, then count.
 	close(stop)
 	b.errMu.Lock()
+	b.closing = true
 	for _, s := range b.sessions {
 		s.close(b)
 	}

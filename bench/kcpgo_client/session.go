@@ -37,12 +37,13 @@ type bench struct {
 	rtt                            histogram
 	sending                        sync.WaitGroup // writers not past the window
 	running                        sync.WaitGroup // session goroutines
-	errMu                          sync.Mutex     // guards errs
+	errMu                          sync.Mutex     // guards errs, sessions, closing
 	errs                           []string       // the first few failures
-	sessions                       []*session     // owner: main (filled as they connect, under errMu)
+	sessions                       []*session     // the open ones, for main to close
+	closing                        bool           // main is closing them: a late one closes itself
 }
 
-// session: fields below mu are its writer's and reader's own.
+// session: one per session goroutine; main closes it at the end.
 type session struct {
 	id     uint32
 	conn   *net.UDPConn
@@ -130,8 +131,17 @@ func (b *bench) run(id uint32, sem chan struct{}, connected *sync.WaitGroup, sto
 		return
 	}
 	b.errMu.Lock()
-	b.sessions = append(b.sessions, s)
+	late := b.closing
+	if !late {
+		b.sessions = append(b.sessions, s)
+	}
 	b.errMu.Unlock()
+	if late { // connected after the run: not counted
+		s.close(b)
+		connected.Done()
+		b.sending.Done()
+		return
+	}
 	b.connected.Add(1)
 	connected.Done()
 	go b.read(s, stop)
@@ -140,6 +150,18 @@ func (b *bench) run(id uint32, sem chan struct{}, connected *sync.WaitGroup, sto
 }
 
 func (b *bench) write(s *session, stop chan struct{}) {
+	// b.sending counts writers that may still send in the window.
+	sending := b.cfg.rate > 0
+	if !sending {
+		b.sending.Done()
+	}
+	finish := func() {
+		if sending {
+			sending = false
+			b.sending.Done()
+		}
+	}
+	defer finish()
 	var pingC, sendC <-chan time.Time
 	if s.accept != nil {
 		period := kitewire.PingPeriod(s.accept.IdleMs)
@@ -150,33 +172,26 @@ func (b *bench) write(s *session, stop chan struct{}) {
 		defer t.Stop()
 		pingC = t.C
 	}
-	sending := b.cfg.rate > 0
-	if !sending {
-		b.sending.Done()
-	} else {
+	if sending {
 		// Spread the first sends over one period, so the load is smooth.
 		period := time.Duration(float64(time.Second) / b.cfg.rate)
 		phase := period * time.Duration(s.id) / time.Duration(b.cfg.sessions)
 		select {
 		case <-time.After(phase):
 		case <-stop:
-			b.sending.Done()
 			return
 		}
 		t := time.NewTicker(period)
 		defer t.Stop()
 		sendC = t.C
 		if !b.send(s) {
+			finish()
 			sendC = nil
-			b.sending.Done()
 		}
 	}
 	for {
 		select {
 		case <-stop:
-			if sendC != nil {
-				b.sending.Done()
-			}
 			return
 		case <-pingC:
 			if _, err := s.kcp.Write(b.ping()); err != nil {
@@ -185,8 +200,8 @@ func (b *bench) write(s *session, stop chan struct{}) {
 			b.pings.Add(1)
 		case <-sendC:
 			if !b.send(s) {
+				finish()
 				sendC = nil
-				b.sending.Done()
 			}
 		}
 	}
