@@ -1,6 +1,8 @@
 # bench/compare's tables: reads results.jsonl (one labelled kite-bench JSON
 # line per run), prints the markdown tables and goal verdicts, and writes
-# one sweep_SERVER.dat per server into |out| for compare.gp. Figures over
+# one sweep_SERVER.dat per server into |out| for compare.gp (kite-bench's
+# runs). A run driven by another client (its "client" field: kcp-go, the
+# stock client) is a row of its own, keyed SERVER@CLIENT. Figures over
 # repeats are medians, with the range where it matters; counts of lost
 # echoes and failed sessions are summed over them. |main| (1000) and
 # |loss_n| (1000) name the session counts of the main and loss tables.
@@ -70,11 +72,17 @@ function commas(n,    t) {
 }
 
 function have(key) { return cnt[key] > 0 }
+function base(sv) { sub(/@.*/, "", sv); return sv }
+function client(sv) { return index(sv, "@") ? substr(sv, index(sv, "@") + 1) : "kite-bench" }
+function label(sv) { return client(sv) == "kite-bench" ? name[sv] : name[base(sv)] ", " client(sv) " client" }
+function kite_of(sv) { return client(sv) == "kite-bench" ? "kite" : "kite@" client(sv) } # the same client's kite
 function verdict(known, ok) { return !known ? "**no figure**" : ok ? "**met**" : "**not met**" }
 function bad(k) { return sum(k SUBSEP "lost") + sum(k SUBSEP "ooo") + sum(k SUBSEP "failed") + sum(k SUBSEP "error") }
 
 {
   load = field($0, "load"); server = field($0, "server"); n = field($0, "n")
+  if ((c = field($0, "client")) != "" && c != "kite-bench")
+    server = server "@" c
   k = load SUBSEP server SUBSEP n
   seen[k] = 1
   if (load == "sweep") { ns[n] = 1; srv[server] = 1 }
@@ -104,6 +112,7 @@ END {
   name["kite-hash"] = "kite, KCP, hash (1 worker)"; name["kite-tcp"] = "kite, TCP, inline"
   name["kite-tcp-hash"] = "kite, TCP, hash (1 worker)"; name["kcp-go"] = "kcp-go"
   name["enet"] = "ENet"
+  nrows = split("floor kite kite-hash kite-tcp kite-tcp-hash kcp-go enet kite@kcp-go kite-hash@kcp-go kcp-go@kcp-go", rows_all, " ")
   for (i in order) {
     sv = order[i]
     # both runs clean and counted, or the fixed costs would not cancel
@@ -115,16 +124,17 @@ END {
   if (main == "") main = 1000
   if (loss_n == "") loss_n = 1000
   printf "### %s sessions x 20 echoes/s x 64 B\n\n", commas(main)
-  printf "| server | CPU per echo, median (range) | / floor | / kite | instructions per echo (100 x 10/s) | / kite | p50 | p99 | p999 | resident | lost, out of order, failed sessions (all rounds) |\n"
-  printf "|---|---|---|---|---|---|---|---|---|---|---|\n"
+  printf "| server | client | CPU per echo, median (range) | / floor | / kite (same client) | instructions per echo (100 x 10/s) | / kite | p50 | p99 | p999 | resident | lost, out of order, failed sessions (all rounds) |\n"
+  printf "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
   fk = "sweep" SUBSEP "floor" SUBSEP main SUBSEP "cpu"
   kk = "sweep" SUBSEP "kite" SUBSEP main SUBSEP "cpu"
-  for (i = 1; i <= 7; i++) {
-    sv = order[i]; k = "sweep" SUBSEP sv SUBSEP main
+  for (i = 1; i <= nrows; i++) {
+    sv = rows_all[i]; k = "sweep" SUBSEP sv SUBSEP main
     if (!seen[k])
       continue
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d, %d, %d |\n", name[sv],
-           us(k SUBSEP "cpu"), ratio(med(k SUBSEP "cpu"), med(fk)), ratio(med(k SUBSEP "cpu"), med(kk)),
+    ck = "sweep" SUBSEP kite_of(sv) SUBSEP main SUBSEP "cpu"
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d, %d, %d |\n", name[base(sv)], client(sv),
+           us(k SUBSEP "cpu"), ratio(med(k SUBSEP "cpu"), med(fk)), ratio(med(k SUBSEP "cpu"), med(ck)),
            (sv in ipm) ? commas(ipm[sv] + 0.5) : "n/a",
            (sv in ipm && "kite" in ipm) ? ratio(ipm[sv], ipm["kite"]) : "n/a",
            ms(k SUBSEP "p50"), ms(k SUBSEP "p99"), ms(k SUBSEP "p999"), mb(k SUBSEP "rss"),
@@ -139,12 +149,12 @@ END {
     for (j = i; j > 1 && nlist[j - 1] > nlist[j]; j--) { t = nlist[j]; nlist[j] = nlist[j - 1]; nlist[j - 1] = t }
   for (j = 1; j <= nn; j++) { hdr = hdr " | " nlist[j]; sep = sep "|---" }
   printf "%s |\n%s|\n", hdr, sep
-  for (i = 1; i <= 7; i++) {
-    sv = order[i]
+  for (i = 1; i <= nrows; i++) {
+    sv = rows_all[i]
     if (!(sv in srv))
       continue
-    line = "| " name[sv]
-    file = out "/sweep_" sv ".dat"
+    line = "| " label(sv)
+    file = client(sv) == "kite-bench" ? out "/sweep_" sv ".dat" : "/dev/null"
     printf "# sessions cpu_us p50_ms p99_ms\n" > file
     for (j = 1; j <= nn; j++) {
       k = "sweep" SUBSEP sv SUBSEP nlist[j]
@@ -161,13 +171,13 @@ END {
   printf "![round trip p50 and p99 against sessions](img/compare_rtt.png)\n"
 
   printf "\n### 10,000 sessions, and 100,000 holding\n\n"
-  printf "| server | each session | server CPU | per message | resident | failed | p99 |\n|---|---|---|---|---|---|---|\n"
+  printf "| server | client | each session | server CPU | per message | resident | failed | p99 |\n|---|---|---|---|---|---|---|---|\n"
   idle["idle-ping" SUBSEP "kite"] = "a kite ping a second"
   idle["idle-1s" SUBSEP "kite"] = "a 20 B echo a second"
   idle["idle-1s" SUBSEP "kcp-go"] = "a 20 B echo a second"
   idle["idle-1s" SUBSEP "floor"] = "a 20 B datagram a second, echoed bare"
-  split("idle-1s:floor idle-ping:kite idle-1s:kite idle-1s:kcp-go", rows, " ")
-  for (i = 1; i <= 4; i++) {
+  nidle = split("idle-1s:floor idle-ping:kite idle-1s:kite idle-1s:kcp-go idle-ping:kite@kcp-go idle-1s:kite@kcp-go idle-1s:kcp-go@kcp-go", rows, " ")
+  for (i = 1; i <= nidle; i++) {
     split(rows[i], p, ":")
     k = ""
     for (k2 in seen) {
@@ -179,8 +189,8 @@ END {
     if (k == "")
       continue
     pings = p[1] == "idle-ping" # no echoes: nothing per message, no round trip
-    printf "| %s, %s sessions | %s | %s | %s | %s | %d | %s |\n", name[p[2]], commas(nk),
-           idle[p[1] SUBSEP p[2]],
+    printf "| %s, %s sessions | %s | %s | %s | %s | %s | %d | %s |\n", name[base(p[2])], commas(nk),
+           client(p[2]), idle[p[1] SUBSEP base(p[2])],
            core(k SUBSEP "pct"),
            pings ? "n/a" : us(k SUBSEP "cpu"), mb(k SUBSEP "rss"),
            sum(k SUBSEP "failed") + sum(k SUBSEP "error"), pings ? "n/a" : ms(k SUBSEP "p99")
@@ -188,10 +198,10 @@ END {
       pct[p[1] SUBSEP p[2]] = med(k SUBSEP "pct"); rss[p[1] SUBSEP p[2]] = med(k SUBSEP "rss")
     }
   }
-  printf "| ENet | | n/a: one ENet host serves at most 4,095 peers | | | | |\n"
+  printf "| ENet | | | n/a: one ENet host serves at most 4,095 peers | | | | |\n"
   hk = "hold" SUBSEP "kite" SUBSEP 100000
   if (seen[hk])
-    printf "| kite, KCP, 100,000 sessions | holding, no traffic in the window (connected in %.1f s) | %.2f%% of a core | | %s | %d | |\n",
+    printf "| kite, KCP, 100,000 sessions | kite-bench | holding, no traffic in the window (connected in %.1f s) | %.2f%% of a core | | %s | %d | |\n",
            med(hk SUBSEP "connect"), med(hk SUBSEP "pct"), mb(hk SUBSEP "rss"), sum(hk SUBSEP "failed")
 
   printf "\n### %s sessions x 20 echoes/s x 64 B through kite-chaos, 5%% lost each way\n\n", commas(loss_n)
@@ -217,6 +227,13 @@ END {
   printf "- At least 3x lower than kcp-go's: kcp-go / kite %s by CPU, %s by instructions, %s.\n",
          ratio(gc, kc), ratio(ipm["kcp-go"], ipm["kite"]),
          verdict(kok && have(gk SUBSEP "cpu") && !bad(gk), gc >= 3 * kc)
+  sk = "sweep" SUBSEP "kite@kcp-go" SUBSEP main; sg = "sweep" SUBSEP "kcp-go@kcp-go" SUBSEP main
+  if (have(sk SUBSEP "cpu"))
+    printf "- Driven by the stock kcp-go client (no goal of its own): kite's CPU per echo %s the floor's (kite-bench's), kcp-go / kite %s%s.\n",
+           ratio(med(sk SUBSEP "cpu"), fc), ratio(med(sg SUBSEP "cpu"), med(sk SUBSEP "cpu")),
+           bad(sk) || bad(sg) ? sprintf(" (%d echoes lost, %d out of order, %d sessions failed)",
+             sum(sk SUBSEP "lost") + sum(sg SUBSEP "lost"), sum(sk SUBSEP "ooo") + sum(sg SUBSEP "ooo"),
+             sum(sk SUBSEP "failed") + sum(sg SUBSEP "failed") + sum(sk SUBSEP "error") + sum(sg SUBSEP "error")) : ""
   printf "- At least 3x lower than ENet's: ENet / kite %s by CPU, %s by instructions, %s.\n",
          ratio(ec, kc), ratio(ipm["enet"], ipm["kite"]),
          verdict(kok && have(ek SUBSEP "cpu") && !bad(ek), ec >= 3 * kc)

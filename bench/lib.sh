@@ -20,6 +20,10 @@ trap cleanup EXIT
 start() { # name, command...: starts a server on CPU 0, sets $pid and $port
   local name=$1
   shift
+  # Emptied here, not only by the child's redirection, which may come after
+  # the reads below: they would see the last server of that name's port,
+  # or (pipefail) no file at all.
+  : > "$work/$name.out"
   taskset -c 0 "$@" > "$work/$name.out" 2>&1 &
   pid=$!
   pids+=("$pid")

@@ -5,12 +5,9 @@
 set -euo pipefail
 echo_bin=$1 src=$2 work=$3
 mkdir -p "$work"
-command -v go >/dev/null || { echo "kcpgo_e2e: FAIL: go is not installed (scripts/deps.sh)"; exit 1; }
-[ -d /usr/share/gocode/src/github.com/xtaci/kcp-go ] ||
-  { echo "kcpgo_e2e: FAIL: kcp-go missing (golang-github-xtaci-kcp-dev)"; exit 1; }
-export GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$work/gocache" GOFLAGS=
-export HOME=${HOME:-$work}
-timeout 120 go build -o "$work/kcpgo_echo_client" "$src"
+# GOPATH mode, offline, tools/kitewire importable; fails if go or kcp-go is missing
+timeout 120 bash "$(dirname "$0")/../../scripts/gobuild.sh" "$work/kcpgo_echo_client" "$src" "$work" ||
+  { echo "kcpgo_e2e: FAIL: building $src"; exit 1; }
 
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; }
