@@ -32,6 +32,7 @@
 #include "kite/log.h"
 #include "kite/logic.h"
 #include "kite/reason.h" /* kite_close_reason, shared with the client */
+#include "kite/token.h"  /* KITE_TOKEN_KEY_BYTES, KITE_TOKEN_USER_DATA_MAX */
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +56,12 @@ typedef void (*kite_on_message_fn)(kite_server *srv, kite_session_id id,
                                    size_t len, void *user);
 typedef void (*kite_on_disconnect_fn)(kite_server *srv, kite_session_id id,
                                       int reason, void *user);
+
+/* Wire protocol versions, for kite_server_config.versions: OR-ed. */
+#define KITE_VERSION_1 1u /* PROTOCOL.md: open to anyone, in clear; what
+                             stock KCP clients speak */
+#define KITE_VERSION_2 2u /* PROTOCOL-v2.md: connect tokens, encrypted and
+                             authenticated sessions */
 
 typedef struct kite_server_config {
   const char *udp_addr;     /* "HOST:PORT", "[::]:PORT"; port 0: any (NULL: 127.0.0.1:7001) */
@@ -102,6 +109,28 @@ typedef struct kite_server_config {
   uint32_t max_sessions_per_prefix; /* per shard, any state (256) */
   uint32_t max_halfopen_per_addr;   /* per shard, half-open (16) */
   uint32_t max_halfopen_per_prefix; /* per shard, half-open (64) */
+
+  /* Protocol version 2 (docs/PROTOCOL-v2.md): sessions opened with a
+   * connect token the game's backend minted (kite/token.h) under the same
+   * private key and protocol id; encrypted and authenticated both ways.
+   * Served beside version 1 on the same ports. In production, serve
+   * KITE_VERSION_2 alone: version 1 admits anyone, in clear. */
+  unsigned versions;        /* KITE_VERSION_1 and/or KITE_VERSION_2; 0: 1,
+                               and 2 as well when token_key_set (0). Serving
+                               2 needs token_key_set */
+  bool token_key_set;       /* token_key holds the game's private key */
+  uint8_t token_key[KITE_TOKEN_KEY_BYTES]; /* copied at create; the server
+                               never logs it and wipes its copy at destroy.
+                               Wipe the caller's copy after create */
+  uint64_t protocol_id;     /* the game's, as in its tokens (0) */
+  const char *public_addr;  /* "HOST:PORT": an address tokens may list for
+                               this server besides the local one a packet
+                               arrived on (behind NAT or a load balancer);
+                               NULL: the local one only (NULL). Copied */
+  uint32_t token_record_max; /* per shard: tokens remembered until they
+                               expire, so each opens one session here; full,
+                               new v2 sessions are refused (REJECT full,
+                               counted) (65536) */
 
   /* TCP (PROTOCOL.md section 5): the same frames, handlers, callbacks,
    * idle timeout, pings and session ids as KCP. Each shard listens on the
@@ -277,7 +306,11 @@ typedef enum kite_transport {
 /* A copy of what the server knows of a session, as of the call. */
 typedef struct kite_session_info {
   kite_transport transport;
-  int version;               /* the wire protocol's version: 1 */
+  int version;               /* the wire protocol's version: 1 or 2 */
+  /* Version 2 only (zero on version 1): who the game's backend said the
+   * player is, from the connect token (sealed: a client cannot alter it). */
+  uint64_t client_id;
+  uint8_t user_data[KITE_TOKEN_USER_DATA_MAX]; /* the login payload, zero-padded */
   char peer[64];             /* "1.2.3.4:5678", "[::1]:5678" */
   uint32_t connected_ms;     /* since on_connect was queued (the session opened) */
   uint32_t idle_ms;          /* since the peer was last heard from */

@@ -36,6 +36,7 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->max_sessions_per_prefix = 256;
   cfg->max_halfopen_per_addr = 16;
   cfg->max_halfopen_per_prefix = 64;
+  cfg->token_record_max = 65536;
   cfg->tcp_send_max = 1u << 20;
   cfg->tcp_stall_ms = 10000;
   cfg->tcp_linger_ms = 2000;
@@ -83,6 +84,11 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK(c->http_head_max >= 256 && c->http_head_max <= (1u << 20), "http_head_max");
   CHECK(c->ws_max_message >= 64, "ws_max_message");
   CHECK(c->tcp_preopen_max >= 1 && c->tcp_preopen_max <= (1u << 24), "tcp_preopen_max");
+  CHECK((c->versions & ~(KITE_VERSION_1 | KITE_VERSION_2)) == 0, "versions");
+  CHECK(!(c->versions & KITE_VERSION_2) || c->token_key_set,
+        "versions (version 2 needs token_key_set)");
+  CHECK(c->token_record_max >= 1 && c->token_record_max <= (1u << 24),
+        "token_record_max");
   const char *logic_field = kite__logic_config_bad(c); /* the layer's own */
   CHECK(!logic_field, logic_field);
   /* A frame must fit the peer's receive window whole, or it never arrives

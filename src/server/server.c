@@ -58,6 +58,23 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
       goto fail;
     }
   }
+  /* Version 2: 0 means 1, and 2 as well when there is a key. */
+  if (!srv->cfg.versions)
+    srv->cfg.versions = KITE_VERSION_1 | (cfg->token_key_set ? KITE_VERSION_2 : 0);
+  if (cfg->public_addr) {
+    srv->public_addr = strdup(cfg->public_addr);
+    srv->cfg.public_addr = srv->public_addr;
+    if (!srv->public_addr) {
+      rc = KITE_ENOMEM;
+      goto fail;
+    }
+    if (kite__addr_parse(&srv->public_bind, srv->public_addr) < 0) {
+      kite__logf(&srv->log, KITE_LOG_ERROR,
+                 "config: public_addr \"%s\" is not HOST:PORT", srv->public_addr);
+      rc = KITE_EINVAL;
+      goto fail;
+    }
+  }
   if (cfg->ws_origins) {
     srv->ws_origins = strdup(cfg->ws_origins);
     srv->cfg.ws_origins = srv->ws_origins;
@@ -225,6 +242,8 @@ void kite_server_destroy(kite_server *srv) {
   free(srv->tcp_addr);
   kite__src_limit_free(srv->tcp_src); /* after the shards: they count in it */
   free(srv->ws_origins);
+  free(srv->public_addr);
+  sodium_memzero(srv->cfg.token_key, sizeof(srv->cfg.token_key));
   if (srv->http_root_fd >= 0)
     close(srv->http_root_fd);
   free(srv->metrics_addr);

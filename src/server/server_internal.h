@@ -22,6 +22,8 @@
 #include <stdbool.h>
 
 struct kite_server {
+  /* cfg: written at create, read-only after (any thread). cfg.versions is
+   * resolved (never 0); cfg.token_key is wiped at destroy. */
   kite_server_config cfg;
   char *udp_addr; /* cfg.udp_addr's copy */
   char *metrics_addr; /* cfg.metrics_addr's copy, or NULL */
@@ -37,6 +39,8 @@ struct kite_server {
   kite__src_limit *tcp_src;
   int http_root_fd; /* cfg.http_root opened (O_DIRECTORY), or -1 */
   char *ws_origins; /* cfg.ws_origins' copy, or NULL */
+  char *public_addr; /* cfg.public_addr's copy, or NULL */
+  kite__addr public_bind; /* public_addr parsed (when set) */
   uint32_t nshards;
   kite__shard *shards;
   uint8_t master[KITE__COOKIE_MASTER_BYTES];
