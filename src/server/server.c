@@ -124,6 +124,10 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
       goto fail;
     }
   }
+  if ((srv->cfg.versions & KITE_VERSION_2) &&
+      (rc = kite__tokens_init(&srv->tokens, srv->nshards,
+                              cfg->token_record_max)) < 0)
+    goto fail;
   randombytes_buf(srv->master, sizeof(srv->master));
   randombytes_buf(srv->route_key, sizeof(srv->route_key));
   atomic_init(&srv->sessions, 0);
@@ -243,6 +247,7 @@ void kite_server_destroy(kite_server *srv) {
   kite__src_limit_free(srv->tcp_src); /* after the shards: they count in it */
   free(srv->ws_origins);
   free(srv->public_addr);
+  kite__tokens_free(&srv->tokens); /* after the shards: they bind in it */
   sodium_memzero(srv->cfg.token_key, sizeof(srv->cfg.token_key));
   if (srv->http_root_fd >= 0)
     close(srv->http_root_fd);

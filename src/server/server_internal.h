@@ -16,6 +16,7 @@
 #include "server/cookie.h"
 #include "server/session.h"
 #include "server/shard.h"
+#include "server/tokens.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,6 +42,9 @@ struct kite_server {
   char *ws_origins; /* cfg.ws_origins' copy, or NULL */
   char *public_addr; /* cfg.public_addr's copy, or NULL */
   kite__addr public_bind; /* public_addr parsed (when set) */
+  /* Version 2's token record (tokens.h: shared by the shards, striped,
+   * each stripe under its lock); n == 0 when version 2 is not served. */
+  kite__tokens tokens;
   uint32_t nshards;
   kite__shard *shards;
   uint8_t master[KITE__COOKIE_MASTER_BYTES];
