@@ -128,6 +128,19 @@ int kite_server_create(kite_server **out, const kite_server_config *cfg) {
       (rc = kite__tokens_init(&srv->tokens, srv->nshards,
                               cfg->token_record_max)) < 0)
     goto fail;
+  srv->v2tok.protocol_id = cfg->protocol_id;
+  srv->v2tok.key = srv->cfg.token_key;
+  if (srv->public_addr) {
+    if (kite__v2addr_from_sockaddr(&srv->public_bind.sa, &srv->v2public) < 0) {
+      kite__logf(&srv->log, KITE_LOG_ERROR,
+                 "config: public_addr \"%s\" cannot be a token's address",
+                 srv->public_addr);
+      rc = KITE_EINVAL;
+      goto fail;
+    }
+    srv->v2tok.public_addrs = &srv->v2public;
+    srv->v2tok.n_public = 1;
+  }
   randombytes_buf(srv->master, sizeof(srv->master));
   randombytes_buf(srv->route_key, sizeof(srv->route_key));
   atomic_init(&srv->sessions, 0);

@@ -17,6 +17,7 @@
 #include "server/session.h"
 #include "server/shard.h"
 #include "server/tokens.h"
+#include "proto/v2tok.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -45,6 +46,11 @@ struct kite_server {
   /* Version 2's token record (tokens.h: shared by the shards, striped,
    * each stripe under its lock); n == 0 when version 2 is not served. */
   kite__tokens tokens;
+  /* What a v2 token is checked against (steps 4 to 6,
+   * kite__v2tok_verify): protocol id, cfg.token_key, the public address.
+   * Written at create, read-only after (any thread). */
+  kite__v2tok_server v2tok;
+  kite__v2addr v2public; /* public_addr as a token entry (v2tok's list) */
   uint32_t nshards;
   kite__shard *shards;
   uint8_t master[KITE__COOKIE_MASTER_BYTES];
