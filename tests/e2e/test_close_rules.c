@@ -152,12 +152,6 @@ static kite_client *connect_one(kite_server *srv, cli *one) {
   return c;
 }
 
-static kite_server_stats stats(kite_server *srv) {
-  kite_server_stats st;
-  kite_server_stats_get(srv, &st);
-  return st;
-}
-
 /* ---- a handler closes its own session ---- */
 
 #define AFTER 9
@@ -180,7 +174,7 @@ static void run_close_from_handler(kite_worker_mode mode) {
   assert_int_equal(atomic_load(&disconnect_send_rc), KITE_ECLOSED);
   assert_int_equal(one.replies, 0); /* nothing was sent after all */
   if (mode != KITE_WORKERS_INLINE) /* they waited in the mailbox */
-    assert_true(stats(srv).drop_after_close > 0);
+    assert_true(e2e_stats(srv).drop_after_close > 0);
   /* The id is stale once on_disconnect has run. */
   assert_int_equal(kite_session_send(srv, atomic_load(&session_id), MSG_REPLY, "x", 1),
                    KITE_ENOTFOUND);
@@ -211,7 +205,7 @@ static void run_peer_close_while_behind(kite_worker_mode mode) {
   assert_int_equal(kite_conn_close(one.conn), 0);
   POLL_UNTIL(c, one.down, 10000);
   assert_true(POLL_UNTIL(c, atomic_load(&disconnects) == 1, 10000));
-  kite_server_stats st = stats(srv);
+  kite_server_stats st = e2e_stats(srv);
   /* A message is handled, or it was dropped when the close took effect:
    * never both, never neither; and a worker 100 ms per message behind
    * cannot have handled all ten before the CLOSE. */
@@ -241,7 +235,7 @@ static void run_burst(kite_worker_mode mode, uint32_t depth, bool trips) {
   for (int i = 0; i < BURST; i++)
     assert_int_equal(kite_conn_send(one.conn, MSG_SLOW, &i, sizeof(i)), 0);
   assert_true(POLL_UNTIL(c, one.replies == BURST, 20000));
-  kite_server_stats st = stats(srv);
+  kite_server_stats st = e2e_stats(srv);
   assert_int_equal(atomic_load(&handled), BURST);
   if (trips) {
     assert_true(st.backpressure > 0);

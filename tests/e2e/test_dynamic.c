@@ -70,21 +70,7 @@ static kite_server *make_server(kite_worker_mode mode, int workers,
   return srv;
 }
 
-static kite_server_stats stats(kite_server *srv) {
-  kite_server_stats st;
-  kite_server_stats_get(srv, &st);
-  return st;
-}
-
 /* Waits for |cond| (no client to poll), within |ms|. */
-#define WAIT_UNTIL(cond, ms)                                                 \
-  ({                                                                         \
-    uint64_t end_ = kite__now_us() + (uint64_t)(ms) * 1000;                  \
-    while (!(cond) && kite__now_us() < end_)                                 \
-      usleep(1000);                                                          \
-    (cond);                                                                  \
-  })
-
 /* ---- the client side ---- */
 
 typedef struct cli {
@@ -176,7 +162,7 @@ static void dynamic_takes_sessions_past_the_pool(void **state) {
   memset(cs, 0, sizeof(cs));
 
   connect_and_echo(c, addr, cs, DYN_SESSIONS);
-  kite_server_stats st = stats(srv);
+  kite_server_stats st = e2e_stats(srv);
   assert_int_equal(st.reject_full + st.reject_no_worker, 0);
   assert_int_equal(st.sessions_opened, DYN_SESSIONS);
   /* The pool took 4; every other session got a thread of its own. */
@@ -188,12 +174,12 @@ static void dynamic_takes_sessions_past_the_pool(void **state) {
     kite_conn_close(cs[i].conn);
   POLL_UNTIL(c, atomic_load(&disconnects) == DYN_SESSIONS, 20000);
   assert_int_equal(atomic_load(&disconnects), DYN_SESSIONS);
-  assert_true(WAIT_UNTIL(stats(srv).temp_workers == 0, 10000));
+  assert_true(WAIT_FOR(e2e_stats(srv).temp_workers == 0, 10000));
 
   /* A second wave reuses the records: no more are made than the peak. */
   memset(cs, 0, sizeof(cs));
   connect_and_echo(c, addr, cs, 60);
-  st = stats(srv);
+  st = e2e_stats(srv);
   assert_int_equal(st.temp_workers, 60 - DYN_WORKERS);
   kite__logic *lg = kite__port_logic(srv);
   pthread_mutex_lock(&lg->bind_lock);
@@ -202,7 +188,7 @@ static void dynamic_takes_sessions_past_the_pool(void **state) {
   assert_true(made <= DYN_SESSIONS - DYN_WORKERS);
   kite_client_destroy(c);
   kite_server_stop(srv);
-  assert_int_equal(stats(srv).temp_workers, 0);
+  assert_int_equal(e2e_stats(srv).temp_workers, 0);
   assert_int_equal(atomic_load(&connects), atomic_load(&disconnects));
   kite_server_destroy(srv);
 }
@@ -220,14 +206,14 @@ static void bare_tcp_connects_start_no_worker(void **state) {
   int fds[3];
   for (int i = 0; i < 3; i++)
     assert_true((fds[i] = tcp_raw_connect(kite_server_tcp_port(srv), 1000, 0)) >= 0);
-  assert_true(WAIT_UNTIL(stats(srv).tcp_accepted == 3, 10000));
-  assert_int_equal(stats(srv).temp_workers_started, 0);
-  assert_int_equal(stats(srv).sessions, 0);
+  assert_true(WAIT_FOR(e2e_stats(srv).tcp_accepted == 3, 10000));
+  assert_int_equal(e2e_stats(srv).temp_workers_started, 0);
+  assert_int_equal(e2e_stats(srv).sessions, 0);
   kite_server_stop(srv); /* they are dropped: no slot, no worker to wait for */
   for (int i = 0; i < 3; i++)
     close(fds[i]);
-  assert_int_equal(stats(srv).temp_workers, 0);
-  assert_int_equal(stats(srv).sessions_opened, 0);
+  assert_int_equal(e2e_stats(srv).temp_workers, 0);
+  assert_int_equal(e2e_stats(srv).sessions_opened, 0);
   kite_server_destroy(srv);
 }
 
@@ -250,7 +236,7 @@ static void bind_refusal_is_counted_and_logged(void **state) {
   POLL_UNTIL(c, SUM_OF(cs, 6, up) == 4 && SUM_OF(cs, 6, down) == 2, 20000);
   assert_int_equal(SUM_OF(cs, 6, up), 4);
   assert_int_equal(SUM_OF(cs, 6, down), 2);
-  kite_server_stats st = stats(srv);
+  kite_server_stats st = e2e_stats(srv);
   assert_int_equal(st.reject_no_worker, 2);
   assert_int_equal(st.reject_full, 0); /* the server is not full */
   assert_true(logged("refused: no free worker (bind mode, 4 workers)"));
@@ -323,7 +309,7 @@ static void run_clock(kite_worker_mode mode) {
   assert_int_equal(kite_timer_start(srv, KITE_TIMER_CLOCK_KEY(7), 5, 10, clock_tick,
                                     NULL, &id), 0);
   assert_true(id != 0);
-  assert_true(WAIT_UNTIL(atomic_load(&ticks) >= 5, 10000));
+  assert_true(WAIT_FOR(atomic_load(&ticks) >= 5, 10000));
   bool session_modes = mode == KITE_WORKERS_BIND || mode == KITE_WORKERS_DYNAMIC;
   if (session_modes) {
     /* A session's tasks: the clock key's on the clock, its own on its
@@ -391,7 +377,7 @@ static void timer_start_errors(void **state) {
   /* timers_max on one executor: the fifth start there is refused. */
   assert_int_equal(kite_timer_start(srv, KITE_TIMER_CLOCK_KEY(1), 0, 0,
                                     fill_the_table, NULL, NULL), 0);
-  assert_true(WAIT_UNTIL(atomic_load(&full_done), 10000));
+  assert_true(WAIT_FOR(atomic_load(&full_done), 10000));
   for (int i = 0; i < TIMERS_MAX; i++)
     assert_int_equal(atomic_load(&full_results[i]), 0);
   assert_int_equal(atomic_load(&full_results[TIMERS_MAX]), KITE_EFULL);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "kite/kite.h"
+#include "e2e_poll.h"
 
 #include "base/clock.h"
 #include "kcp/kcp.h"
@@ -106,26 +107,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static kite_server_stats stats(const fixture *f) {
-  kite_server_stats st;
-  kite_server_stats_get(f->srv, &st);
-  return st;
-}
-
-/* Waits until |cond| (an expression over the caller's st) holds, up to
- * 2 s, then asserts it. */
-#define EVENTUALLY(f, cond)                                                  \
-  do {                                                                       \
-    for (int i_ = 0; i_ < 400; i_++) {                                       \
-      st = stats(f);                                                         \
-      if (cond)                                                              \
-        break;                                                               \
-      usleep(5000);                                                          \
-    }                                                                        \
-    st = stats(f);                                                           \
-    assert_true(cond);                                                       \
-  } while (0)
-
 /* HELLO, CHALLENGE, CONNECT, ACCEPT on |fd|. */
 static kite__ctrl handshake(fixture *f, int fd, const uint8_t nonce[8]) {
   return kcp_raw_handshake(fd, &f->addr, nonce);
@@ -151,7 +132,7 @@ static void hello_flood_allocates_nothing_and_never_amplifies(void **state) {
   uint64_t seen = 0;
   for (int i = 0; i < 500; i++) { /* until the counters settle (5 s at most) */
     usleep(10000);
-    st = stats(f);
+    st = e2e_stats(f->srv);
     if (st.dgrams_in == seen && st.hello == seen)
       break;
     seen = st.dgrams_in;
@@ -163,7 +144,7 @@ static void hello_flood_allocates_nothing_and_never_amplifies(void **state) {
   kite__ctrl h = hello((uint8_t[8]){9});
   kite__ctrl_encode(shorty, sizeof(shorty), &h);
   send_raw(f->fd, &f->addr, shorty, 63);
-  EVENTUALLY(f, st.drop_control == 1);
+  EVENTUALLY_STATS(f->srv, st, st.drop_control == 1, 3000);
   assert_int_equal(st.hello + st.drop_control, st.dgrams_in);
   assert_int_equal(st.sessions, 0);
   assert_int_equal(st.accept, 0);
@@ -183,7 +164,7 @@ static void other_versions_are_refused_with_ours(void **state) {
   assert_true(recv_ctrl(f->fd, KITE__CTRL_REJECT, &r, 1000));
   assert_int_equal(r.reason, KITE__REJECT_VERSION);
   assert_int_equal(r.version, KITE__PROTO_VERSION); /* the server's own */
-  EVENTUALLY(f, st.reject_version == 1);
+  EVENTUALLY_STATS(f->srv, st, st.reject_version == 1, 3000);
   assert_int_equal(st.sessions, 0);
 }
 
@@ -212,7 +193,7 @@ static void bad_replayed_and_foreign_cookies_are_refused(void **state) {
   send_ctrl(f->fd, &f->addr, &c);
   assert_true(recv_ctrl(f->fd, KITE__CTRL_REJECT, &r, 1000));
   close(other);
-  st = stats(f);
+  st = e2e_stats(f->srv);
   assert_int_equal(st.reject_cookie, 3);
   assert_int_equal(st.sessions, 0);
 }
@@ -234,12 +215,12 @@ static void repeated_connect_gets_the_same_accept(void **state) {
   assert_memory_equal(&a1, &a2, sizeof(a1));
   assert_int_equal(a1.mtu, 1200); /* the smaller of both */
   assert_true(a1.conv != KITE__CTRL_MAGIC);
-  st = stats(f);
+  st = e2e_stats(f->srv);
   assert_int_equal(st.accept, 1);
   assert_int_equal(st.accept_again, 1);
   assert_int_equal(st.sessions, 1);
   /* Half-open: no segment within the handshake timeout, dropped silently. */
-  EVENTUALLY(f, st.sessions == 0);
+  EVENTUALLY_STATS(f->srv, st, st.sessions == 0, 3000);
   assert_int_equal(st.halfopen_expired, 1);
   assert_int_equal(atomic_load(&connects), 0);
   assert_int_equal(atomic_load(&disconnects), 0);
@@ -264,7 +245,7 @@ static void segments_from_elsewhere_or_unknown_convs_do_nothing(void **state) {
       continue;
     send_raw(other, &f->addr, junk, sizeof(junk));
   }
-  EVENTUALLY(f, st.drop_wrong_addr >= 1 && st.drop_unknown_conv >= 450);
+  EVENTUALLY_STATS(f->srv, st, st.drop_wrong_addr >= 1 && st.drop_unknown_conv >= 450, 3000);
   uint8_t buf[2048];
   assert_int_equal(recv_raw(other, buf, sizeof(buf), 100), -1); /* silence */
   assert_int_equal(atomic_load(&connects), 0);
@@ -281,7 +262,7 @@ static void forged_close_is_ignored_and_bad_frames_close(void **state) {
   mini m;
   mini_open(&m, f->fd, &f->addr, acc.conv);
   mini_send_frame(&m, KITE__MSG_PING, 0, "hi", 2, true);
-  EVENTUALLY(f, st.sessions_opened == 1);
+  EVENTUALLY_STATS(f->srv, st, st.sessions_opened == 1, 3000);
   assert_int_equal(atomic_load(&connects), 1);
   /* CLOSE with a wrong token, and the right token from another socket. */
   kite__ctrl c = {.type = KITE__CTRL_CLOSE, .conv = acc.conv};
@@ -291,11 +272,11 @@ static void forged_close_is_ignored_and_bad_frames_close(void **state) {
   int other = udp_socket();
   c.token[0] ^= 1;
   send_ctrl(other, &f->addr, &c);
-  EVENTUALLY(f, st.drop_close == 2);
+  EVENTUALLY_STATS(f->srv, st, st.drop_close == 2, 3000);
   assert_int_equal(st.sessions, 1);
   /* An echo still works... */
   mini_send_frame(&m, 7, 0, "abc", 3, true);
-  EVENTUALLY(f, st.frames_in == 1);
+  EVENTUALLY_STATS(f->srv, st, st.frames_in == 1, 3000);
   /* ...then a frame with a bad CRC closes the session (reason 2). */
   uint8_t hdr[KITE__FRAME_HDR];
   kite__frame_header(hdr, 8, 0, "abc", 3, true);
@@ -303,7 +284,7 @@ static void forged_close_is_ignored_and_bad_frames_close(void **state) {
   struct iovec iov[2] = {{hdr, 12}, {"abc", 3}};
   kite__kcp_sendv(m.kcp, iov, 2);
   kite__kcp_flush(m.kcp, kite__now_ms());
-  EVENTUALLY(f, st.closed_protocol == 1 && st.sessions == 0);
+  EVENTUALLY_STATS(f->srv, st, st.closed_protocol == 1 && st.sessions == 0, 3000);
   assert_int_equal(st.drop_frame, 1);
   assert_int_equal(atomic_load(&disconnects), 1);
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_PROTOCOL);
@@ -324,13 +305,13 @@ static void genuine_close_ends_the_session_once(void **state) {
   mini m;
   mini_open(&m, f->fd, &f->addr, acc.conv);
   mini_send_frame(&m, KITE__MSG_PING, 0, NULL, 0, false);
-  EVENTUALLY(f, st.sessions_opened == 1);
+  EVENTUALLY_STATS(f->srv, st, st.sessions_opened == 1, 3000);
   kite__ctrl c = {.type = KITE__CTRL_CLOSE, .conv = acc.conv};
   memcpy(c.token, acc.token, 8);
   for (int i = 0; i < 3; i++)
     send_ctrl(f->fd, &f->addr, &c);
-  EVENTUALLY(f, st.closed_normal == 1 && st.sessions == 0 &&
-                    st.drop_close == 2); /* the two later copies */
+  EVENTUALLY_STATS(f->srv, st, st.closed_normal == 1 && st.sessions == 0 &&
+                    st.drop_close == 2, 3000); /* the two later copies */
   assert_int_equal(atomic_load(&disconnects), 1); /* exactly once */
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_NORMAL);
   mini_close(&m);
@@ -355,7 +336,7 @@ static int open_many(fixture *f, int n) {
   }
   assert_int_equal(owners, 3); /* both shards own sessions */
   kite_server_stats st;
-  EVENTUALLY(f, st.frames_in == (uint64_t)n);
+  EVENTUALLY_STATS(f->srv, st, st.frames_in == (uint64_t)n, 3000);
   /* Each echo comes back (its KCP segment carries it). */
   uint8_t buf[2048];
   for (int i = 0; i < n; i++) {
@@ -379,7 +360,7 @@ static int open_many(fixture *f, int n) {
 static void steering_keeps_every_segment_on_its_shard(void **state) {
   fixture *f = *state;
   open_many(f, 30);
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.sessions_opened, 30);
   assert_int_equal(st.handoffs, 0); /* the kernel put each on its owner */
 }
@@ -387,7 +368,7 @@ static void steering_keeps_every_segment_on_its_shard(void **state) {
 static void without_steering_shards_hand_segments_over(void **state) {
   fixture *f = *state;
   open_many(f, 30);
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.sessions_opened, 30);
   assert_true(st.handoffs > 0); /* the kernel's hash ignores conv */
 }
@@ -405,7 +386,7 @@ static void graceful_stop_delivers_queued_frames_then_closes(void **state) {
   mini m;
   mini_open(&m, f->fd, &f->addr, acc.conv);
   mini_send_frame(&m, KITE__MSG_PING, 0, NULL, 0, false);
-  EVENTUALLY(f, st.sessions_opened == 1);
+  EVENTUALLY_STATS(f->srv, st, st.sessions_opened == 1, 3000);
   kite_session_id id = atomic_load(&last_id);
   static uint8_t body[1000];
   for (int i = 0; i < 50; i++) { /* from this thread: through the inbox */
@@ -452,7 +433,7 @@ static void graceful_stop_delivers_queued_frames_then_closes(void **state) {
   assert_int_equal(frames, 50);
   assert_int_equal(atomic_load(&disconnects), 1);
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_SHUTDOWN);
-  st = stats(f);
+  st = e2e_stats(f->srv);
   assert_int_equal(st.closed_shutdown, 1);
   assert_int_equal(st.sessions, 0);
   mini_close(&m);
@@ -468,7 +449,7 @@ static void unacked_data_fills_the_queue_then_kills_the_link(void **state) {
   mini m;
   mini_open(&m, f->fd, &f->addr, acc.conv);
   mini_send_frame(&m, KITE__MSG_PING, 0, NULL, 0, false);
-  EVENTUALLY(f, st.sessions_opened == 1);
+  EVENTUALLY_STATS(f->srv, st, st.sessions_opened == 1, 3000);
   kite_session_id id = atomic_load(&last_id);
   static uint8_t body[1000];
   int accepted = 0, rc = 0;
@@ -482,7 +463,7 @@ static void unacked_data_fills_the_queue_then_kills_the_link(void **state) {
   if (accepted < 63 || accepted > 128 + 2 * 64)
     print_message("accepted %d\n", accepted);
   assert_true(accepted >= 63 && accepted <= 128 + 2 * 64);
-  EVENTUALLY(f, st.frames_out == (uint64_t)accepted); /* none dropped */
+  EVENTUALLY_STATS(f->srv, st, st.frames_out == (uint64_t)accepted, 3000); /* none dropped */
   assert_int_equal(st.closed_slow_peer, 0);
   /* Keep the session from idling out; read nothing, so ack nothing. */
   bool closed = false;
@@ -501,7 +482,7 @@ static void unacked_data_fills_the_queue_then_kills_the_link(void **state) {
     }
   }
   assert_true(closed);
-  EVENTUALLY(f, st.closed_dead_link == 1 && st.sessions == 0);
+  EVENTUALLY_STATS(f->srv, st, st.closed_dead_link == 1 && st.sessions == 0, 3000);
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_DEAD_LINK);
   assert_int_equal(atomic_load(&disconnects), 1);
   mini_close(&m);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "kite/kite.h"
+#include "e2e_poll.h"
 
 #include "base/le.h"
 #include "server/conv.h"
@@ -78,31 +79,13 @@ static int teardown(void **state) {
   return 0;
 }
 
-static kite_server_stats stats(const fixture *f) {
-  kite_server_stats st;
-  kite_server_stats_get(f->srv, &st);
-  return st;
-}
-
-#define EVENTUALLY(f, cond)                                                  \
-  do {                                                                       \
-    for (int i_ = 0; i_ < 600; i_++) {                                       \
-      st = stats(f);                                                         \
-      if (cond)                                                              \
-        break;                                                               \
-      usleep(5000);                                                          \
-    }                                                                        \
-    st = stats(f);                                                           \
-    assert_true(cond);                                                       \
-  } while (0)
-
 /* Waits until the server has read everything sent (dgrams_in still for
  * 100 ms), within 5 s. */
 static kite_server_stats settled(const fixture *f) {
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   for (int i = 0; i < 50; i++) {
     usleep(100000);
-    kite_server_stats now = stats(f);
+    kite_server_stats now = e2e_stats(f->srv);
     if (now.dgrams_in == st.dgrams_in)
       return now;
     st = now;
@@ -139,7 +122,7 @@ static void spoofed_convs_from_the_players_address_do_nothing(void **state) {
   mini m;
   mini_open(&m, player, &f->addr, acc.conv);
   mini_send_frame(&m, 7, 0, "hi", 2, false);
-  EVENTUALLY(f, atomic_load(&messages) == 1 && st.sessions_opened == 1);
+  EVENTUALLY_STATS(f->srv, st, atomic_load(&messages) == 1 && st.sessions_opened == 1, 3000);
 
   /* The attacker's own session on the player's shard: what it learns
    * from its own conv is all it knows of the player's. */
@@ -204,7 +187,7 @@ static void spoofed_convs_from_the_players_address_do_nothing(void **state) {
 
   /* The player's real next message (sn 1) is the one delivered. */
   mini_send_frame(&m, 7, 0, "again", 5, false);
-  EVENTUALLY(f, atomic_load(&messages) == 2);
+  EVENTUALLY_STATS(f->srv, st, atomic_load(&messages) == 2, 3000);
   assert_int_equal(atomic_load(&disconnects), 0);
   mini_close(&m);
   close(attacker);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "kite/kite.h"
+#include "e2e_poll.h"
 
 #include "kcp_raw.h"
 
@@ -68,24 +69,6 @@ static int teardown(void **state) {
   free(f);
   return 0;
 }
-
-static kite_server_stats stats(const fixture *f) {
-  kite_server_stats st;
-  kite_server_stats_get(f->srv, &st);
-  return st;
-}
-
-#define EVENTUALLY(f, cond)                                                  \
-  do {                                                                       \
-    for (int i_ = 0; i_ < 600; i_++) {                                       \
-      st = stats(f);                                                         \
-      if (cond)                                                              \
-        break;                                                               \
-      usleep(5000);                                                          \
-    }                                                                        \
-    st = stats(f);                                                           \
-    assert_true(cond);                                                       \
-  } while (0)
 
 static int socket_at(const char *ip) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -148,19 +131,19 @@ static void a_flooding_address_holds_only_its_share(void **state) {
       refused++;
   }
   assert_int_equal(got, 2);
-  EVENTUALLY(f, st.reject_per_source_halfopen == 18);
+  EVENTUALLY_STATS(f->srv, st, st.reject_per_source_halfopen == 18, 3000);
   assert_int_equal(st.reject_per_source, 0);
   assert_int_equal(st.sessions, 2);
   /* Opened, they make room for more half-open, up to 4 in all. */
   static mini m[64];
   for (int i = 0; i < got; i++)
     open_session(&m[i], flood, f, &acc[i]);
-  EVENTUALLY(f, st.sessions_opened == 2);
+  EVENTUALLY_STATS(f->srv, st, st.sessions_opened == 2, 3000);
   for (uint32_t n = 100; n < 110; n++)
     if (try_connect(f, flood, n, &acc[got]))
       open_session(&m[got], flood, f, &acc[got]), got++;
   assert_int_equal(got, 4);
-  EVENTUALLY(f, st.sessions_opened == 4 && st.reject_per_source >= 1);
+  EVENTUALLY_STATS(f->srv, st, st.sessions_opened == 4 && st.reject_per_source >= 1, 3000);
 
   /* Its /24 neighbour: the prefix's 6 minus the 4 taken. */
   int near = socket_at("127.0.0.3");
@@ -169,10 +152,10 @@ static void a_flooding_address_holds_only_its_share(void **state) {
   open_session(&m[got++], near, f, &a);
   assert_true(try_connect(f, near, 201, &a));
   open_session(&m[got++], near, f, &a);
-  EVENTUALLY(f, st.sessions_opened == 6);
+  EVENTUALLY_STATS(f->srv, st, st.sessions_opened == 6, 3000);
   uint64_t before = st.reject_per_source;
   assert_false(try_connect(f, near, 202, &a));
-  EVENTUALLY(f, st.reject_per_source == before + 1);
+  EVENTUALLY_STATS(f->srv, st, st.reject_per_source == before + 1, 3000);
 
   /* Another /24 still gets in, and its session works. */
   int other = socket_at("127.1.0.1");
@@ -180,17 +163,17 @@ static void a_flooding_address_holds_only_its_share(void **state) {
   mini legit;
   mini_open(&legit, other, &f->addr, a.conv);
   mini_send_frame(&legit, 7, 0, "hello", 5, false);
-  EVENTUALLY(f, atomic_load(&messages) == 1);
+  EVENTUALLY_STATS(f->srv, st, atomic_load(&messages) == 1, 3000);
   assert_int_equal(st.sessions, 7);
 
   /* The flooder closes one: its place comes back. */
   kite__ctrl c = {.type = KITE__CTRL_CLOSE, .conv = acc[0].conv};
   memcpy(c.token, acc[0].token, 8);
   send_ctrl(flood, &f->addr, &c);
-  EVENTUALLY(f, st.sessions == 6);
+  EVENTUALLY_STATS(f->srv, st, st.sessions == 6, 3000);
   assert_true(try_connect(f, flood, 400, &a));
   /* ...and a half-open one that expires gives its place back too. */
-  EVENTUALLY(f, st.halfopen_expired == 1 && st.sessions == 6);
+  EVENTUALLY_STATS(f->srv, st, st.halfopen_expired == 1 && st.sessions == 6, 3000);
   assert_true(try_connect(f, flood, 401, &a));
 
   for (int i = 0; i < got; i++)
@@ -214,7 +197,7 @@ static void without_limits_one_address_takes_every_slot(void **state) {
   assert_int_equal(got, 12);
   int other = socket_at("127.1.0.1");
   assert_false(try_connect(f, other, 300, &acc));
-  EVENTUALLY(f, st.reject_full == 9);
+  EVENTUALLY_STATS(f->srv, st, st.reject_full == 9, 3000);
   assert_int_equal(st.reject_per_source + st.reject_per_source_halfopen, 0);
   close(flood);
   close(other);

@@ -16,20 +16,13 @@
 #include <cmocka.h>
 
 #include "kite/kite.h"
+#include "e2e_poll.h"
 
 #include "base/clock.h"
 #include "tcp_raw.h"
 
 #include <poll.h>
 #include <stdlib.h>
-
-#define WAIT_FOR(cond, ms)                                                   \
-  ({                                                                         \
-    uint64_t end_ = kite__now_us() + (uint64_t)(ms) * 1000;                  \
-    while (!(cond) && kite__now_us() < end_)                                 \
-      usleep(2000);                                                          \
-    (cond);                                                                  \
-  })
 
 enum { MSG_ECHO = 1 };
 
@@ -83,12 +76,6 @@ static int teardown(void **state) {
   kite_server_destroy(f->srv);
   free(f);
   return 0;
-}
-
-static kite_server_stats stats(const fixture *f) {
-  kite_server_stats st;
-  kite_server_stats_get(f->srv, &st);
-  return st;
 }
 
 /* A connection from |src| (a 127/8 address) to the server; -1 on failure. */
@@ -161,13 +148,13 @@ static void bare_connects_hold_no_slot(void **state) {
   /* The pre-session list kept the newest 4: 21 were accepted before a's
    * OPEN was read (the accept queue is in order; a waited for OPENED
    * before b connected), and b found room. */
-  assert_true(WAIT_FOR(stats(f).tcp_preopen_evicted == BARE + 1 - 4, 5000));
-  uint64_t evicted = stats(f).tcp_preopen_evicted;
+  assert_true(WAIT_FOR(e2e_stats(f->srv).tcp_preopen_evicted == BARE + 1 - 4, 5000));
+  uint64_t evicted = e2e_stats(f->srv).tcp_preopen_evicted;
   /* The oldest went: the first bare connects see their EOF. */
   assert_true(WAIT_FOR(count_closed(bare, BARE) == (int)evicted, 5000));
   for (int i = 0; i < (int)evicted; i++)
     assert_true(closed_by_server(bare[i]));
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.sessions, 2);
   assert_int_equal(st.sessions_opened, 2);
   assert_int_equal(st.reject_full, 0);
@@ -181,7 +168,7 @@ static void bare_connects_hold_no_slot(void **state) {
   kite__ctrl rej;
   assert_int_equal(kite__ctrl_decode(buf, 17, &rej), 0);
   assert_int_equal(rej.reason, KITE__REJECT_FULL);
-  assert_int_equal(stats(f).reject_full, 1);
+  assert_int_equal(e2e_stats(f->srv).reject_full, 1);
   close(c);
   for (int i = 0; i < BARE; i++)
     close(bare[i]);
@@ -197,23 +184,23 @@ static void per_source_limits(void **state) {
   for (int i = 0; i < FLOOD; i++)
     assert_true((flood[i] = connect_from(f, "127.0.0.2")) >= 0);
   /* 4 held (tcp_max_per_addr), 6 closed at once. */
-  assert_true(WAIT_FOR(stats(f).tcp_refused_addr == FLOOD - 4, 5000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).tcp_refused_addr == FLOOD - 4, 5000));
   assert_true(WAIT_FOR(count_closed(flood, FLOOD) == FLOOD - 4, 5000));
   /* Its /24 holds 6 (tcp_max_per_prefix): 2 more from 127.0.0.3, then
    * a third is refused, as is 127.0.0.4 from the same /24. */
   int n3[3];
   for (int i = 0; i < 3; i++)
     assert_true((n3[i] = connect_from(f, "127.0.0.3")) >= 0);
-  assert_true(WAIT_FOR(stats(f).tcp_refused_prefix == 1, 5000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).tcp_refused_prefix == 1, 5000));
   assert_true(WAIT_FOR(count_closed(n3, 3) == 1, 5000));
   int n4 = connect_from(f, "127.0.0.4");
   assert_true(n4 >= 0);
-  assert_true(WAIT_FOR(stats(f).tcp_refused_prefix == 2, 5000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).tcp_refused_prefix == 2, 5000));
   assert_true(WAIT_FOR(closed_by_server(n4), 5000));
   close(n4);
   /* A client from another /24 gets in and is served. */
   int legit = open_from(f, "127.1.0.2", 7);
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.tcp_refused_addr, FLOOD - 4);
   assert_int_equal(st.tcp_refused_prefix, 2);
   assert_int_equal(st.sessions_opened, 1);

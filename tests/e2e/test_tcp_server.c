@@ -158,20 +158,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static kite_server_stats stats(const fixture *f) {
-  kite_server_stats st;
-  kite_server_stats_get(f->srv, &st);
-  return st;
-}
-
-#define WAIT_FOR(cond, ms)                                                   \
-  ({                                                                         \
-    uint64_t end_ = kite__now_us() + (uint64_t)(ms) * 1000;                  \
-    while (!(cond) && kite__now_us() < end_)                                 \
-      usleep(2000);                                                          \
-    (cond);                                                                  \
-  })
-
 static int open_conn(const fixture *f) {
   int fd = tcp_raw_connect(f->port, 5000, 0);
   assert_true(fd >= 0);
@@ -249,8 +235,8 @@ static void frames_split_and_coalesced(void **state) {
   read_echoes(fd, 30, 300);
 
   /* An inline handler writes its echo before the shard counts the frame. */
-  assert_true(WAIT_FOR(stats(f).frames_in == 330, 2000));
-  kite_server_stats st = stats(f);
+  assert_true(WAIT_FOR(e2e_stats(f->srv).frames_in == 330, 2000));
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.tcp_accepted, 1);
   assert_int_equal(st.closed_protocol, 0);
   close(fd);
@@ -293,8 +279,8 @@ static void invalid_headers_close_with_protocol_error(void **state) {
     close(fd);
     echo_once(bystander, 100 + (uint32_t)i);  /* nobody else disturbed */
   }
-  assert_true(WAIT_FOR(stats(f).closed_protocol == (uint64_t)ncases, 2000));
-  kite_server_stats st = stats(f);
+  assert_true(WAIT_FOR(e2e_stats(f->srv).closed_protocol == (uint64_t)ncases, 2000));
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.drop_frame, ncases);
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_PROTOCOL);
   close(bystander);
@@ -323,12 +309,12 @@ static void bad_preface_and_version(void **state) {
   assert_int_equal(tcp_raw_expect_eof(fd), 0);
   close(fd);
 
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.tcp_bad_open, 1);
   assert_int_equal(st.reject_version, 1);
   assert_int_equal(st.sessions_opened, 0);
   assert_int_equal(atomic_load(&connects), 0);
-  assert_true(WAIT_FOR(stats(f).sessions == 0, 2000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).sessions == 0, 2000));
 }
 
 static void handshake_timeout_ping_and_idle(void **state) {
@@ -339,7 +325,7 @@ static void handshake_timeout_ping_and_idle(void **state) {
   assert_int_equal(tcp_raw_expect_eof(mute), 0);
   assert_true(kite__now_us() - t0 >= 250000);
   close(mute);
-  assert_int_equal(stats(f).halfopen_expired, 1);
+  assert_int_equal(e2e_stats(f->srv).halfopen_expired, 1);
   assert_int_equal(atomic_load(&connects), 0);
 
   int fd = open_conn(f);
@@ -358,7 +344,7 @@ static void handshake_timeout_ping_and_idle(void **state) {
   close(fd);
   assert_true(WAIT_FOR(atomic_load(&disconnects) == 1, 2000));
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_IDLE);
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.closed_idle, 1);
   assert_int_equal(st.pings, 1);
   assert_int_equal(st.frames_in, 0); /* pings reach no handler */
@@ -378,7 +364,7 @@ static void full_server_rejects(void **state) {
   assert_int_equal(rej.reason, KITE__REJECT_FULL);
   assert_int_equal(tcp_raw_expect_eof(c), 0);
   close(c);
-  assert_int_equal(stats(f).reject_full, 1);
+  assert_int_equal(e2e_stats(f->srv).reject_full, 1);
   echo_once(a, 1);
   echo_once(b, 2);
   close(a);
@@ -396,12 +382,12 @@ static void slow_reader_is_closed_and_bounded(void **state) {
   assert_true(tcp_raw_write(slow, frame, n));
   /* The sender hears KITE_EFULL: the queue stops at tcp_send_max. */
   assert_true(WAIT_FOR(atomic_load(&flood_full) == 1, 5000));
-  assert_true(stats(f).tcp_send_full >= 1);
+  assert_true(e2e_stats(f->srv).tcp_send_full >= 1);
   echo_once(other, 7); /* the shard is not stuck behind it */
   /* It reads nothing for tcp_stall_ms: closed as a slow peer. */
   assert_true(WAIT_FOR(atomic_load(&disconnects) == 1, 5000));
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_SLOW_PEER);
-  assert_int_equal(stats(f).closed_slow_peer, 1);
+  assert_int_equal(e2e_stats(f->srv).closed_slow_peer, 1);
   echo_once(other, 8);
   close(slow);
   close(other);
@@ -432,7 +418,7 @@ static void graceful_stop_delivers_queued_data_whole(void **state) {
   memcpy(req + 4, &size, 4);
   size_t n = tcp_raw_frame(frame, MSG_BURST, 0, req, 8, false);
   assert_true(tcp_raw_write(fd, frame, n));
-  assert_true(WAIT_FOR(stats(f).frames_out == count, 5000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).frames_out == count, 5000));
   assert_int_equal(atomic_load(&burst_failed), 0);
 
   stopper st = {.srv = f->srv};
@@ -462,7 +448,7 @@ static void graceful_stop_delivers_queued_data_whole(void **state) {
   pthread_join(t, NULL);
   assert_true(atomic_load(&st.done));
   assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_SHUTDOWN);
-  kite_server_stats s = stats(f);
+  kite_server_stats s = e2e_stats(f->srv);
   assert_int_equal(s.closed_shutdown, 1);
   assert_int_equal(s.tcp_linger_cut, 0);
   assert_true(s.tcp_bytes_out > (uint64_t)count * size);
@@ -501,7 +487,7 @@ static void backpressure_from_slow_handlers(void **state) {
   assert_true(tcp_raw_write(fd, all, at));
   free(all);
   read_echoes(fd, 0, COUNT);
-  assert_true(stats(f).backpressure > 0); /* a 1 KiB mailbox filled */
+  assert_true(e2e_stats(f->srv).backpressure > 0); /* a 1 KiB mailbox filled */
   close(fd);
 }
 
@@ -537,7 +523,7 @@ static void kcp_and_tcp_on_one_port(void **state) {
   assert_true(POLL_UNTIL(cli, kcp_echoes == 50, 3000));
   kite_client_destroy(cli);
   close(fd);
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.tcp_accepted, 1);
   assert_int_equal(st.sessions_opened, 2);
 }
@@ -590,7 +576,7 @@ static void client_library_over_tcp(void **state) {
   assert_true(POLL_UNTIL(cli, tcp_gone >= 0, 3000));
   assert_int_equal(tcp_gone, KITE_CLOSE_KICKED); /* the close notice said why */
   assert_true(WAIT_FOR(atomic_load(&last_reason) == KITE_CLOSE_KICKED, 2000));
-  assert_true(WAIT_FOR(stats(f).frames_in == 501, 2000)); /* counted after its handler */
+  assert_true(WAIT_FOR(e2e_stats(f->srv).frames_in == 501, 2000)); /* counted after its handler */
   kite_client_destroy(cli);
 }
 

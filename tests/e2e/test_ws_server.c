@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "kite/kite.h"
+#include "e2e_poll.h"
 
 #include "base/clock.h"
 #include "tcp_raw.h"
@@ -29,14 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-
-#define WAIT_FOR(cond, ms)                                                   \
-  ({                                                                         \
-    uint64_t end_ = kite__now_us() + (uint64_t)(ms) * 1000;                  \
-    while (!(cond) && kite__now_us() < end_)                                 \
-      usleep(2000);                                                          \
-    (cond);                                                                  \
-  })
 
 enum { MSG_ECHO = 1, MSG_KICK = 5 };
 
@@ -125,12 +118,6 @@ static int teardown(void **state) {
   assert_int_equal(system(cmd), 0);
   free(f);
   return 0;
-}
-
-static kite_server_stats stats(const fixture *f) {
-  kite_server_stats st;
-  kite_server_stats_get(f->srv, &st);
-  return st;
 }
 
 /* Reads an HTTP head (to its blank line) into |out|; its length or -1. */
@@ -298,7 +285,7 @@ static void upgrade_echo_kick(void **state) {
   assert_int_equal(tcp_raw_expect_eof(fd), 0);
   close(fd);
   assert_true(WAIT_FOR(atomic_load(&disconnects) == 1, 2000));
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.ws_upgrades, 1);
   assert_int_equal(st.sessions_opened, 1);
   assert_int_equal(st.closed_kicked, 1);
@@ -311,13 +298,13 @@ static void frame_refusals(void **state) {
   ws_frame(fd, 0x1, true, "hi", 2, true);
   expect_ws_close(fd, 1003);
   close(fd);
-  assert_true(WAIT_FOR(stats(f).ws_refused_text == 1, 2000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).ws_refused_text == 1, 2000));
   /* An unmasked frame, before the OPEN: 1002. */
   fd = ws_connect(f);
   ws_frame(fd, 0x2, true, "KITE", 4, false);
   expect_ws_close(fd, 1002);
   close(fd);
-  assert_true(WAIT_FOR(stats(f).ws_refused_proto == 1, 2000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).ws_refused_proto == 1, 2000));
   /* A message over ws_max_message (1024), across fragments: 1009. */
   fd = ws_open(f);
   static uint8_t big[800];
@@ -325,15 +312,15 @@ static void frame_refusals(void **state) {
   ws_frame(fd, 0x0, true, big, sizeof(big), true);
   expect_ws_close(fd, 1009);
   close(fd);
-  assert_true(WAIT_FOR(stats(f).ws_refused_too_big == 1, 2000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).ws_refused_too_big == 1, 2000));
   /* A ping over 125 bytes: 1002. */
   fd = ws_open(f);
   ws_frame(fd, 0x9, true, big, 126, true);
   expect_ws_close(fd, 1002);
   close(fd);
-  assert_true(WAIT_FOR(stats(f).ws_refused_proto == 2, 2000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).ws_refused_proto == 2, 2000));
   assert_true(WAIT_FOR(atomic_load(&disconnects) == 3, 2000));
-  assert_int_equal(stats(f).sessions_opened, 3);
+  assert_int_equal(e2e_stats(f->srv).sessions_opened, 3);
 }
 
 static void http_refusals(void **state) {
@@ -341,7 +328,7 @@ static void http_refusals(void **state) {
   char head[1024];
   assert_int_equal(http(f, upgrade_req("http://evil.example"), head,
                         sizeof(head), NULL), 403);
-  assert_int_equal(stats(f).ws_refused_origin, 1);
+  assert_int_equal(e2e_stats(f->srv).ws_refused_origin, 1);
   char big[700];
   int k = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ");
   memset(big + k, 'a', 600 - (size_t)k);
@@ -349,15 +336,15 @@ static void http_refusals(void **state) {
   assert_int_equal(http(f, big, head, sizeof(head), NULL), 431);
   assert_int_equal(http(f, "GEX / HTTP/1.1\r\nHost: x\r\n\r\n", head,
                         sizeof(head), NULL), 405);
-  assert_true(WAIT_FOR(stats(f).http_refused == 2, 2000));
+  assert_true(WAIT_FOR(e2e_stats(f->srv).http_refused == 2, 2000));
   /* A head that never ends: dropped at handshake_timeout_ms (400). */
   int fd = tcp_raw_connect(f->port, 5000, 0);
   const char *part = "GET / HTTP/1.1\r\nHost: x\r\n";
   assert_true(tcp_raw_write(fd, part, strlen(part)));
   assert_int_equal(tcp_raw_expect_eof(fd), 0);
   close(fd);
-  assert_int_equal(stats(f).halfopen_expired, 1);
-  assert_int_equal(stats(f).sessions_opened, 0);
+  assert_int_equal(e2e_stats(f->srv).halfopen_expired, 1);
+  assert_int_equal(e2e_stats(f->srv).sessions_opened, 0);
 }
 
 static void static_files(void **state) {
@@ -388,7 +375,7 @@ static void static_files(void **state) {
                         sizeof(head), NULL), 404);
   assert_int_equal(http(f, "GET /missing.js HTTP/1.1\r\nHost: x\r\n\r\n",
                         head, sizeof(head), NULL), 404);
-  kite_server_stats st = stats(f);
+  kite_server_stats st = e2e_stats(f->srv);
   assert_int_equal(st.http_static_served, 2);
   assert_int_equal(st.http_not_found, 2);
   assert_int_equal(st.http_refused, 3);
@@ -409,7 +396,7 @@ static void no_root_is_404(void **state) {
   char head[512];
   assert_int_equal(http(&f, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n",
                         head, sizeof(head), NULL), 404);
-  assert_int_equal(stats(&f).http_not_found, 1);
+  assert_int_equal(e2e_stats(f.srv).http_not_found, 1);
   kite_server_destroy(f.srv);
 }
 
