@@ -130,6 +130,8 @@ function onMessage(msgId, body) {
       $('room-name').textContent = game.room;
       log(`* you are in ${game.room}`, 'sys');
       show('arena');
+      // The keys are for moving now, not for the form just used.
+      if (document.activeElement instanceof HTMLInputElement) document.activeElement.blur();
       break;
     case ENTER: {
       const id = u32(body, 0), name = dec.decode(body.subarray(4));
