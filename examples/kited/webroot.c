@@ -3,16 +3,20 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* |dir|/|rel| into |buf| when it holds a readable index.html. */
+/* |dir|/|rel|, made absolute and without "..", into |buf| when it holds
+ * a readable index.html. */
 static const char *try_dir(char *buf, size_t cap, const char *dir,
                            const char *rel) {
-  char index[PATH_MAX + 64];
-  int n = snprintf(buf, cap, "%s/%s", dir, rel);
-  if (n < 0 || (size_t)n >= cap)
+  char path[PATH_MAX], real[PATH_MAX], index[PATH_MAX + 64];
+  int n = snprintf(path, sizeof(path), "%s/%s", dir, rel);
+  if (n < 0 || (size_t)n >= sizeof(path) || !realpath(path, real) ||
+      strlen(real) >= cap)
     return NULL;
+  strcpy(buf, real);
   n = snprintf(index, sizeof(index), "%s/index.html", buf);
   if (n < 0 || (size_t)n >= sizeof(index) || access(index, R_OK) != 0)
     return NULL;
