@@ -5,7 +5,8 @@
 // over TCP. The pages log in (one through the name prompt and the room
 // list, as a person would), join the room, move with the keyboard, chat;
 // each side checks what it saw of the others. A screenshot of the arena is
-// saved (OUTDIR/arena.png) and checked not blank.
+// saved (OUTDIR/arena.png) and checked not blank. First, kited with
+// --no-http or --http-root '' serves nothing (GET / is 404, no URL).
 //
 // usage: node arena_browser.mjs KITED KITE_CLI OUTDIR
 //        (CHROMIUM: the browser, `chromium` on PATH by default)
@@ -74,14 +75,29 @@ async function startKited() {
   const child = spawn(kitedBin, ['--udp', '127.0.0.1:0', '--threads', '2', '--workers', '2'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push({ name: 'kited', child });
-  child.stdout.on('data', (d) => { kitedOut += d; });
   child.stderr.on('data', (d) => { kitedOut += d; });
+  child.stdout.on('data', (d) => { kitedOut += d; });
   const url = await until('kited to print its URL', () => {
     if (child.exitCode !== null) fail('kited exited');
     const m = /arena in a browser: (http:\/\/127\.0\.0\.1:(\d+)\/)/.exec(kitedOut);
     return m && { url: m[1], port: Number(m[2]) };
   });
   return url;
+}
+
+// kited told to serve no files (|flag|): no URL printed, GET / is 404.
+async function checkNoFiles(flag) {
+  const child = spawn(kitedBin, ['--udp', '127.0.0.1:0', '--threads', '1', '--workers', '1', ...flag],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = { name: `kited ${flag.join(' ')}`, child, out: '' };
+  procs.push(p);
+  child.stdout.on('data', (d) => { p.out += d; });
+  child.stderr.on('data', (d) => { p.out += d; });
+  const port = await until(`${p.name} to listen`, () => Number(/tcp port (\d+)/.exec(p.out)?.[1]));
+  const r = await fetch(`http://127.0.0.1:${port}/`);
+  if (r.status !== 404) fail(`${p.name}: GET / answered ${r.status}, not 404`);
+  if (p.out.includes('arena in a browser')) fail(`${p.name} printed a URL`);
+  child.kill('SIGTERM');
 }
 
 function startCli(name, port, tcp) {
@@ -233,6 +249,8 @@ function decodePng(png) {
 
 // ---- the test ----
 
+await checkNoFiles(['--no-http']);
+await checkNoFiles(['--http-root', '']);
 const { url, port } = await startKited();
 console.log(`kited: ${url}`);
 const cdp = startChromium();
@@ -279,12 +297,15 @@ await bob.send('Page.bringToFront');
 await bob.key('keyDown', 'KeyS', 's', 83);
 await until('alice to see bob move down by 100', async () => (await pos(alice, 'bob'))[1] >= b0[1] + 100);
 await bob.key('keyUp', 'KeyS', 's', 83);
-// Both stopped: a position that holds for a few ticks.
+// Both stopped: a position that holds across three ticks or more.
+const seen = (pg, who) => pg.eval(`[window.arena.tick, window.arena.positions()[${JSON.stringify(who)}]]`);
 const still = async (pg, who) => {
-  const p = await pos(pg, who);
-  await sleep(300);
-  const q = await pos(pg, who);
-  return p[0] === q[0] && p[1] === q[1] && q;
+  const [t0, p] = await seen(pg, who);
+  const [t1, q] = await until(`three more ticks on ${who}`, async () => {
+    const r = await seen(pg, who);
+    return r[0] >= t0 + 3 && r;
+  });
+  return t1 >= t0 + 3 && p[0] === q[0] && p[1] === q[1] && q;
 };
 const a1 = await until('alice to stop', () => still(bob, 'alice'));
 const b1 = await until('bob to stop', () => still(alice, 'bob'));
