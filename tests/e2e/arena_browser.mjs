@@ -5,7 +5,8 @@
 // over TCP. The pages log in (one through the name prompt and the room
 // list, as a person would), join the room, move with the keyboard, chat;
 // each side checks what it saw of the others. A screenshot of the arena is
-// saved (OUTDIR/arena.png) and checked not blank. First, kited with
+// saved (OUTDIR/arena.png) and checked not blank (and the lobby's, as bob
+// saw it, in OUTDIR/lobby.png). First, kited with
 // --no-http or --http-root '' serves nothing (GET / is 404, no URL).
 //
 // usage: node arena_browser.mjs KITED KITE_CLI OUTDIR
@@ -273,6 +274,11 @@ await until('bob\'s name prompt', () =>
 await bob.type('#name', 'bob');
 await until('bob\'s room list to show arena', () =>
   bob.eval('[...document.querySelectorAll("#rooms li")].some((li) => li.textContent.startsWith("arena"))'));
+// The lobby as bob sees it, kept beside the arena's screenshot.
+mkdirSync(outDir, { recursive: true });
+await bob.send('Page.bringToFront');
+writeFileSync(join(outDir, 'lobby.png'),
+  Buffer.from((await bob.send('Page.captureScreenshot', { format: 'png' })).data, 'base64'));
 await bob.eval('[...document.querySelectorAll("#rooms li")].find((li) => li.textContent.startsWith("arena")).click(), 1');
 await until('bob to be in arena', () => bob.eval('window.arena.room === "arena"'));
 
@@ -351,7 +357,6 @@ await until('alice\'s canvas to draw more frames', async () => (await alice.eval
 const box = await alice.eval(`(() => { const r = document.getElementById('arena').getBoundingClientRect();
   return [r.left, r.top, r.width, r.height, devicePixelRatio, innerWidth, innerHeight]; })()`);
 const shot = Buffer.from((await alice.send('Page.captureScreenshot', { format: 'png' })).data, 'base64');
-mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'arena.png'), shot);
 const img = decodePng(shot);
 const [bx, by, bw, bh, dpr, vw, vh] = box;

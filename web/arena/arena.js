@@ -96,6 +96,7 @@ const conn = connect(url, {
     game.state = 'closed';
     game.closeReason = reason;
     status(`disconnected: ${reasonName(reason)}; reload to play again`, true);
+    show('none');
     log(`! disconnected (${reasonName(reason)})`, 'err');
   },
 });
@@ -127,6 +128,8 @@ function onMessage(msgId, body) {
       game.room = dec.decode(body);
       game.names.clear();
       game.snaps = [];
+      game.dir = [0, 0]; // the server starts a player still
+      held.clear();
       $('room-name').textContent = game.room;
       log(`* you are in ${game.room}`, 'sys');
       show('arena');
