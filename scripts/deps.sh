@@ -18,6 +18,7 @@ pkgs=(
   libwslay-dev                      # WebSocket framing (src/net/ws.c)
   nettle-dev                        # SHA-1 and base64 of the WebSocket handshake
   nodejs                            # clients/js: node --test (Node 18 or later)
+  chromium                          # the arena page's end-to-end test (headless)
 )
 
 [ $# -gt 0 ] && pkgs=("$@")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds kite (installing its Debian packages first) and runs the demo game
-# server on defaults: kited on udp 127.0.0.1:7001, hash workers, until
-# SIGINT/SIGTERM (a graceful stop). Arguments go to kited, e.g.
+# server on defaults: kited on udp and tcp 127.0.0.1:7001, hash workers,
+# until SIGINT/SIGTERM (a graceful stop). Arguments go to kited, e.g.
 #   scripts/run.sh --udp 0.0.0.0:7001 --metrics 127.0.0.1:9464
-# Then, in another terminal:
+# kited prints the arena's URL (http://127.0.0.1:7001/): open it in a
+# browser to play. Or, in another terminal:
 #   build/release/tools/cli/kite-cli --name alice --join arena
 set -euo pipefail
 cd "$(dirname "$0")/.."

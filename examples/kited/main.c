@@ -5,19 +5,24 @@
  * messages are in docs/DEMO.md.
  *
  *   kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]
- *         [--workers N] [--max-rooms N] [--metrics HOST:PORT] [--verbose]
+ *         [--workers N] [--max-rooms N] [--metrics HOST:PORT]
+ *         [--http-root DIR | --no-http] [--verbose]
  *
  * Players connect over KCP or TCP; TCP listens on the UDP address unless
- * told otherwise.
+ * told otherwise. Browsers too: a plain GET on the TCP port gets the arena
+ * page (web/arena, found beside kited: webroot.h), which then plays over a
+ * WebSocket on the same port, so http://HOST:PORT/ is all a player needs.
  *
  * Hash worker mode: each room has an affinity key, so a room's players and
  * its tick run on one worker and its state needs no lock (game.h).
  */
 #include "game.h"
 #include "help.h"
+#include "webroot.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +32,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]\n"
           "             [--workers N] [--max-rooms N] [--metrics HOST:PORT]\n"
-          "             [--http-root DIR] [--verbose]\n");
+          "             [--http-root DIR | --no-http] [--verbose]\n");
   exit(2);
 }
 
@@ -42,6 +47,23 @@ static uint32_t number(const char *opt, const char *s) {
   return (uint32_t)v;
 }
 
+/* The arena's address for a browser: the TCP address's host (loopback's
+ * in place of a wildcard) and the port it got. */
+static void print_url(const char *addr, int port, const char *root) {
+  const char *colon = strrchr(addr, ':');
+  int hlen = colon ? (int)(colon - addr) : (int)strlen(addr);
+  const char *host = addr;
+  if ((hlen == 7 && !strncmp(addr, "0.0.0.0", 7)) || hlen == 0) {
+    host = "127.0.0.1";
+    hlen = 9;
+  } else if (hlen == 4 && !strncmp(addr, "[::]", 4)) {
+    host = "[::1]";
+    hlen = 5;
+  }
+  printf("arena in a browser: http://%.*s:%d/ (files from %s)\n", hlen, host,
+         port, root);
+}
+
 int main(int argc, char **argv) {
   kite_server_config cfg;
   kite_server_config_init(&cfg);
@@ -49,6 +71,8 @@ int main(int argc, char **argv) {
   cfg.max_sessions = 10000;
   uint32_t max_rooms = 64;
   bool tcp = true;
+  bool web_given = false; /* --http-root or --no-http: no default page */
+  char web_buf[PATH_MAX];
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -76,8 +100,12 @@ int main(int argc, char **argv) {
       cfg.metrics_addr = v;
       i++;
     } else if (!strcmp(a, "--http-root") && v) {
-      cfg.http_root = v; /* plain GETs on the TCP port: files under it */
+      cfg.http_root = *v ? v : NULL; /* plain GETs on the TCP port: files under it */
+      web_given = true;
       i++;
+    } else if (!strcmp(a, "--no-http")) {
+      cfg.http_root = NULL;
+      web_given = true;
     } else if (!strcmp(a, "--verbose")) {
       cfg.log_level = KITE_LOG_DEBUG;
     } else {
@@ -91,6 +119,12 @@ int main(int argc, char **argv) {
     cfg.tcp_addr = NULL;
   else if (!cfg.tcp_addr)
     cfg.tcp_addr = cfg.udp_addr; /* the same host and port number */
+  if (!web_given && cfg.tcp_addr) {
+    cfg.http_root = kited_web_root(web_buf, sizeof(web_buf));
+    if (!cfg.http_root)
+      fprintf(stderr, "kited: no arena page beside kited (web/ or %s); "
+                      "--http-root DIR serves one\n", KITED_WEB_REL);
+  }
 
   /* Signals go to this thread alone (sigwait below). */
   sigset_t sigs;
@@ -126,6 +160,8 @@ int main(int argc, char **argv) {
   if (cfg.metrics_addr)
     printf(", metrics on tcp port %d", kite_server_metrics_port(w.srv));
   printf("; try: kite-cli --name alice --join arena\n");
+  if (cfg.tcp_addr && cfg.http_root)
+    print_url(cfg.tcp_addr, kite_server_tcp_port(w.srv), cfg.http_root);
   fflush(stdout);
 
   int sig;

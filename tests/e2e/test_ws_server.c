@@ -9,7 +9,12 @@
  *    (1002), a message over ws_max_message (1009), a control frame over
  *    125 bytes (1002), an Origin off the allow-list (403), a head over
  *    http_head_max (431), a method other than GET (405), a head that never
- *    ends (the handshake deadline);
+ *    ends (the handshake deadline), an upgrade without an Origin (or an
+ *    empty one) while ws_origins is set (403);
+ *  - backpressure: a client that stops reading (as a stalled browser tab
+ *    does) while the server floods it: sends get KITE_EFULL at
+ *    tcp_send_max, counted, other sessions go on, and after tcp_stall_ms
+ *    the session ends as a slow peer, as a TCP one does;
  *  - the static route: a file under http_root, 404 without it, and
  *    traversal ("..", "%2e%2e", a symlink out of the directory) refused.
  */
@@ -31,9 +36,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-enum { MSG_ECHO = 1, MSG_KICK = 5 };
+enum { MSG_ECHO = 1, MSG_ITEM = 3, MSG_FLOOD = 4, MSG_KICK = 5 };
 
-static atomic_int connects, disconnects, last_transport;
+static atomic_int connects, disconnects, last_transport, last_reason;
+static atomic_int flood_full; /* a MSG_FLOOD handler met KITE_EFULL */
 
 typedef struct fixture {
   kite_server *srv;
@@ -50,13 +56,23 @@ static void on_connect(kite_server *s, kite_session_id id, void *u) {
 }
 
 static void on_disconnect(kite_server *s, kite_session_id id, int r, void *u) {
-  (void)s; (void)id; (void)r; (void)u;
+  (void)s; (void)id; (void)u;
+  atomic_store(&last_reason, r);
   atomic_fetch_add(&disconnects, 1);
 }
 
 static void on_message(kite_server *s, kite_session_id id, uint16_t m,
                        const uint8_t *b, size_t n, void *u) {
   (void)u;
+  if (m == MSG_FLOOD) { /* sends until the connection's output is full */
+    static const uint8_t big[1000];
+    for (int i = 0; i < 100000; i++)
+      if (kite_session_send(s, id, MSG_ITEM, big, sizeof(big)) == KITE_EFULL) {
+        atomic_store(&flood_full, 1);
+        break;
+      }
+    return;
+  }
   kite_session_send(s, id, m, b, n);
   if (m == MSG_KICK)
     kite_session_close(s, id);
@@ -71,10 +87,15 @@ static void write_file(const char *dir, const char *name, const char *text) {
   fclose(f);
 }
 
+/* Set by a setup that wants other limits than setup()'s own. */
+static void (*tweak)(kite_server_config *cfg);
+
 static int setup(void **state) {
   atomic_store(&connects, 0);
   atomic_store(&disconnects, 0);
   atomic_store(&last_transport, 0);
+  atomic_store(&last_reason, -1);
+  atomic_store(&flood_full, 0);
   fixture *f = calloc(1, sizeof(*f));
   strcpy(f->root, "/tmp/kite_ws_root_XXXXXX");
   assert_non_null(mkdtemp(f->root));
@@ -103,11 +124,24 @@ static int setup(void **state) {
   cfg.on_connect = on_connect;
   cfg.on_disconnect = on_disconnect;
   cfg.on_message = on_message;
+  if (tweak)
+    tweak(&cfg);
+  tweak = NULL;
   assert_int_equal(kite_server_create(&f->srv, &cfg), 0);
   assert_int_equal(kite_server_start(f->srv), 0);
   f->port = kite_server_tcp_port(f->srv);
   *state = f;
   return 0;
+}
+
+static void tweak_slow_peer(kite_server_config *cfg) {
+  cfg->tcp_send_max = 65536;
+  cfg->tcp_stall_ms = 300;
+}
+
+static int setup_slow_peer(void **state) {
+  tweak = tweak_slow_peer;
+  return setup(state);
 }
 
 static int teardown(void **state) {
@@ -134,10 +168,12 @@ static int read_head(int fd, char *out, size_t cap) {
   return -1;
 }
 
-/* Sends |req|, returns the status of the answer (its head in |head|). */
-static int http(const fixture *f, const char *req, char *head, size_t cap,
-                int *fd_out) {
-  int fd = tcp_raw_connect(f->port, 5000, 0);
+/* Sends |req| on a new connection whose receive buffer is |rcvbuf| bytes
+ * (0: the kernel's default); returns the status of the answer (its head
+ * in |head|). */
+static int http_rcvbuf(const fixture *f, const char *req, char *head,
+                       size_t cap, int *fd_out, int rcvbuf) {
+  int fd = tcp_raw_connect(f->port, 5000, rcvbuf);
   assert_true(fd >= 0);
   assert_true(tcp_raw_write(fd, req, strlen(req)));
   int status = -1;
@@ -148,6 +184,11 @@ static int http(const fixture *f, const char *req, char *head, size_t cap,
   else
     close(fd);
   return status;
+}
+
+static int http(const fixture *f, const char *req, char *head, size_t cap,
+                int *fd_out) {
+  return http_rcvbuf(f, req, head, cap, fd_out, 0);
 }
 
 static const char *upgrade_req(const char *origin) {
@@ -216,18 +257,20 @@ static void expect_ws_close(int fd, uint16_t code) {
 }
 
 /* Upgraded: the 101 read. */
-static int ws_connect(const fixture *f) {
+static int ws_connect_rcvbuf(const fixture *f, int rcvbuf) {
   char head[512];
   int fd;
-  assert_int_equal(http(f, upgrade_req("http://good.example"), head,
-                        sizeof(head), &fd), 101);
+  assert_int_equal(http_rcvbuf(f, upgrade_req("http://good.example"), head,
+                               sizeof(head), &fd, rcvbuf), 101);
   assert_non_null(strstr(head, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
   return fd;
 }
 
+static int ws_connect(const fixture *f) { return ws_connect_rcvbuf(f, 0); }
+
 /* Upgraded, OPEN sent in a message, OPENED read from one. */
-static int ws_open(const fixture *f) {
-  int fd = ws_connect(f);
+static int ws_open_rcvbuf(const fixture *f, int rcvbuf) {
+  int fd = ws_connect_rcvbuf(f, rcvbuf);
   uint8_t b[64];
   int n = tcp_raw_ctrl(b, KITE__CTRL_OPEN, 0);
   ws_frame(fd, 0x2, true, b, (size_t)n, true);
@@ -241,6 +284,8 @@ static int ws_open(const fixture *f) {
   assert_int_equal(opened.max_frame, 4096);
   return fd;
 }
+
+static int ws_open(const fixture *f) { return ws_open_rcvbuf(f, 0); }
 
 static void read_kite_frame(int fd, uint16_t msg_id, const void *body,
                             size_t len) {
@@ -329,6 +374,17 @@ static void http_refusals(void **state) {
   assert_int_equal(http(f, upgrade_req("http://evil.example"), head,
                         sizeof(head), NULL), 403);
   assert_int_equal(e2e_stats(f->srv).ws_refused_origin, 1);
+  /* With ws_origins set, an upgrade that names no Origin (a non-browser
+   * client) or an empty one is refused too, and counted the same way. */
+  const char *no_origin =
+      "GET /kite HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n";
+  assert_int_equal(http(f, no_origin, head, sizeof(head), NULL), 403);
+  assert_int_equal(e2e_stats(f->srv).ws_refused_origin, 2);
+  assert_int_equal(http(f, upgrade_req(""), head, sizeof(head), NULL), 403);
+  assert_int_equal(e2e_stats(f->srv).ws_refused_origin, 3);
+  assert_int_equal(e2e_stats(f->srv).ws_upgrades, 0);
   char big[700];
   int k = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ");
   memset(big + k, 'a', 600 - (size_t)k);
@@ -345,6 +401,32 @@ static void http_refusals(void **state) {
   close(fd);
   assert_int_equal(e2e_stats(f->srv).halfopen_expired, 1);
   assert_int_equal(e2e_stats(f->srv).sessions_opened, 0);
+}
+
+/* A WebSocket client that stops reading while the server floods it. */
+static void slow_reader_is_closed_and_bounded(void **state) {
+  fixture *f = *state;
+  int slow = ws_open_rcvbuf(f, 4096);
+  int other = ws_open(f);
+  uint8_t fr[64];
+  size_t n = tcp_raw_frame(fr, MSG_FLOOD, 0, NULL, 0, true);
+  ws_frame(slow, 0x2, true, fr, n, true);
+  /* The sender hears KITE_EFULL: the queue stops at tcp_send_max. */
+  assert_true(WAIT_FOR(atomic_load(&flood_full) == 1, 5000));
+  assert_true(e2e_stats(f->srv).tcp_send_full >= 1);
+  /* The shard is not stuck behind it: another session still echoes. */
+  n = tcp_raw_frame(fr, MSG_ECHO, 0, "still", 5, true);
+  ws_frame(other, 0x2, true, fr, n, true);
+  read_kite_frame(other, MSG_ECHO, "still", 5);
+  /* It reads nothing for tcp_stall_ms: closed as a slow peer. */
+  assert_true(WAIT_FOR(atomic_load(&disconnects) == 1, 5000));
+  assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_SLOW_PEER);
+  assert_int_equal(e2e_stats(f->srv).closed_slow_peer, 1);
+  ws_frame(other, 0x2, true, fr, n, true);
+  read_kite_frame(other, MSG_ECHO, "still", 5);
+  assert_int_equal(atomic_load(&disconnects), 1);
+  close(slow);
+  close(other);
 }
 
 static void static_files(void **state) {
@@ -406,6 +488,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(frame_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(http_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(static_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(slow_reader_is_closed_and_bounded,
+                                      setup_slow_peer, teardown),
       cmocka_unit_test(no_root_is_404),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

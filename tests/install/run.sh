@@ -42,6 +42,36 @@ for p in kited kite-echo kite-cli kite-bench kite-chaos kite-token; do
     { echo "bin/$p --help has no SYNOPSIS"; exit 1; }
 done
 
+# kited serves the arena page installed beside it (share/kite/web) with no
+# option: GET / on its TCP port answers 200.
+for f in index.html arena.js kite.js; do
+  [ -f "$prefix/share/kite/web/$f" ] || { echo "not installed: share/kite/web/$f"; exit 1; }
+done
+"$prefix/bin/kited" --udp 127.0.0.1:0 --threads 1 --workers 1 >"$work/kited.out" 2>&1 &
+kited_pid=$!
+url=
+for _ in $(seq 200); do
+  url=$(sed -n 's|^arena in a browser: http://127.0.0.1:\([0-9]*\)/ (files from \(.*\))$|\1 \2|p' "$work/kited.out")
+  [ -n "$url" ] && break
+  sleep 0.05
+done
+read -r port webdir <<<"$url"
+status=
+if [ -n "$port" ]; then
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  read -r -t 10 _ status _ <&3 || true
+  exec 3<&-
+fi
+kill -TERM "$kited_pid"
+wait "$kited_pid" || true
+if [ "$webdir" != "$(cd "$prefix/share/kite/web" && pwd -P)" ] || [ "$status" != 200 ]; then
+  echo "installed kited does not serve share/kite/web (dir '$webdir', GET / $status):"
+  cat "$work/kited.out"
+  exit 1
+fi
+echo "installed kited serves $webdir"
+
 # The program must load libkite.so from the prefix.
 loads_installed_lib() {
   local line
