@@ -94,7 +94,7 @@ static bool cookie_genuine(kite__shard *sh, const kite__addr *from,
   if ((int32_t)(ts - now_s) > 1)
     return false;
   uint8_t again[KITE__COOKIE_BYTES];
-  if (kite__cookie_make(&sh->jar, &from->sa, c->nonce, ts, again) < 0)
+  if (kite__cookie_make(&sh->jar, KITE__PROTO_VERSION, &from->sa, c->nonce, ts, again) < 0)
     return false;
   return sodium_memcmp(again, c->cookie, sizeof(again)) == 0;
 }
@@ -208,7 +208,7 @@ void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
   case KITE__CTRL_HELLO: {
     kite__ctrl ch = {.type = KITE__CTRL_CHALLENGE};
     memcpy(ch.nonce, c.nonce, sizeof(ch.nonce));
-    kite__cookie_make(&sh->jar, &from->sa, c.nonce, now_s, ch.cookie);
+    kite__cookie_make(&sh->jar, KITE__PROTO_VERSION, &from->sa, c.nonce, now_s, ch.cookie);
     KITE__STAT_INC(sh, hello);
     kite__shard_send_ctrl(sh, &ch, from, local);
     return;
@@ -219,7 +219,7 @@ void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
       KITE__STAT_INC(sh, drop_control); /* no client could work with these */
       return;
     }
-    bool fresh = kite__cookie_check(&sh->jar, &from->sa, c.nonce, c.cookie, now_s);
+    bool fresh = kite__cookie_check(&sh->jar, KITE__PROTO_VERSION, &from->sa, c.nonce, c.cookie, now_s);
     if (!fresh && !cookie_genuine(sh, from, &c, now_s)) {
       KITE__STAT_INC(sh, reject_cookie);
       kite__handshake_log_refused(sh, "", from, "bad cookie");
