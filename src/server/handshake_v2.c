@@ -168,7 +168,8 @@ static void admit(kite__shard *sh, const kite__v2ctl *c, const kite__addr *from,
     uint16_t mtu = (uint16_t)(c->mtu < srv->cfg.mtu ? c->mtu : srv->cfg.mtu);
     kite__v2_new nw = {.peer = from, .local = local, .nonce = c->nonce,
                        .hs_key = key, .mtu = mtu, .peer_rcv_wnd = c->rcv_wnd,
-                       .idle_ms = idle_for(srv, tok->timeout_s), .tok = tok};
+                       .idle_ms = idle_for(srv, tok->timeout_s), .tok = tok,
+                       .tag = tag};
     if (kite__v2_session_new(sh, s, &nw) == 0) {
       s->src_keys = src;
       s->src_open = 0;

@@ -82,8 +82,7 @@ int kite__v2_session_new(kite__shard *sh, kite__session *s,
   v->ident.client_id = n->tok->client_id;
   memcpy(v->ident.user_data, n->tok->user_data, sizeof(v->ident.user_data));
   v->origin = *n->peer;
-  memcpy(v->tag, n->tok->sealed + KITE__V2TOK_SEALED - KITE__V2TOK_TAG,
-         KITE__V2TOK_TAG);
+  memcpy(v->tag, n->tag, KITE__V2TOK_TAG);
   v->max_unreliable = kite__v2_max_unreliable(n->mtu, cfg->max_frame);
   v->path.validated = *n->peer;
   kite__v2accept a = {

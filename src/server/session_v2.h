@@ -77,6 +77,7 @@ typedef struct kite__v2_new {
   uint16_t mtu, peer_rcv_wnd;
   uint32_t idle_ms;
   const kite__v2tok *tok;   /* opened: keys, client_id, user_data */
+  const uint8_t *tag;       /* the token's tag (sealed_private's last 16) */
 } kite__v2_new;
 
 /* Makes claimed slot |s| a half-open v2 session: its engine, conv, keys,
