@@ -16,6 +16,9 @@
 
 #include "v2_raw.h"
 
+#include "server/server_internal.h"
+#include "server/session_v2.h"
+
 #include <stdatomic.h>
 
 static atomic_int connects, disconnects, messages, last_reason;
@@ -24,6 +27,9 @@ static atomic_uint_fast64_t last_id;
  * with info_ready; the test thread reads after seeing it). */
 static kite_session_info info_seen;
 static atomic_int info_ready;
+/* The key-limit test: on_connect (inline: on the session's shard thread,
+ * its owner) moves the session's packet numbers near 2^48. */
+static atomic_int near_the_limit;
 
 static void on_connect(kite_server *s, kite_session_id id, void *u) {
   (void)u;
@@ -33,6 +39,10 @@ static void on_connect(kite_server *s, kite_session_id id, void *u) {
     atomic_store_explicit(&info_ready, 1, memory_order_release);
   }
   atomic_store(&last_id, id);
+  if (atomic_load(&near_the_limit)) {
+    kite__session *ss = kite__session_by_id(s, id);
+    kite__v2_of(ss)->pn.next = KITE__V2_PN_CLOSING - 1;
+  }
   atomic_fetch_add(&connects, 1);
 }
 static void on_disconnect(kite_server *s, kite_session_id id, int r, void *u) {
@@ -68,6 +78,7 @@ static int setup(void **state) {
   atomic_store(&disconnects, 0);
   atomic_store(&messages, 0);
   atomic_store(&info_ready, 0);
+  atomic_store(&near_the_limit, 0);
   atomic_store(&last_reason, -1);
   v2_mint(f->token, v2_test_key, V2_TEST_PROTOCOL, NULL,
           kite_server_udp_port(f->srv), 42, "player=alice", 0, 60);
@@ -338,6 +349,31 @@ static void an_unanswered_move_falls_back(void **state) {
   close(atk);
 }
 
+/* Section 9: the numbers 2^48 - 3 on carry CLOSE 7 and the session ends
+ * with reason 7; nothing is ever sealed at 2^48. */
+static void the_key_limit_closes_with_reason_7(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  atomic_store(&near_the_limit, 1);
+  v2_handshake(&f->p);
+  /* One echo under the last ordinary number, then the next one. */
+  v2_send_frame(&f->p, 7, "hello", 5);
+  assert_int_equal(v2_expect_frames(&f->p, 7, "hello", 5, 1, 5000), 1);
+  v2_send_frame(&f->p, 7, "again", 5);
+  uint64_t end = kite__now_us() + 5000000;
+  while (f->p.closes == 0 && kite__now_us() < end) {
+    v2_read_one(&f->p, 20);
+    kite__kcp_flush(f->p.kcp, kite__now_ms());
+  }
+  assert_true(f->p.closes >= 1);
+  assert_int_equal(f->p.close_reason, KITE__CLOSE_KEY_EXHAUSTED);
+  V2_EVENTUALLY(f->srv, st.v2_closed_key_exhausted == 1 && st.sessions == 0);
+  assert_int_equal(atomic_load(&last_reason), KITE__CLOSE_KEY_EXHAUSTED);
+  /* The highest number the client saw is below 2^48. */
+  assert_true(f->p.win.have_top && f->p.win.top < KITE__V2_PN_LIMIT);
+  assert_true(f->p.win.top >= KITE__V2_PN_CLOSING);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(connects_echoes_and_names_the_player, setup, teardown),
@@ -348,6 +384,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(a_client_that_moves_keeps_its_session, setup, teardown),
       cmocka_unit_test_setup_teardown(a_raced_copy_gets_less_than_it_sent_and_the_session_returns, setup, teardown),
       cmocka_unit_test_setup_teardown(an_unanswered_move_falls_back, setup, teardown),
+      cmocka_unit_test_setup_teardown(the_key_limit_closes_with_reason_7, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
