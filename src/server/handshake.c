@@ -114,6 +114,11 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
       kite__handshake_send_accept(s);
       return;
     }
+    if (kite__session_connected(s) && s->tr == &kite__transport_v2) {
+      /* A v2 session holds this address and nonce: one key, one session. */
+      KITE__STAT_INC(sh, drop_control);
+      return;
+    }
   }
   if (!fresh) {
     KITE__STAT_INC(sh, reject_cookie);
