@@ -271,19 +271,23 @@ static void connect_v2(kite__shard *sh, const kite__v2ctl *c,
                        const uint8_t *data, size_t len, const kite__addr *from,
                        const kite__local *local) {
   kite_server *srv = sh->srv;
-  KITE__STAT_INC(sh, v2_connect);
+  /* Counted once: where it ends, here or at its owner after a hand-over
+   * (which reads it again from the start). */
   /* 1: no client could work with these. */
   if (c->mtu < KITE__V2_MTU_MIN || c->rcv_wnd == 0) {
+    KITE__STAT_INC(sh, v2_connect);
     KITE__STAT_INC(sh, v2_drop_connect);
     return;
   }
   uint32_t owner =
       (uint32_t)(kite__handshake_key(srv, from, c->nonce) >> 40) % srv->nshards;
   if (owner == sh->index) {
+    KITE__STAT_INC(sh, v2_connect);
     connect_owned(sh, c, from, local);
     return;
   }
   if (!cookie_genuine(sh, from, c, sh->now / 1000)) {
+    KITE__STAT_INC(sh, v2_connect);
     KITE__STAT_INC(sh, reject_cookie);
     refused(sh, c, KITE__REJECT_COOKIE, from, local, "bad cookie");
     return;
@@ -297,6 +301,7 @@ static void connect_v2(kite__shard *sh, const kite__v2ctl *c,
   memcpy(cmd->data, data, len);
   if (!kite__shard_post(&srv->shards[owner], cmd)) {
     free(cmd);
+    KITE__STAT_INC(sh, v2_connect);
     KITE__STAT_INC(sh, inbox_full);
   }
 }

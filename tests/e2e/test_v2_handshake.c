@@ -151,12 +151,30 @@ static void a_repeated_connect_gets_the_same_accept(void **state) {
   assert_int_equal(v2_reply(&q, a2, sizeof(a2), 500), -1);
   V2_EVENTUALLY(f->srv, st.v2_accept_again == 1 && st.v2_drop_connect_tag == 1);
   assert_int_equal(st.v2_accept, 1);
+  assert_int_equal(st.v2_connect, 3); /* each once, handed over or not */
   assert_int_equal(st.sessions, 1);
   /* And the ACCEPT opens under the token's key into a working session. */
   v2_take_accept(&p, a1);
   v2_close(&p);
   v2_close(&q);
   close(fd);
+}
+
+/* Each CONNECT is counted once, whether the shard that read it owns it or
+ * hands it over (8 sockets: the kernel spreads them over both shards). */
+static void each_connect_counts_once(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  for (int i = 0; i < 8; i++) {
+    int fd = v2_socket_on("127.0.0.1");
+    uint8_t tok[KITE_TOKEN_BYTES];
+    mint(f, tok, v2_test_key, V2_TEST_PROTOCOL, NULL, 0, 60);
+    assert_int_equal(try_token(f, fd, tok, 2000), 0);
+    close(fd);
+  }
+  V2_EVENTUALLY(f->srv, st.v2_accept == 8);
+  assert_int_equal(st.v2_connect, 8);
+  assert_int_equal(st.v2_hello, 8);
 }
 
 /* The idle timeout in force is the token's, clamped (1 s at least). */
@@ -258,6 +276,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(every_reject_reason, setup, teardown),
       cmocka_unit_test_setup_teardown(a_repeated_connect_gets_the_same_accept, setup, teardown),
+      cmocka_unit_test_setup_teardown(each_connect_counts_once, setup, teardown),
       cmocka_unit_test_setup_teardown(the_token_sets_the_idle_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(a_v1_only_server_refuses_v2, setup_v1, teardown),
       cmocka_unit_test_setup_teardown(a_v2_only_server_refuses_v1, setup_v2, teardown),
