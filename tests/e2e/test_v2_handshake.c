@@ -160,6 +160,48 @@ static void a_repeated_connect_gets_the_same_accept(void **state) {
   close(fd);
 }
 
+/* Ignored, counted, never answered: a CONNECT whose mtu or window no
+ * client could use (step 1), a v2 packet of another size than its type's,
+ * a server-to-client type, OPEN (TCP's) on the UDP port. */
+static void ignored_without_a_word(void **state) {
+  fixture *f = *state;
+  kite_server_stats st;
+  int fd = v2_socket_on("127.0.0.1");
+  uint8_t tok[KITE_TOKEN_BYTES];
+  mint(f, tok, v2_test_key, V2_TEST_PROTOCOL, NULL, 0, 60);
+  v2peer p;
+  v2_init(&p, fd, &f->addr, tok);
+  uint8_t cookie[16], buf[KITE__V2CTL_MAX];
+  v2_hello(&p, cookie);
+  kite__v2ctl c = {.type = KITE__CTRL_CONNECT, .mtu = 575, .rcv_wnd = 128,
+                   .expire_ts = p.tok.expire_ts, .token_nonce = p.tok.nonce,
+                   .sealed = p.tok.sealed};
+  memcpy(c.nonce, p.nonce, 8);
+  memcpy(c.cookie, cookie, 16);
+  int n = kite__v2ctl_encode(buf, sizeof(buf), &c);
+  v2_sendto(fd, &f->addr, buf, (size_t)n);
+  c.mtu = 1400;
+  c.rcv_wnd = 0;
+  n = kite__v2ctl_encode(buf, sizeof(buf), &c);
+  v2_sendto(fd, &f->addr, buf, (size_t)n);
+  c.rcv_wnd = 128;
+  n = kite__v2ctl_encode(buf, sizeof(buf), &c);
+  v2_sendto(fd, &f->addr, buf, (size_t)n - 1); /* one byte short */
+  kite__v2ctl o = {.type = KITE__CTRL_OPEN, .expire_ts = p.tok.expire_ts,
+                   .token_nonce = p.tok.nonce, .sealed = p.tok.sealed};
+  n = kite__v2ctl_encode(buf, sizeof(buf), &o);
+  v2_sendto(fd, &f->addr, buf, (size_t)n);
+  kite__v2ctl ch = {.type = KITE__CTRL_CHALLENGE};
+  n = kite__v2ctl_encode(buf, sizeof(buf), &ch);
+  v2_sendto(fd, &f->addr, buf, (size_t)n);
+  V2_EVENTUALLY(f->srv, st.v2_drop_connect == 2 && st.v2_drop_control == 3);
+  uint8_t any[2048];
+  assert_int_equal(v2_recv_raw(fd, any, sizeof(any), 300), -1);
+  assert_int_equal(st.v2_accept, 0);
+  v2_close(&p);
+  close(fd);
+}
+
 /* Each CONNECT is counted once, whether the shard that read it owns it or
  * hands it over (8 sockets: the kernel spreads them over both shards). */
 static void each_connect_counts_once(void **state) {
@@ -276,6 +318,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(every_reject_reason, setup, teardown),
       cmocka_unit_test_setup_teardown(a_repeated_connect_gets_the_same_accept, setup, teardown),
+      cmocka_unit_test_setup_teardown(ignored_without_a_word, setup, teardown),
       cmocka_unit_test_setup_teardown(each_connect_counts_once, setup, teardown),
       cmocka_unit_test_setup_teardown(the_token_sets_the_idle_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(a_v1_only_server_refuses_v2, setup_v1, teardown),

@@ -117,7 +117,10 @@ static void connects_echoes_and_names_the_player(void **state) {
   for (int i = 0; i < 20; i++)
     v2_send_frame(&f->p, 8, "frame", 5);
   assert_int_equal(v2_expect_frames(&f->p, 8, "frame", 5, 20, 5000), 20);
-  V2_EVENTUALLY(f->srv, st.v2_accept == 1 && st.sessions_opened == 1);
+  /* A ping over KCP (msg_id 0) gets its pong, as in v1. */
+  v2_send_frame(&f->p, 0, "ping", 4);
+  assert_int_equal(v2_expect_frames(&f->p, 0, "ping", 4, 1, 5000), 1);
+  V2_EVENTUALLY(f->srv, st.v2_accept == 1 && st.sessions_opened == 1 && st.pings == 1);
   assert_true(atomic_load_explicit(&info_ready, memory_order_acquire));
   assert_int_equal(info_seen.version, 2);
   assert_int_equal(info_seen.transport, KITE_TRANSPORT_KCP);
