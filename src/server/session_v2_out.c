@@ -153,8 +153,7 @@ void kite__v2_path_seen(kite__session *s, const kite__addr *from,
   randombytes_buf(p->data_old, sizeof(p->data_old));
   challenge_peer(s);
   challenge(s, &p->validated, p->data_old, false);
-  kite__session_mark_dirty(s);
-  kite__session_schedule(s);
+  kite__session_mark_dirty(s); /* rescheduled at the flush: the path's due */
 }
 
 void kite__v2_path_response(kite__session *s, const kite__addr *from,
