@@ -139,16 +139,16 @@ static void check_cookie(const uint8_t *data, size_t size,
   }
   const struct sockaddr *sa = (const struct sockaddr *)&ss;
 
-  if (kite__cookie_check(&jar, sa, nonce, cookie, now)) {
+  if (kite__cookie_check(&jar, 1, sa, nonce, cookie, now)) {
     /* Forged only if SipHash broke: it must be the jar's own cookie. */
     uint8_t want[16];
-    if (kite__cookie_make(&maker, sa, nonce, ts, want) != 0 ||
+    if (kite__cookie_make(&maker, 1, sa, nonce, ts, want) != 0 ||
         memcmp(want, cookie, 16) != 0)
       abort();
   }
   uint8_t mine[16];
-  if (kite__cookie_make(&jar, sa, nonce, now, mine) == 0 &&
-      !kite__cookie_check(&jar, sa, nonce, mine, now))
+  if (kite__cookie_make(&jar, 1, sa, nonce, now, mine) == 0 &&
+      !kite__cookie_check(&jar, 1, sa, nonce, mine, now))
     abort();
 }
 

@@ -11,7 +11,8 @@ static const char kite_echo_help[] =
     "              [--max-sessions N] [--idle-timeout-ms N] [--no-steering]\n"
     "              [--workers N] [--worker-mode inline|hash|bind|dynamic]\n"
     "              [--metrics HOST:PORT] [--tcp-per-addr N]\n"
-    "              [--tcp-per-prefix N] [--verbose]\n"
+    "              [--tcp-per-prefix N] [--token-key FILE]\n"
+    "              [--protocol-id N] [--versions 1|2|1,2] [--verbose]\n"
     "    kite-echo --help\n"
     "\n"
     "DESCRIPTION\n"
@@ -38,6 +39,13 @@ static const char kite_echo_help[] =
     "    --tcp-per-prefix N      likewise per IPv4 /24 or IPv6 /64 (0)\n"
     "    --http-root DIR         a plain GET on the TCP port gets a file under\n"
     "                            DIR (off: 404); WebSocket is always on there\n"
+    "    --token-key FILE        the game's private key (64 hex characters):\n"
+    "                            serves protocol version 2 (PROTOCOL-v2.md)\n"
+    "                            beside 1; never printed\n"
+    "    --protocol-id N         the game's protocol id in its tokens, decimal\n"
+    "                            or 0x hex (0)\n"
+    "    --versions V            1, 2 or 1,2: the versions served (1, and 2\n"
+    "                            too with --token-key; production: 2 alone)\n"
     "    --verbose               log at debug level\n"
     "    -h, --help              print this and exit\n"
     "\n"
@@ -48,6 +56,7 @@ static const char kite_echo_help[] =
     "EXAMPLES\n"
     "    kite-echo --udp 127.0.0.1:7001 --tcp 127.0.0.1:0\n"
     "    kite-echo --worker-mode hash --workers 4 --metrics 127.0.0.1:9464\n"
+    "    kite-token key > game.key; kite-echo --token-key game.key --versions 2\n"
     "    kite-bench --udp 127.0.0.1:7001 --sessions 1000   (another terminal)\n";
 
 #endif

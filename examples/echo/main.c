@@ -5,6 +5,7 @@
  *             [--idle-timeout-ms N] [--no-steering] [--verbose]
  *             [--workers N] [--worker-mode inline|hash|bind|dynamic]
  *             [--metrics HOST:PORT] [--tcp-per-addr N] [--tcp-per-prefix N]
+ *             [--token-key FILE] [--protocol-id N] [--versions 1|2|1,2]
  *
  * --tcp serves TCP too (PROTOCOL.md section 5); port 0 there means the UDP
  * port's number. Prints one line when it is listening; on SIGINT or SIGTERM it stops
@@ -14,9 +15,15 @@
  * (docs/SECURITY.md) and its per-source TCP limits are off unless
  * --tcp-per-addr / --tcp-per-prefix set them (the library's defaults are
  * 256 and 1024).
+ *
+ * Protocol version 2 (docs/PROTOCOL-v2.md): --token-key FILE (the game's
+ * private key as 64 hex characters; never printed) serves it beside
+ * version 1, --versions picks (a production server: 2 alone), and
+ * --protocol-id N is the game's id in its tokens.
  */
 #include "kite/kite.h"
 #include "help.h"
+#include "../v2_flags.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -41,7 +48,9 @@ static void usage(void) {
           "                 [--idle-timeout-ms N] [--no-steering] [--verbose]\n"
           "                 [--workers N] [--worker-mode inline|hash|bind|dynamic]\n"
           "                 [--metrics HOST:PORT] [--tcp-per-addr N]\n"
-          "                 [--tcp-per-prefix N] [--http-root DIR]\n");
+          "                 [--tcp-per-prefix N] [--http-root DIR]\n"
+          "                 [--token-key FILE] [--protocol-id N]\n"
+          "                 [--versions 1|2|1,2]\n");
   exit(2);
 }
 
@@ -110,6 +119,18 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--tcp-per-prefix")) {
       cfg.tcp_max_per_prefix = number(a, v);
       i++;
+    } else if (!strcmp(a, "--token-key")) {
+      if (v2flag_token_key("kite-echo", v, &cfg) < 0)
+        usage();
+      i++;
+    } else if (!strcmp(a, "--protocol-id")) {
+      if (v2flag_protocol_id("kite-echo", v, &cfg) < 0)
+        usage();
+      i++;
+    } else if (!strcmp(a, "--versions")) {
+      if (v2flag_versions("kite-echo", v, &cfg) < 0)
+        usage();
+      i++;
     } else if (!strcmp(a, "--no-steering")) {
       cfg.steering = false;
     } else if (!strcmp(a, "--verbose")) {
@@ -129,6 +150,7 @@ int main(int argc, char **argv) {
 
   kite_server *srv;
   int rc = kite_server_create(&srv, &cfg);
+  memset(cfg.token_key, 0, sizeof(cfg.token_key)); /* the server has its copy */
   if (rc < 0) {
     fprintf(stderr, "kite-echo: %s\n", kite_strerror(rc));
     return 1;
@@ -144,6 +166,12 @@ int main(int argc, char **argv) {
     printf(", tcp port %d", kite_server_tcp_port(srv));
   if (cfg.metrics_addr)
     printf(", metrics on tcp port %d", kite_server_metrics_port(srv));
+  unsigned versions = cfg.versions ? cfg.versions
+                                   : KITE_VERSION_1 | (cfg.token_key_set ? KITE_VERSION_2 : 0);
+  printf(", versions %s",
+         versions == (KITE_VERSION_1 | KITE_VERSION_2) ? "1,2"
+         : versions == KITE_VERSION_2                  ? "2"
+                                                       : "1");
   printf("\n");
   fflush(stdout);
 

@@ -7,11 +7,16 @@
  *   kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]
  *         [--workers N] [--max-rooms N] [--metrics HOST:PORT]
  *         [--http-root DIR | --no-http] [--verbose]
+ *         [--token-key FILE] [--protocol-id N] [--versions 1|2|1,2]
  *
  * Players connect over KCP or TCP; TCP listens on the UDP address unless
  * told otherwise. Browsers too: a plain GET on the TCP port gets the arena
  * page (web/arena, found beside kited: webroot.h), which then plays over a
  * WebSocket on the same port, so http://HOST:PORT/ is all a player needs.
+ * With --token-key (the game's private key, 64 hex characters, never
+ * printed) it serves protocol version 2 beside version 1 by default, so
+ * stock KCP clients still play; --versions 2 is the production setting
+ * (version 1 admits anyone, in clear).
  *
  * Hash worker mode: each room has an affinity key, so a room's players and
  * its tick run on one worker and its state needs no lock (game.h).
@@ -19,6 +24,7 @@
 #include "game.h"
 #include "help.h"
 #include "webroot.h"
+#include "../v2_flags.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -32,7 +38,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]\n"
           "             [--workers N] [--max-rooms N] [--metrics HOST:PORT]\n"
-          "             [--http-root DIR | --no-http] [--verbose]\n");
+          "             [--http-root DIR | --no-http] [--verbose] [--token-key FILE]\n"
+          "             [--protocol-id N] [--versions 1|2|1,2]\n");
   exit(2);
 }
 
@@ -106,6 +113,18 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--no-http")) {
       cfg.http_root = NULL;
       web_given = true;
+    } else if (!strcmp(a, "--token-key")) {
+      if (v2flag_token_key("kited", v, &cfg) < 0)
+        usage();
+      i++;
+    } else if (!strcmp(a, "--protocol-id")) {
+      if (v2flag_protocol_id("kited", v, &cfg) < 0)
+        usage();
+      i++;
+    } else if (!strcmp(a, "--versions")) {
+      if (v2flag_versions("kited", v, &cfg) < 0)
+        usage();
+      i++;
     } else if (!strcmp(a, "--verbose")) {
       cfg.log_level = KITE_LOG_DEBUG;
     } else {
@@ -141,7 +160,10 @@ int main(int argc, char **argv) {
   cfg.on_connect = game_on_connect;
   cfg.on_disconnect = game_on_disconnect;
   cfg.user = &w;
+  /* versions left 0: 1 and 2 with a key (both: stock clients still
+   * play), 1 alone without. */
   int rc = kite_server_create(&w.srv, &cfg);
+  memset(cfg.token_key, 0, sizeof(cfg.token_key)); /* the server has its copy */
   if (rc < 0) {
     fprintf(stderr, "kited: %s\n", kite_strerror(rc));
     world_free(&w);

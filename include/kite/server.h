@@ -376,6 +376,38 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(drop_wrong_addr, "segments for a session from another address")          \
   X(drop_kcp, "segments the KCP engine refused")                             \
   X(drop_close, "CLOSE packets with a wrong conv, token or address")         \
+  X(v2_hello, "HELLO v2 packets answered")                                 \
+  X(v2_connect, "CONNECT v2 packets received")                             \
+  X(v2_accept, "ACCEPT v2 packets sent for new sessions")                  \
+  X(v2_accept_again, "ACCEPT v2 packets sent again for a repeated CONNECT") \
+  X(v2_drop_control, "v2 control packets malformed, misplaced or of another size") \
+  X(v2_drop_connect, "CONNECT v2 ignored: mtu under 576 or rcv_wnd 0")     \
+  X(v2_drop_connect_tag,                                                   \
+    "CONNECT v2 ignored: its address and nonce hold a session of another token") \
+  X(v2_drop_token_bound,                                                   \
+    "CONNECT v2 ignored: its token is bound to another address")           \
+  X(v2_reject_expired, "CONNECT v2 refused: token expired or too far ahead") \
+  X(v2_reject_invalid, "CONNECT v2 refused: token does not open or malformed") \
+  X(v2_reject_not_here, "CONNECT v2 refused: token lists no address of ours") \
+  X(v2_reject_used, "CONNECT v2 refused: token used here from this address") \
+  X(v2_reject_record_full, "CONNECT v2 refused: the token record is full") \
+  X(v2_drop_size,                                                          \
+    "protected datagrams under 31 bytes, over the mtu, or numbered past 2^48") \
+  X(v2_drop_addr, "protected datagrams from another address while half-open") \
+  X(v2_drop_replay, "protected datagrams stale or duplicate (replay window)") \
+  X(v2_drop_auth, "protected datagrams whose tag did not verify")          \
+  X(v2_drop_items,                                                         \
+    "protected datagrams with a malformed item (the session closed)")      \
+  X(v2_items_skipped, "items of reserved types or from the wrong side, skipped") \
+  X(v2_drop_unreliable, "unreliable messages dropped (no lane yet, or held back)") \
+  X(v2_unreliable_pings, "unreliable pings answered")                      \
+  X(v2_migrations, "sessions whose peer address moved")                    \
+  X(v2_path_challenges, "PATH_CHALLENGE items sent")                       \
+  X(v2_path_validated, "new peer addresses validated by PATH_RESPONSE")    \
+  X(v2_path_fallbacks, "moves undone: no PATH_RESPONSE within 2 s")        \
+  X(v2_amplification_held,                                                 \
+    "datagrams held back from an unvalidated address (anti-amplification)") \
+  X(v2_closed_key_exhausted, "v2 sessions closed at the packet number limit") \
   X(drop_frame, "frames breaking the protocol (the session closed)")         \
   X(drop_stale_cmd, "commands for sessions gone before they ran")            \
   X(drop_after_close, "frames never handled: their session closed first")   \

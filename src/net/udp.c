@@ -199,12 +199,23 @@ static size_t put_local(uint8_t *ctrl, const kite__addr *to,
   return 0;
 }
 
-void kite__udp_tx_add(kite__udp_tx *tx, const kite__addr *to,
-                      const kite__local *local, const void *data, size_t len) {
+uint8_t *kite__udp_tx_slot(kite__udp_tx *tx) {
   if (tx->n == KITE__UDP_BATCH)
     kite__udp_tx_flush(tx);
+  return tx->buf[tx->n];
+}
+
+void kite__udp_tx_add(kite__udp_tx *tx, const kite__addr *to,
+                      const kite__local *local, const void *data, size_t len) {
+  uint8_t *slot = kite__udp_tx_slot(tx);
+  if (data != slot)
+    memcpy(slot, data, len);
+  kite__udp_tx_commit(tx, to, local, len);
+}
+
+void kite__udp_tx_commit(kite__udp_tx *tx, const kite__addr *to,
+                         const kite__local *local, size_t len) {
   int i = tx->n++;
-  memcpy(tx->buf[i], data, len);
   tx->to[i] = *to;
   tx->iov[i] = (struct iovec){tx->buf[i], len};
   struct msghdr *h = &tx->msgs[i].msg_hdr;

@@ -88,6 +88,14 @@ void kite__udp_tx_init(kite__udp_tx *tx, int fd);
 void kite__udp_tx_add(kite__udp_tx *tx, const kite__addr *to,
                       const kite__local *local, const void *data, size_t len);
 
+/* Writing a datagram in place (sealing it there, say): the next slot's
+ * buffer (KITE__UDP_DGRAM_MAX bytes), the batch sent first when it is
+ * full; then _commit() adds the |len| bytes written there to the batch.
+ * Nothing else may touch |tx| in between. */
+uint8_t *kite__udp_tx_slot(kite__udp_tx *tx);
+void kite__udp_tx_commit(kite__udp_tx *tx, const kite__addr *to,
+                         const kite__local *local, size_t len);
+
 /* Sends what the batch holds. A datagram the kernel will not take now
  * (EAGAIN: the send buffer is full) is dropped and counted: UDP may lose
  * it anyway, and KCP retransmits. */

@@ -87,6 +87,8 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK((c->versions & ~(KITE_VERSION_1 | KITE_VERSION_2)) == 0, "versions");
   CHECK(!(c->versions & KITE_VERSION_2) || c->token_key_set,
         "versions (version 2 needs token_key_set)");
+  bool v2 = (c->versions & KITE_VERSION_2) || (!c->versions && c->token_key_set);
+  CHECK(!v2 || c->mtu >= 576, "mtu (version 2 needs 576 at least)");
   CHECK(c->token_record_max >= 1 && c->token_record_max <= (1u << 24),
         "token_record_max");
   const char *logic_field = kite__logic_config_bad(c); /* the layer's own */

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "kite/error.h"
-#include "proto/control.h"
 
 #define MAC_BYTES 12 /* of SipHash-128's 16: 96 bits, as the contract says */
 #define MSG_MAX (1 + 1 + 16 + 2 + 8 + 4)
@@ -17,10 +16,11 @@ static const char kdf_context[crypto_kdf_CONTEXTBYTES] = {'k', 'i', 't', 'e',
 /* Builds the MAC input for |addr|; returns its length, or 0 for a family we
  * do not serve. The family byte keeps a 4-byte and a 16-byte address from
  * ever producing the same message. */
-static size_t build_msg(uint8_t *m, const struct sockaddr *addr,
-                        const uint8_t nonce[8], uint32_t ts) {
+static size_t build_msg(uint8_t *m, uint8_t version,
+                        const struct sockaddr *addr, const uint8_t nonce[8],
+                        uint32_t ts) {
   uint8_t *p = m;
-  *p++ = KITE__PROTO_VERSION;
+  *p++ = version;
   if (addr->sa_family == AF_INET) {
     const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
     *p++ = 4;
@@ -102,11 +102,11 @@ void kite__cookie_jar_clear(kite__cookie_jar *j) {
   sodium_memzero(j, sizeof(*j));
 }
 
-int kite__cookie_make(kite__cookie_jar *j, const struct sockaddr *addr,
-                      const uint8_t nonce[8], uint32_t now_s,
-                      uint8_t out[KITE__COOKIE_BYTES]) {
+int kite__cookie_make(kite__cookie_jar *j, uint8_t version,
+                      const struct sockaddr *addr, const uint8_t nonce[8],
+                      uint32_t now_s, uint8_t out[KITE__COOKIE_BYTES]) {
   uint8_t m[MSG_MAX], h[crypto_shorthash_siphashx24_BYTES];
-  size_t len = build_msg(m, addr, nonce, now_s);
+  size_t len = build_msg(m, version, addr, nonce, now_s);
   if (len == 0)
     return KITE_EINVAL;
   refresh(j, now_s / j->lifetime_s);
@@ -119,8 +119,8 @@ int kite__cookie_make(kite__cookie_jar *j, const struct sockaddr *addr,
   return 0;
 }
 
-bool kite__cookie_check(kite__cookie_jar *j, const struct sockaddr *addr,
-                        const uint8_t nonce[8],
+bool kite__cookie_check(kite__cookie_jar *j, uint8_t version,
+                        const struct sockaddr *addr, const uint8_t nonce[8],
                         const uint8_t cookie[KITE__COOKIE_BYTES],
                         uint32_t now_s) {
   uint32_t ts = (uint32_t)cookie[0] | (uint32_t)cookie[1] << 8 |
@@ -131,7 +131,7 @@ bool kite__cookie_check(kite__cookie_jar *j, const struct sockaddr *addr,
     return false;
 
   uint8_t m[MSG_MAX], h[crypto_shorthash_siphashx24_BYTES];
-  size_t len = build_msg(m, addr, nonce, ts);
+  size_t len = build_msg(m, version, addr, nonce, ts);
   if (len == 0)
     return false;
 

@@ -5,7 +5,8 @@
  * address.
  *
  *   cookie[16] = ts u32 LE || first 12 bytes of SipHash-128(key_e, msg)
- *   msg        = version u8, family u8 (4 or 6), address (4 or 16 bytes),
+ *   msg        = version u8 (the handshake's: 1 or 2, so a cookie of one
+ *                version fails the other's CONNECT), family u8 (4 or 6), address (4 or 16 bytes),
  *                port (2 bytes, network order as in the sockaddr),
  *                nonce[8], ts u32 LE
  *   key_e      = crypto_kdf_derive_from_key(16 bytes, e, "kitecook", master)
@@ -23,7 +24,7 @@
  *     constant time. With the period equal to the lifetime, that epoch is
  *     the current or the previous one (or, for that 1 s, the next), so
  *     "current and previous secret accepted" holds by construction.
- * Any change of address, family, port, nonce or ts invalidates it. An
+ * Any change of version, address, family, port, nonce or ts invalidates it. An
  * IPv4-mapped IPv6 address is an IPv6 address here and does not match the
  * plain IPv4 one: a socket sees a given client always the same way.
  *
@@ -72,19 +73,20 @@ int kite__cookie_jar_init(kite__cookie_jar *j,
 void kite__cookie_jar_clear(kite__cookie_jar *j);
 
 /* Writes to |out| the cookie for a client at |addr| (a sockaddr_in or
- * sockaddr_in6) that sent |nonce|, stamped |now_s|. Returns 0, or
- * KITE_EINVAL (|out| untouched) for any other address family. */
-int kite__cookie_make(kite__cookie_jar *j, const struct sockaddr *addr,
-                      const uint8_t nonce[8], uint32_t now_s,
-                      uint8_t out[KITE__COOKIE_BYTES]);
+ * sockaddr_in6) that sent a HELLO of |version| with |nonce|, stamped
+ * |now_s|. Returns 0, or KITE_EINVAL (|out| untouched) for any other
+ * address family. */
+int kite__cookie_make(kite__cookie_jar *j, uint8_t version,
+                      const struct sockaddr *addr, const uint8_t nonce[8],
+                      uint32_t now_s, uint8_t out[KITE__COOKIE_BYTES]);
 
-/* true when |cookie| is one this jar's master made for |addr| and |nonce|
- * and is not stale at |now_s| (see the top of this file). false for any
+/* true when |cookie| is one this jar's master made for |version|, |addr|
+ * and |nonce| and is not stale at |now_s| (see the top of this file). false for any
  * family but AF_INET and AF_INET6. Costs one SipHash; a key derivation
  * (one BLAKE2b) only when the epoch of |now_s| changed since the last call,
  * or for a cookie from the next epoch (the 1 s tolerance). */
-bool kite__cookie_check(kite__cookie_jar *j, const struct sockaddr *addr,
-                        const uint8_t nonce[8],
+bool kite__cookie_check(kite__cookie_jar *j, uint8_t version,
+                        const struct sockaddr *addr, const uint8_t nonce[8],
                         const uint8_t cookie[KITE__COOKIE_BYTES],
                         uint32_t now_s);
 

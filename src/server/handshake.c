@@ -61,8 +61,8 @@ void kite__handshake_send_close(kite__session *s, uint8_t reason) {
  * asks for, and its key in that shard's handshake map. Keyed, so a client
  * cannot aim many sessions at one shard; the nonce is in it, so the many
  * sessions of one socket, NAT or relay spread over all shards. */
-static uint64_t hs_hash(const kite_server *srv, const kite__addr *a,
-                        const uint8_t nonce[8]) {
+uint64_t kite__handshake_key(const kite_server *srv, const kite__addr *a,
+                            const uint8_t nonce[8]) {
   uint8_t in[16 + 2 + 8 + 1];
   size_t n = 0;
   in[n++] = (uint8_t)a->sa.sa_family;
@@ -94,7 +94,7 @@ static bool cookie_genuine(kite__shard *sh, const kite__addr *from,
   if ((int32_t)(ts - now_s) > 1)
     return false;
   uint8_t again[KITE__COOKIE_BYTES];
-  if (kite__cookie_make(&sh->jar, &from->sa, c->nonce, ts, again) < 0)
+  if (kite__cookie_make(&sh->jar, KITE__PROTO_VERSION, &from->sa, c->nonce, ts, again) < 0)
     return false;
   return sodium_memcmp(again, c->cookie, sizeof(again)) == 0;
 }
@@ -103,14 +103,20 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
                              const kite__addr *from, const kite__local *local,
                              bool fresh) {
   kite_server *srv = sh->srv;
-  uint64_t key = hs_hash(srv, from, c->nonce);
+  uint64_t key = kite__handshake_key(srv, from, c->nonce);
   uint32_t slot;
   if (kite__map_get(&sh->hs, key, &slot)) {
     kite__session *s = &sh->slots[slot];
-    if (s->state != KITE__S_FREE && kite__addr_equal(&s->peer, from) &&
+    if (s->state != KITE__S_FREE && s->tr == &kite__transport_kcp &&
+        kite__addr_equal(&s->peer, from) &&
         memcmp(s->nonce, c->nonce, 8) == 0) {
       KITE__STAT_INC(sh, accept_again); /* the first ACCEPT was lost */
       kite__handshake_send_accept(s);
+      return;
+    }
+    if (kite__session_connected(s) && s->tr == &kite__transport_v2) {
+      /* A v2 session holds this address and nonce: one key, one session. */
+      KITE__STAT_INC(sh, drop_control);
       return;
     }
   }
@@ -176,7 +182,8 @@ void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
 static void handle_close(kite__shard *sh, const kite__ctrl *c,
                          const kite__addr *from) {
   kite__session *s = kite__shard_session_by_conv(sh, c->conv);
-  if (!s || !kite__addr_equal(&s->peer, from) ||
+  if (!s || s->tr != &kite__transport_kcp || /* v2 closes inside datagrams */
+      !kite__addr_equal(&s->peer, from) ||
       sodium_memcmp(s->token, c->token, sizeof(s->token)) != 0) {
     KITE__STAT_INC(sh, drop_close);
     return;
@@ -208,7 +215,7 @@ void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
   case KITE__CTRL_HELLO: {
     kite__ctrl ch = {.type = KITE__CTRL_CHALLENGE};
     memcpy(ch.nonce, c.nonce, sizeof(ch.nonce));
-    kite__cookie_make(&sh->jar, &from->sa, c.nonce, now_s, ch.cookie);
+    kite__cookie_make(&sh->jar, KITE__PROTO_VERSION, &from->sa, c.nonce, now_s, ch.cookie);
     KITE__STAT_INC(sh, hello);
     kite__shard_send_ctrl(sh, &ch, from, local);
     return;
@@ -219,14 +226,14 @@ void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
       KITE__STAT_INC(sh, drop_control); /* no client could work with these */
       return;
     }
-    bool fresh = kite__cookie_check(&sh->jar, &from->sa, c.nonce, c.cookie, now_s);
+    bool fresh = kite__cookie_check(&sh->jar, KITE__PROTO_VERSION, &from->sa, c.nonce, c.cookie, now_s);
     if (!fresh && !cookie_genuine(sh, from, &c, now_s)) {
       KITE__STAT_INC(sh, reject_cookie);
       kite__handshake_log_refused(sh, "", from, "bad cookie");
       reject(sh, &c, KITE__REJECT_COOKIE, from, local);
       return;
     }
-    uint32_t owner = (uint32_t)(hs_hash(srv, from, c.nonce) >> 40) % srv->nshards;
+    uint32_t owner = (uint32_t)(kite__handshake_key(srv, from, c.nonce) >> 40) % srv->nshards;
     if (owner == sh->index) {
       kite__handshake_connect(sh, &c, from, local, fresh);
       return;

@@ -8,6 +8,7 @@
 
 #include "base/time.h"
 #include "proto/frame.h"
+#include "proto/v2.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,14 +53,17 @@ void kite__session_admit(kite__session *s, const kite__transport *tr,
   kite__session_pub_lock(s);
   s->peer = *peer;
   s->kind = tr->kind;
+  s->version = 1;
+  s->ident = NULL;
   s->rtt = (kite__rtt){0};
   kite__session_pub_unlock(s);
   s->rtt_ms = sh->now;
   kite__session_heard(s, sh->now);
   s->deadline_ms = sh->now + sh->srv->cfg.handshake_timeout_ms;
+  s->idle_ms = sh->srv->cfg.idle_timeout_ms;
   atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
   atomic_store_explicit(&s->queue_max,
-                        tr == &kite__transport_kcp ? sh->srv->cfg.send_queue_max
+                        tr->kind == KITE_TRANSPORT_KCP ? sh->srv->cfg.send_queue_max
                                                    : sh->srv->tcp_queue_max,
                         memory_order_relaxed);
   s->state = KITE__S_HALF_OPEN;
@@ -124,6 +128,7 @@ static void count_close(kite__shard *sh, uint8_t reason) {
   case KITE_CLOSE_SHUTDOWN: KITE__STAT_INC(sh, closed_shutdown); break;
   case KITE_CLOSE_KICKED: KITE__STAT_INC(sh, closed_kicked); break;
   case KITE_CLOSE_DEAD_LINK: KITE__STAT_INC(sh, closed_dead_link); break;
+  case KITE__CLOSE_KEY_EXHAUSTED: KITE__STAT_INC(sh, v2_closed_key_exhausted); break;
   default: KITE__STAT_INC(sh, closed_slow_peer); break;
   }
 }

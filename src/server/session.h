@@ -56,6 +56,13 @@ static inline uint32_t kite__sid_generation(kite_session_id id) {
   return (uint32_t)id;
 }
 
+/* A version-2 session's identity, from its connect token: what
+ * kite_session_get_info() reports. Lives in the transport's state. */
+typedef struct kite__v2ident {
+  uint64_t client_id;
+  uint8_t user_data[KITE_TOKEN_USER_DATA_MAX];
+} kite__v2ident;
+
 typedef struct kite__session {
   kite__timer timer; /* one per session: min(transport due, idle, deadline) */
   const kite__transport *tr; /* the network side; NULL when not connected */
@@ -83,6 +90,12 @@ typedef struct kite__session {
   uint32_t slot;
   _Atomic uint32_t last_rx_ms; /* shard writes (relaxed), any thread reads */
   kite_transport kind;         /* under |pub_lock| */
+  uint8_t version;             /* under |pub_lock|: the wire's, 1 or 2 */
+  const kite__v2ident *ident;  /* under |pub_lock|: version 2's, in the
+                                  transport's state (NULL on version 1);
+                                  cleared before that state is freed */
+  uint32_t idle_ms;            /* the idle timeout in force: the server's,
+                                  or a v2 token's (shard only) */
   uint32_t opened_ms;          /* under |pub_lock| */
   uint32_t rtt_ms;             /* when |rtt| was last refreshed */
   kite__rtt rtt;               /* under |pub_lock| */

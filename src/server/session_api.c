@@ -91,13 +91,17 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   const kite__transport *tr = own ? s->tr : NULL;
   kite__addr peer = s->peer;
   kite_transport kind = s->kind;
+  in.version = s->version;
+  if (s->ident) {
+    in.client_id = s->ident->client_id;
+    memcpy(in.user_data, s->ident->user_data, sizeof(in.user_data));
+  }
   uint32_t opened = s->opened_ms;
   kite__rtt r = s->rtt;
   kite__session_pub_unlock(s);
   if (own && tr) /* the owner reads the transport's figures as they are */
     tr->rtt(s, &r);
   uint32_t now = own ? sh->now : kite__now_ms();
-  in.version = 1;
   in.transport = kind;
   kite__addr_format(&peer, in.peer, sizeof(in.peer));
   int32_t age = kite__ms_diff(now, opened);

@@ -19,7 +19,7 @@ void kite__session_mark_dirty(kite__session *s) {
 
 void kite__session_schedule(kite__session *s) {
   kite__shard *sh = s->shard;
-  uint32_t at = kite__session_last_rx(s) + sh->srv->cfg.idle_timeout_ms;
+  uint32_t at = kite__session_last_rx(s) + s->idle_ms;
   if (s->state != KITE__S_OPEN)
     at = kite__ms_min(at, s->deadline_ms);
   uint32_t due;
@@ -41,7 +41,7 @@ void kite__session_on_timer(kite__timer *t, void *user) {
   }
   /* Idleness is checked lazily, here: packets only move last_rx_ms. */
   if (kite__ms_diff(now, kite__session_last_rx(s)) >=
-      (int32_t)sh->srv->cfg.idle_timeout_ms) {
+      (int32_t)s->idle_ms) {
     kite__session_close(s, KITE_CLOSE_IDLE);
     return;
   }

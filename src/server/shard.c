@@ -8,6 +8,7 @@
  * the batch with sendmmsg.
  */
 #include "server/server_internal.h"
+#include "server/session_v2.h"
 
 #include "base/clock.h"
 #include "base/time.h"
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RX_BATCHES_PER_WAKEUP 8 /* 8 x 64 datagrams, then other work */
@@ -106,6 +108,8 @@ void kite__shard_free(kite__shard *sh) {
       kite__session *s = &sh->slots[i];
       if (s->tr == &kite__transport_kcp)
         kite__kcp_destroy(s->link);
+      else if (s->tr == &kite__transport_v2)
+        kite__v2_session_free(s);
       else if (s->tr) /* TCP, WebSocket: a kite__tconn */
         kite__tconn_free(s->link);
     }
@@ -191,7 +195,7 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
     return;
   }
   if (kite__ctrl_is_control(data, len)) {
-    kite__handshake_control(sh, data, len, from, local);
+    kite__handshake_dispatch(sh, data, len, from, local);
     return;
   }
   if (len < KITE_KCP_OVERHEAD) {
@@ -211,6 +215,10 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
   kite__session *s = kite__shard_session_by_conv(sh, conv);
   if (!s) {
     KITE__STAT_INC(sh, drop_unknown_conv);
+    return;
+  }
+  if (s->tr == &kite__transport_v2) { /* its own address rules: section 7 */
+    kite__v2_session_input(sh, s, data, len, from);
     return;
   }
   if (!kite__addr_equal(&s->peer, from)) {
@@ -480,6 +488,11 @@ void *kite__shard_main(void *arg) {
     if (kite__ms_reached(sh->now, sh->logs_due_ms)) { /* 10 looks a second */
       sh->logs_due_ms = sh->now + 100;
       kite__shard_logs_flush(sh);
+    }
+    if (srv->tokens.n && kite__ms_reached(sh->now, sh->tokens_due_ms)) {
+      sh->tokens_due_ms = sh->now + 1000; /* its stripe, once a second */
+      kite__tokens_expire(&srv->tokens, sh->index % srv->tokens.n,
+                          (uint64_t)time(NULL));
     }
     flush_dirty(sh);
     kite__udp_tx_flush(sh->tx);

@@ -108,16 +108,28 @@ struct kite__shard {
   uint32_t overload_until_ms; /* the kernel dropped datagrams: new sessions
                                  are refused until then (0: not overloaded) */
   uint32_t logs_due_ms; /* the next look at what the ratelogs held back */
+  uint32_t tokens_due_ms; /* the next expiry of its token record stripe */
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
 };
 
-/* handshake.c */
+/* handshake_v2.c: a control packet on the UDP port, by its version (byte
+ * 5) and the versions served (PROTOCOL-v2.md section 1). */
+void kite__handshake_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
+                              const kite__addr *from,
+                              const kite__local *local);
+
+/* handshake.c: version 1's */
 void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
                              const kite__addr *from, const kite__local *local);
 void kite__handshake_connect(kite__shard *sh, const kite__ctrl *c,
                              const kite__addr *from, const kite__local *local,
                              bool fresh);
+/* The keyed hash of (address, port, client_nonce): the key of a
+ * session in its shard's handshake map, and (>> 40, mod shards) its
+ * owner. Both versions' CONNECTs use it. */
+uint64_t kite__handshake_key(const kite_server *srv, const kite__addr *a,
+                             const uint8_t nonce[8]);
 void kite__handshake_send_accept(kite__session *s);
 void kite__handshake_send_close(kite__session *s, uint8_t reason);
 /* A refused handshake, at warn, at most one line a second per shard with
@@ -140,7 +152,8 @@ static inline bool kite__shard_overloaded(const kite__shard *sh) {
 void kite__shard_logs_flush(kite__shard *sh);
 
 /* shard.c */
-/* The open, half-open or closing KCP session |conv| names, or NULL: every
+/* The open, half-open or closing UDP session (version 1 or 2) |conv|
+ * names, or NULL: every
  * datagram asks, so inline; one probe of the shard's conv map (load at
  * most 1/2, keys the server's random bits, so short runs whatever convs a
  * sender tries). */
@@ -151,7 +164,8 @@ static inline kite__session *kite__shard_session_by_conv(kite__shard *sh,
     return NULL;
   kite__session *s = &sh->slots[slot];
   /* The map holds only live KCP sessions; the checks are a second lock. */
-  if (!kite__session_connected(s) || s->tr != &kite__transport_kcp ||
+  if (!kite__session_connected(s) ||
+      (s->tr != &kite__transport_kcp && s->tr != &kite__transport_v2) ||
       s->conv != conv)
     return NULL;
   return s;

@@ -64,5 +64,6 @@ typedef struct kite__transport {
 extern const kite__transport kite__transport_kcp;
 extern const kite__transport kite__transport_tcp;
 extern const kite__transport kite__transport_ws;
+extern const kite__transport kite__transport_v2; /* KCP in protected datagrams */
 
 #endif

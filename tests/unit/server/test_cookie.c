@@ -58,12 +58,12 @@ static void valid_cookie_is_accepted(void **state) {
   struct sockaddr_in6 b = v6("2001:db8::1", 40000);
   uint8_t c[16];
   const uint32_t now = 1700000000u;
-  assert_int_equal(kite__cookie_make(&j, SA(a), nonce_a, now, c), 0);
+  assert_int_equal(kite__cookie_make(&j, 1, SA(a), nonce_a, now, c), 0);
   /* ts is in clear, little-endian, at the front */
   assert_int_equal(c[0] | c[1] << 8 | c[2] << 16 | (uint32_t)c[3] << 24, now);
-  assert_true(kite__cookie_check(&j, SA(a), nonce_a, c, now));
-  assert_int_equal(kite__cookie_make(&j, SA(b), nonce_a, now, c), 0);
-  assert_true(kite__cookie_check(&j, SA(b), nonce_a, c, now));
+  assert_true(kite__cookie_check(&j, 1, SA(a), nonce_a, c, now));
+  assert_int_equal(kite__cookie_make(&j, 1, SA(b), nonce_a, now, c), 0);
+  assert_true(kite__cookie_check(&j, 1, SA(b), nonce_a, c, now));
 }
 
 /* Accepted for its whole lifetime, from any second of its epoch: made at
@@ -76,19 +76,19 @@ static void accepted_across_a_rotation_up_to_lifetime(void **state) {
   const uint32_t base = 1000u * L;
   for (uint32_t ts = base; ts < base + 2 * L; ts++) {
     uint8_t c[16];
-    assert_int_equal(kite__cookie_make(&maker, SA(a), nonce_a, ts, c), 0);
+    assert_int_equal(kite__cookie_make(&maker, 1, SA(a), nonce_a, ts, c), 0);
     for (uint32_t now = ts; now <= ts + L; now++)
-      assert_true(kite__cookie_check(&checker, SA(a), nonce_a, c, now));
-    assert_false(kite__cookie_check(&checker, SA(a), nonce_a, c, ts + L + 1));
+      assert_true(kite__cookie_check(&checker, 1, SA(a), nonce_a, c, now));
+    assert_false(kite__cookie_check(&checker, 1, SA(a), nonce_a, c, ts + L + 1));
   }
   /* the case named: last second of epoch e, first seconds of e + 1 */
   uint8_t c[16];
   uint32_t late = base + L - 1;
-  assert_int_equal(kite__cookie_make(&maker, SA(a), nonce_a, late, c), 0);
-  assert_true(kite__cookie_check(&checker, SA(a), nonce_a, c, base + L));
-  assert_true(kite__cookie_check(&checker, SA(a), nonce_a, c, base + L + 1));
-  assert_true(kite__cookie_check(&checker, SA(a), nonce_a, c, late + L));
-  assert_false(kite__cookie_check(&checker, SA(a), nonce_a, c, late + L + 1));
+  assert_int_equal(kite__cookie_make(&maker, 1, SA(a), nonce_a, late, c), 0);
+  assert_true(kite__cookie_check(&checker, 1, SA(a), nonce_a, c, base + L));
+  assert_true(kite__cookie_check(&checker, 1, SA(a), nonce_a, c, base + L + 1));
+  assert_true(kite__cookie_check(&checker, 1, SA(a), nonce_a, c, late + L));
+  assert_false(kite__cookie_check(&checker, 1, SA(a), nonce_a, c, late + L + 1));
 }
 
 /* The key is a function of the epoch alone: two jars with different
@@ -106,8 +106,8 @@ static void keys_rotate(void **state) {
   } cases[] = {{5, true}, {9, false}, {13, true}, {15, false}, {77, false}};
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     uint8_t c10[16], c7[16];
-    kite__cookie_make(&j10, SA(a), nonce_a, cases[i].ts, c10);
-    kite__cookie_make(&j7, SA(a), nonce_a, cases[i].ts, c7);
+    kite__cookie_make(&j10, 1, SA(a), nonce_a, cases[i].ts, c10);
+    kite__cookie_make(&j7, 1, SA(a), nonce_a, cases[i].ts, c7);
     assert_int_equal(memcmp(c10, c7, 16) == 0, cases[i].same);
   }
 }
@@ -118,17 +118,17 @@ static void refused_when_stale_or_from_the_future(void **state) {
   struct sockaddr_in a = v4("192.0.2.7", 40000);
   uint8_t c[16];
   const uint32_t ts = 5000;
-  kite__cookie_make(&j, SA(a), nonce_a, ts, c);
-  assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, ts + L + 1));
-  assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, ts + 3600));
-  assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, UINT32_MAX));
+  kite__cookie_make(&j, 1, SA(a), nonce_a, ts, c);
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, ts + L + 1));
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, ts + 3600));
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, UINT32_MAX));
   /* a shard whose coarse clock lags by a second still takes it... */
-  assert_true(kite__cookie_check(&j, SA(a), nonce_a, c, ts - 1));
+  assert_true(kite__cookie_check(&j, 1, SA(a), nonce_a, c, ts - 1));
   /* ...but not by two, nor a cookie from the far future */
-  assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, ts - 2));
-  assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, 0));
-  kite__cookie_make(&j, SA(a), nonce_a, UINT32_MAX - 5, c);
-  assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, ts));
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, ts - 2));
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, 0));
+  kite__cookie_make(&j, 1, SA(a), nonce_a, UINT32_MAX - 5, c);
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, ts));
 }
 
 /* The 1 s tolerance across an epoch boundary: made on a shard whose clock
@@ -140,10 +140,10 @@ static void future_second_across_a_boundary(void **state) {
   struct sockaddr_in6 a = v6("2001:db8::5", 443);
   uint8_t c[16];
   const uint32_t boundary = 77u * L;
-  kite__cookie_make(&ahead, SA(a), nonce_a, boundary, c);
-  assert_true(kite__cookie_check(&behind, SA(a), nonce_a, c, boundary - 1));
-  assert_true(kite__cookie_check(&behind, SA(a), nonce_a, c, boundary));
-  assert_true(kite__cookie_check(&behind, SA(a), nonce_a, c, boundary - 1));
+  kite__cookie_make(&ahead, 1, SA(a), nonce_a, boundary, c);
+  assert_true(kite__cookie_check(&behind, 1, SA(a), nonce_a, c, boundary - 1));
+  assert_true(kite__cookie_check(&behind, 1, SA(a), nonce_a, c, boundary));
+  assert_true(kite__cookie_check(&behind, 1, SA(a), nonce_a, c, boundary - 1));
 }
 
 static void refused_with_any_bit_flipped(void **state) {
@@ -152,16 +152,16 @@ static void refused_with_any_bit_flipped(void **state) {
   struct sockaddr_in a = v4("203.0.113.9", 7777);
   uint8_t c[16];
   const uint32_t now = 123456;
-  kite__cookie_make(&j, SA(a), nonce_a, now, c);
+  kite__cookie_make(&j, 1, SA(a), nonce_a, now, c);
   for (int bit = 0; bit < 128; bit++) {
     c[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     /* at the cookie's own time and one second later: a flipped low ts bit
      * alone keeps the age in range, so only the MAC can refuse it */
-    assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, now));
-    assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, now + 1));
+    assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, now));
+    assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, now + 1));
     c[bit / 8] ^= (uint8_t)(1u << (bit % 8));
   }
-  assert_true(kite__cookie_check(&j, SA(a), nonce_a, c, now));
+  assert_true(kite__cookie_check(&j, 1, SA(a), nonce_a, c, now));
 }
 
 static void refused_for_another_client(void **state) {
@@ -171,31 +171,31 @@ static void refused_for_another_client(void **state) {
   uint8_t c[16];
 
   struct sockaddr_in a = v4("192.0.2.7", 40000);
-  kite__cookie_make(&j, SA(a), nonce_a, now, c);
+  kite__cookie_make(&j, 1, SA(a), nonce_a, now, c);
   struct sockaddr_in port = v4("192.0.2.7", 40001);
   struct sockaddr_in addr = v4("192.0.2.8", 40000);
   struct sockaddr_in6 mapped = v6("::ffff:192.0.2.7", 40000);
-  assert_false(kite__cookie_check(&j, SA(port), nonce_a, c, now));
-  assert_false(kite__cookie_check(&j, SA(addr), nonce_a, c, now));
-  assert_false(kite__cookie_check(&j, SA(mapped), nonce_a, c, now));
+  assert_false(kite__cookie_check(&j, 1, SA(port), nonce_a, c, now));
+  assert_false(kite__cookie_check(&j, 1, SA(addr), nonce_a, c, now));
+  assert_false(kite__cookie_check(&j, 1, SA(mapped), nonce_a, c, now));
   uint8_t nonce_b[8];
   memcpy(nonce_b, nonce_a, 8);
   nonce_b[7] ^= 1;
-  assert_false(kite__cookie_check(&j, SA(a), nonce_b, c, now));
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_b, c, now));
   /* the fields of the sockaddr that are not the address do not count */
   struct sockaddr_in same = a;
   memset(same.sin_zero, 0x77, sizeof(same.sin_zero));
-  assert_true(kite__cookie_check(&j, SA(same), nonce_a, c, now));
+  assert_true(kite__cookie_check(&j, 1, SA(same), nonce_a, c, now));
 
   /* the same the other way round, from IPv6 */
   struct sockaddr_in6 b = v6("::ffff:192.0.2.7", 40000);
-  kite__cookie_make(&j, SA(b), nonce_a, now, c);
-  assert_true(kite__cookie_check(&j, SA(b), nonce_a, c, now));
-  assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, now));
+  kite__cookie_make(&j, 1, SA(b), nonce_a, now, c);
+  assert_true(kite__cookie_check(&j, 1, SA(b), nonce_a, c, now));
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, now));
   struct sockaddr_in6 b2 = v6("::ffff:192.0.2.8", 40000);
-  assert_false(kite__cookie_check(&j, SA(b2), nonce_a, c, now));
+  assert_false(kite__cookie_check(&j, 1, SA(b2), nonce_a, c, now));
   struct sockaddr_in6 b3 = v6("::ffff:192.0.2.7", 40002);
-  assert_false(kite__cookie_check(&j, SA(b3), nonce_a, c, now));
+  assert_false(kite__cookie_check(&j, 1, SA(b3), nonce_a, c, now));
 }
 
 static void refused_under_another_master(void **state) {
@@ -206,17 +206,17 @@ static void refused_under_another_master(void **state) {
   kite__cookie_jar ja = jar(master_a), jb = jar(master_b);
   struct sockaddr_in a = v4("192.0.2.7", 40000);
   uint8_t c[16];
-  kite__cookie_make(&ja, SA(a), nonce_a, 4242, c);
-  assert_false(kite__cookie_check(&jb, SA(a), nonce_a, c, 4242));
+  kite__cookie_make(&ja, 1, SA(a), nonce_a, 4242, c);
+  assert_false(kite__cookie_check(&jb, 1, SA(a), nonce_a, c, 4242));
 
   uint8_t r1[32], r2[32];
   assert_int_equal(kite__cookie_master_new(r1), 0);
   assert_int_equal(kite__cookie_master_new(r2), 0);
   assert_memory_not_equal(r1, r2, 32);
   kite__cookie_jar jr1 = jar(r1), jr2 = jar(r2);
-  kite__cookie_make(&jr1, SA(a), nonce_a, 4242, c);
-  assert_true(kite__cookie_check(&jr1, SA(a), nonce_a, c, 4242));
-  assert_false(kite__cookie_check(&jr2, SA(a), nonce_a, c, 4242));
+  kite__cookie_make(&jr1, 1, SA(a), nonce_a, 4242, c);
+  assert_true(kite__cookie_check(&jr1, 1, SA(a), nonce_a, c, 4242));
+  assert_false(kite__cookie_check(&jr2, 1, SA(a), nonce_a, c, 4242));
 }
 
 /* The shard property: jars built from one master agree, byte for byte,
@@ -230,12 +230,12 @@ static void jars_with_one_master_agree(void **state) {
   for (uint32_t now = 3000; now < 3200; now++) {
     uint8_t c1[16], c2[16];
     jump = jump * 1103515245u + 12345u;
-    kite__cookie_make(&s2, SA(a), nonce_a, jump % 100000u, c2); /* churn */
-    kite__cookie_make(&s1, SA(a), nonce_a, now, c1);
-    kite__cookie_make(&s2, SA(a), nonce_a, now, c2);
+    kite__cookie_make(&s2, 1, SA(a), nonce_a, jump % 100000u, c2); /* churn */
+    kite__cookie_make(&s1, 1, SA(a), nonce_a, now, c1);
+    kite__cookie_make(&s2, 1, SA(a), nonce_a, now, c2);
     assert_memory_equal(c1, c2, 16);
-    assert_true(kite__cookie_check(&s2, SA(a), nonce_a, c1, now + L / 2));
-    assert_true(kite__cookie_check(&s1, SA(a), nonce_a, c2, now));
+    assert_true(kite__cookie_check(&s2, 1, SA(a), nonce_a, c1, now + L / 2));
+    assert_true(kite__cookie_check(&s1, 1, SA(a), nonce_a, c2, now));
   }
 }
 
@@ -244,14 +244,14 @@ static void ts_zero_works(void **state) {
   kite__cookie_jar j = jar(master_a);
   struct sockaddr_in a = v4("127.0.0.1", 1234);
   uint8_t c[16];
-  assert_int_equal(kite__cookie_make(&j, SA(a), nonce_a, 0, c), 0);
+  assert_int_equal(kite__cookie_make(&j, 1, SA(a), nonce_a, 0, c), 0);
   assert_memory_equal(c, (uint8_t[4]){0}, 4);
   for (uint32_t now = 0; now <= L; now++)
-    assert_true(kite__cookie_check(&j, SA(a), nonce_a, c, now));
-  assert_false(kite__cookie_check(&j, SA(a), nonce_a, c, L + 1));
+    assert_true(kite__cookie_check(&j, 1, SA(a), nonce_a, c, now));
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c, L + 1));
   /* and a fresh jar that first sees epoch 0 at check time */
   kite__cookie_jar k = jar(master_a);
-  assert_true(kite__cookie_check(&k, SA(a), nonce_a, c, 0));
+  assert_true(kite__cookie_check(&k, 1, SA(a), nonce_a, c, 0));
 }
 
 static void other_families_are_refused(void **state) {
@@ -264,11 +264,28 @@ static void other_families_are_refused(void **state) {
   struct sockaddr_storage un;
   memset(&un, 0, sizeof(un));
   un.ss_family = AF_UNIX;
-  assert_int_equal(kite__cookie_make(&j, SA(un), nonce_a, 10, c),
+  assert_int_equal(kite__cookie_make(&j, 1, SA(un), nonce_a, 10, c),
                    KITE_EINVAL);
   assert_memory_equal(c, untouched, 16);
-  kite__cookie_make(&j, SA(a), nonce_a, 10, c);
-  assert_false(kite__cookie_check(&j, SA(un), nonce_a, c, 10));
+  kite__cookie_make(&j, 1, SA(a), nonce_a, 10, c);
+  assert_false(kite__cookie_check(&j, 1, SA(un), nonce_a, c, 10));
+}
+
+/* The version is in the MAC: a v1 HELLO's cookie fails a v2 CONNECT and
+ * the other way round (PROTOCOL-v2.md section 3). */
+static void refused_for_another_version(void **state) {
+  (void)state;
+  kite__cookie_jar j = jar(master_a);
+  struct sockaddr_in a = v4("127.0.0.1", 1234);
+  uint8_t c1[16], c2[16];
+  const uint32_t now = 1700000000u;
+  kite__cookie_make(&j, 1, SA(a), nonce_a, now, c1);
+  kite__cookie_make(&j, 2, SA(a), nonce_a, now, c2);
+  assert_memory_not_equal(c1 + 4, c2 + 4, 12);
+  assert_true(kite__cookie_check(&j, 1, SA(a), nonce_a, c1, now));
+  assert_true(kite__cookie_check(&j, 2, SA(a), nonce_a, c2, now));
+  assert_false(kite__cookie_check(&j, 2, SA(a), nonce_a, c1, now));
+  assert_false(kite__cookie_check(&j, 1, SA(a), nonce_a, c2, now));
 }
 
 static void clear_wipes_the_secrets(void **state) {
@@ -276,7 +293,7 @@ static void clear_wipes_the_secrets(void **state) {
   kite__cookie_jar j = jar(master_a);
   struct sockaddr_in a = v4("127.0.0.1", 1234);
   uint8_t c[16];
-  kite__cookie_make(&j, SA(a), nonce_a, 10, c);
+  kite__cookie_make(&j, 1, SA(a), nonce_a, 10, c);
   kite__cookie_jar_clear(&j);
   kite__cookie_jar zero;
   memset(&zero, 0, sizeof(zero));
@@ -297,6 +314,7 @@ int main(void) {
       cmocka_unit_test(jars_with_one_master_agree),
       cmocka_unit_test(ts_zero_works),
       cmocka_unit_test(other_families_are_refused),
+      cmocka_unit_test(refused_for_another_version),
       cmocka_unit_test(clear_wipes_the_secrets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
