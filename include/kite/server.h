@@ -397,6 +397,17 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(tcp_preopen_evicted, "TCP connections dropped before OPEN: tcp_preopen_max") \
   X(tcp_refused_addr, "TCP connections refused: tcp_max_per_addr")          \
   X(tcp_refused_prefix, "TCP connections refused: tcp_max_per_prefix")       \
+  X(v2_tcp_opens, "OPEN v2 read whole (TCP and WebSocket)")                \
+  X(v2_tcp_opened, "OPENED v2 sent: v2 TCP sessions half-open")             \
+  X(v2_tcp_reject_expired, "OPEN v2 refused: token expired (REJECT 5)")     \
+  X(v2_tcp_reject_token, "OPEN v2 refused: token invalid (REJECT 6)")       \
+  X(v2_tcp_reject_not_here, "OPEN v2 refused: not among its addresses (REJECT 7)") \
+  X(v2_tcp_reject_used, "OPEN v2 refused: token used here (REJECT 8)")      \
+  X(v2_tcp_reject_record_full, "OPEN v2 refused: token record full (REJECT 1)") \
+  X(v2_tcp_ignored_bound, "OPEN v2 closed unanswered: token bound elsewhere") \
+  X(v2_tcp_drop_record_len, "v2 TCP records of len 0 or over 16384 (closed)") \
+  X(v2_tcp_drop_record_auth, "v2 TCP records that did not verify (closed)")  \
+  X(v2_tcp_key_exhausted, "v2 TCP sessions closed at record 2^48-3 (reason 7)") \
   X(ws_upgrades, "WebSocket upgrades answered with 101")                    \
   X(ws_refused_origin, "WebSocket upgrades refused: Origin (403)")         \
   X(ws_refused_text, "WebSocket text frames (closed 1003)")                \

@@ -53,6 +53,9 @@ void kite__session_admit(kite__session *s, const kite__transport *tr,
   s->peer = *peer;
   s->kind = tr->kind;
   s->rtt = (kite__rtt){0};
+  s->version = 1; /* a v2 transport says otherwise after admission */
+  s->client_id = 0;
+  s->user_data = NULL;
   kite__session_pub_unlock(s);
   s->rtt_ms = sh->now;
   kite__session_heard(s, sh->now);

@@ -86,6 +86,13 @@ typedef struct kite__session {
   uint32_t opened_ms;          /* under |pub_lock| */
   uint32_t rtt_ms;             /* when |rtt| was last refreshed */
   kite__rtt rtt;               /* under |pub_lock| */
+  /* Version 2 (kite_session_info): set at admission by the v2 transport,
+   * under |pub_lock|. |user_data| points into the transport's own state
+   * (256 bytes) and is cleared, under |pub_lock|, before that state goes:
+   * other threads copy through it only while holding the lock. */
+  uint8_t version;             /* 1 or 2; under |pub_lock| */
+  uint64_t client_id;          /* under |pub_lock| */
+  const uint8_t *user_data;    /* under |pub_lock|; NULL: none */
   uint32_t deadline_ms; /* half-open: handshake; closing: flush */
   uint16_t mtu, peer_rcv_wnd;
   uint8_t token[8];

@@ -93,11 +93,14 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   kite_transport kind = s->kind;
   uint32_t opened = s->opened_ms;
   kite__rtt r = s->rtt;
+  in.version = s->version;
+  in.client_id = s->client_id;
+  if (s->user_data)
+    memcpy(in.user_data, s->user_data, sizeof(in.user_data));
   kite__session_pub_unlock(s);
   if (own && tr) /* the owner reads the transport's figures as they are */
     tr->rtt(s, &r);
   uint32_t now = own ? sh->now : kite__now_ms();
-  in.version = 1;
   in.transport = kind;
   kite__addr_format(&peer, in.peer, sizeof(in.peer));
   int32_t age = kite__ms_diff(now, opened);
