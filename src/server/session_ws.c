@@ -111,10 +111,12 @@ static bool origin_allowed(const kite_server *srv, const kite__http_req *r) {
 /* ---- the session's input ---- */
 
 static bool reading(const kite__session *s) {
+  if (!kite__session_connected(s))
+    return false; /* torn down: no link to look at */
   if (((const kite__tconn *)s->link)->v2)
     return kite__tv2_reading(s); /* half-open until its first record */
-  return kite__session_connected(s) && !s->blocked &&
-         s->close_pending == KITE__NO_CLOSE && s->state == KITE__S_OPEN;
+  return !s->blocked && s->close_pending == KITE__NO_CLOSE &&
+         s->state == KITE__S_OPEN;
 }
 
 /* Payload bytes of the session's stream: frames for the logic layer. */

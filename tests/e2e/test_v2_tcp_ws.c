@@ -288,10 +288,49 @@ static void ws_bad_record(void **state) {
   assert_int_equal(st.v2_tcp_opened, 1);
 }
 
+/* A WebSocket close inside a read that fills the shard's buffer (64 KiB),
+ * with bytes after it: the session ends mid-loop and the loop must not
+ * look at its link again. */
+static void ws_close_inside_a_full_read(void **state) {
+  fixture *f = *state;
+  v2peer p;
+  wsio w;
+  ws_peer(f, &p, &w);
+  /* Records of echo frames, sealed, then a close: about 60 KiB of it. */
+  static uint8_t all[80000], fr[2000];
+  size_t at = 0;
+  while (at < 60000) {
+    size_t n = tcp_raw_frame(fr, 0x7F00, 0, fr + 1000, 900, false);
+    uint8_t rec[2000];
+    int k = kite__v2rec_seal(rec, sizeof(rec), p.rn++, p.keys.c2s, fr, n);
+    assert_true(k > 0);
+    /* one masked binary message per record */
+    all[at++] = 0x82;
+    all[at++] = 0x80 | 126;
+    all[at++] = (uint8_t)(k >> 8);
+    all[at++] = (uint8_t)k;
+    memset(all + at, 0, 4); /* a zero mask */
+    at += 4;
+    memcpy(all + at, rec, (size_t)k);
+    at += (size_t)k;
+  }
+  const uint8_t close_frame[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8};
+  memcpy(all + at, close_frame, sizeof(close_frame));
+  at += sizeof(close_frame);
+  memset(all + at, 0x82, 8000); /* more after it, in the same read */
+  at += 8000;
+  assert_true(tcp_raw_write(p.fd, all, at));
+  assert_true(WAIT_FOR(atomic_load(&disconnects) == 1, 5000));
+  assert_int_equal(atomic_load(&last_reason), KITE_CLOSE_DEAD_LINK);
+  v2peer_free(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(ws_open_echo_close, setup, teardown),
       cmocka_unit_test_setup_teardown(ws_bad_record, setup, teardown),
+      cmocka_unit_test_setup_teardown(ws_close_inside_a_full_read, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
