@@ -2,7 +2,9 @@
  * A TCP connection's first bytes (issue 15). Accepting claims no session
  * slot: a connection first sits on its shard's pre-session list, where it
  * costs a descriptor and this small struct, never a slot, until its first
- * bytes say what it is. Only a valid OPEN claims a slot (session_tcp.c);
+ * bytes say what it is. Only a valid OPEN claims a slot (session_tcp.c;
+ * an OPEN v2, whose 552 bytes are read here too, once its token opened:
+ * tcp_v2.c);
  * a peer that connects and says nothing holds nothing a player needs:
  *  - the list holds at most tcp_preopen_max connections per shard: past
  *    that the oldest is dropped (counted in tcp_preopen_evicted), so a

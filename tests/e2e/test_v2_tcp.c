@@ -25,6 +25,7 @@
 enum { MSG_ECHO = 1, MSG_FLOOD = 4, MSG_KICK = 5 };
 
 static atomic_int connects, disconnects, last_reason, flood_full;
+static atomic_int handler_delay_us;
 static atomic_int info_version;
 static atomic_ullong info_client_id, last_id;
 static char info_user[32];
@@ -53,6 +54,9 @@ static void on_message(kite_server *s, kite_session_id id, uint16_t m,
                        const uint8_t *b, size_t n, void *u) {
   (void)u;
   static uint8_t big[4096];
+  int delay = atomic_load(&handler_delay_us);
+  if (delay)
+    usleep((useconds_t)delay);
   if (m == MSG_FLOOD) {
     for (int i = 0; i < 100000; i++)
       if (kite_session_send(s, id, MSG_ECHO, big, sizeof(big)) == KITE_EFULL) {
@@ -72,9 +76,15 @@ typedef struct fixture {
   uint8_t key[KITE_TOKEN_KEY_BYTES];
 } fixture;
 
-static kite_server *server(unsigned versions, uint32_t send_max, int *port) {
+static kite_server *server_mode(unsigned versions, uint32_t send_max,
+                               bool hash, int *port) {
   kite_server_config cfg;
   kite_server_config_init(&cfg);
+  if (hash) { /* a 1 KiB mailbox: slow handlers push back */
+    cfg.worker_mode = KITE_WORKERS_HASH;
+    cfg.workers = 2;
+    cfg.mailbox_bytes = 1024;
+  }
   cfg.udp_addr = "127.0.0.1:0";
   cfg.tcp_addr = "127.0.0.1:0";
   cfg.threads = 2;
@@ -102,24 +112,33 @@ static kite_server *server(unsigned versions, uint32_t send_max, int *port) {
   return srv;
 }
 
-static int setup_with(void **state, unsigned versions, uint32_t send_max) {
+static kite_server *server(unsigned versions, uint32_t send_max, int *port) {
+  return server_mode(versions, send_max, false, port);
+}
+
+static int setup_with(void **state, unsigned versions, uint32_t send_max,
+                      bool hash) {
   atomic_store(&connects, 0);
   atomic_store(&disconnects, 0);
   atomic_store(&last_reason, -1);
   atomic_store(&flood_full, 0);
   atomic_store(&info_ready, 0);
+  atomic_store(&handler_delay_us, 0);
   fixture *f = calloc(1, sizeof(*f));
   v2_test_key(f->key);
-  f->srv = server(versions, send_max, &f->port);
+  f->srv = server_mode(versions, send_max, hash, &f->port);
   *state = f;
   return 0;
 }
 
 static int setup(void **state) {
-  return setup_with(state, KITE_VERSION_1 | KITE_VERSION_2, 0);
+  return setup_with(state, KITE_VERSION_1 | KITE_VERSION_2, 0, false);
+}
+static int setup_hash(void **state) {
+  return setup_with(state, KITE_VERSION_1 | KITE_VERSION_2, 0, true);
 }
 static int setup_small_out(void **state) {
-  return setup_with(state, KITE_VERSION_1 | KITE_VERSION_2, 65536);
+  return setup_with(state, KITE_VERSION_1 | KITE_VERSION_2, 65536, false);
 }
 
 static int teardown(void **state) {
@@ -519,6 +538,46 @@ static void backpressure(void **state) {
   v2peer_free(&p);
 }
 
+/* Slow handlers fill a 1 KiB mailbox: the plaintext it refused and the
+ * records not yet read wait, then go on in order. Frames cut across
+ * records of 100 bytes, all in one write. */
+static void input_backpressure(void **state) {
+  fixture *f = *state;
+  v2peer p;
+  open_peer(f, &p);
+  ping(&p);
+  atomic_store(&handler_delay_us, 200);
+  enum { COUNT = 400 };
+  uint8_t *all = malloc(COUNT * 64), *wire = malloc(COUNT * 64 * 2);
+  size_t at = 0, w = 0;
+  for (uint32_t seq = 0; seq < COUNT; seq++) {
+    uint8_t body[40] = {0};
+    memcpy(body, &seq, 4);
+    at += tcp_raw_frame(all + at, MSG_ECHO, 0, body, 4 + seq % 29, seq & 1);
+  }
+  for (size_t i = 0; i < at; i += 100) {
+    size_t len = at - i < 100 ? at - i : 100;
+    w += (size_t)kite__v2rec_seal(wire + w, 200, p.rn++, p.keys.c2s, all + i,
+                                  len);
+  }
+  assert_true(tcp_raw_write(p.fd, wire, w));
+  free(all);
+  free(wire);
+  for (uint32_t i = 0; i < COUNT; i++) {
+    kite__frame_hdr h;
+    uint8_t body[64];
+    assert_true(v2peer_read_frame(&p, &h, body, sizeof(body)));
+    assert_int_equal(h.msg_id, MSG_ECHO);
+    uint32_t seq;
+    memcpy(&seq, body, 4);
+    assert_int_equal(seq, i);
+    assert_int_equal(h.len, 4 + seq % 29);
+  }
+  assert_true(stats(f).backpressure > 0);
+  assert_int_equal(stats(f).closed_protocol, 0);
+  v2peer_free(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(open_echo_info_close, setup, teardown),
@@ -531,6 +590,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(slow_open_and_silent_session, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(backpressure, setup_small_out, teardown),
+      cmocka_unit_test_setup_teardown(input_backpressure, setup_hash, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
