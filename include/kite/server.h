@@ -138,7 +138,9 @@ typedef struct kite_server_config {
   const char *tcp_addr;     /* "HOST:PORT"; port 0: the UDP port's number,
                                so one port serves both (NULL: no TCP) */
   uint32_t tcp_send_max;    /* bytes queued per connection while the kernel's
-                               buffer is full; past it sends get KITE_EFULL (1 MiB) */
+                               buffer is full; past it sends get KITE_EFULL (1 MiB).
+                               At least 12 + max_frame; serving version 2,
+                               that sealed (18 more per 16 KiB) + 14 */
   uint32_t tcp_stall_ms;    /* queued output the peer takes none of this long:
                                close as a slow peer (10000) */
   uint32_t tcp_linger_ms;   /* a closed connection gets this long to write what

@@ -578,12 +578,41 @@ static void input_backpressure(void **state) {
   v2peer_free(&p);
 }
 
+static void quiet(void *user, kite_log_level level, const char *msg) {
+  (void)user; (void)level; (void)msg;
+}
+
+/* tcp_send_max must hold a max_frame sealed as records, or a v2 session
+ * could never send one: refused at create. */
+static void send_max_holds_a_sealed_frame(void **state) {
+  (void)state;
+  kite_server_config cfg;
+  kite_server_config_init(&cfg);
+  cfg.udp_addr = "127.0.0.1:0";
+  cfg.tcp_addr = "127.0.0.1:0";
+  cfg.log = quiet;
+  cfg.max_frame = 40000;
+  cfg.token_key_set = true;
+  v2_test_key(cfg.token_key);
+  cfg.tcp_send_max = 40000 + KITE__FRAME_HDR; /* enough for v1 only */
+  kite_server *srv = NULL;
+  assert_int_equal(kite_server_create(&srv, &cfg), KITE_EINVAL);
+  cfg.versions = KITE_VERSION_1; /* v1 alone: fine */
+  assert_int_equal(kite_server_create(&srv, &cfg), 0);
+  kite_server_destroy(srv);
+  cfg.versions = KITE_VERSION_2;
+  cfg.tcp_send_max = 40000 + KITE__FRAME_HDR + 3 * 18 + 14;
+  assert_int_equal(kite_server_create(&srv, &cfg), 0);
+  kite_server_destroy(srv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(open_echo_info_close, setup, teardown),
       cmocka_unit_test_setup_teardown(unreliable_over_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(rejects, setup, teardown),
       cmocka_unit_test(versions_not_served),
+      cmocka_unit_test(send_max_holds_a_sealed_frame),
       cmocka_unit_test_setup_teardown(token_reuse, setup, teardown),
       cmocka_unit_test_setup_teardown(bad_records, setup, teardown),
       cmocka_unit_test_setup_teardown(eof_without_close, setup, teardown),
