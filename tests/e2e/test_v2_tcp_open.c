@@ -210,11 +210,45 @@ static void send_max_holds_a_sealed_frame(void **state) {
   kite_server_destroy(srv);
 }
 
+/* A full server: REJECT 1, checked before the token is bound (step 8
+ * before 9), so the same token opens once a slot is free. */
+static void full_server_burns_no_token(void **state) {
+  (void)state;
+  uint8_t key[KITE_TOKEN_KEY_BYTES], a[KITE_TOKEN_BYTES], b[KITE_TOKEN_BYTES];
+  v2_test_key(key);
+  fixture g;
+  memcpy(g.key, key, sizeof(key));
+  fixture_max_sessions = 1;
+  g.srv = server(KITE_VERSION_2, 0, &g.port);
+  fixture_max_sessions = 0;
+  assert_int_equal(v2_mint(a, key, NULL, g.port, 1, NULL, 0, 60), 0);
+  assert_int_equal(v2_mint(b, key, NULL, g.port, 2, NULL, 0, 60), 0);
+  v2peer p;
+  v2peer_init(&p, connect_from(&g, NULL, 0, 0), a);
+  assert_true(v2peer_open(&p)); /* half-open: it holds the slot */
+  uint8_t ver = 0;
+  assert_int_equal(reject_of(&g, b, &ver), KITE__REJECT_FULL);
+  assert_int_equal(ver, 2);
+  v2peer_free(&p);
+  kite_server_stats st;
+  assert_true(WAIT_FOR((kite_server_stats_get(g.srv, &st), st.sessions == 0),
+                       3000));
+  v2peer q;
+  v2peer_init(&q, connect_from(&g, NULL, 0, 0), b);
+  assert_true(v2peer_open(&q));
+  v2peer_free(&q);
+  kite_server_stats_get(g.srv, &st);
+  assert_int_equal(st.reject_full, 1);
+  assert_int_equal(st.v2_tcp_opened, 2);
+  kite_server_destroy(g.srv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(rejects, setup, teardown),
       cmocka_unit_test(versions_not_served),
       cmocka_unit_test(send_max_holds_a_sealed_frame),
+      cmocka_unit_test(full_server_burns_no_token),
       cmocka_unit_test_setup_teardown(token_reuse, setup, teardown),
       cmocka_unit_test_setup_teardown(slow_open_and_silent_session, setup,
                                       teardown),

@@ -24,6 +24,7 @@ static atomic_int info_version;
 static atomic_ullong info_client_id, last_id;
 static char info_user[32];
 static atomic_int info_ready;
+static uint32_t fixture_max_sessions; /* 0: the default; the test thread's */
 
 static inline void on_connect(kite_server *s, kite_session_id id, void *u) {
   (void)u;
@@ -96,6 +97,8 @@ static inline kite_server *server_mode(unsigned versions, uint32_t send_max,
     v2_test_key(cfg.token_key);
     cfg.protocol_id = V2_PROTOCOL_ID;
   }
+  if (fixture_max_sessions)
+    cfg.max_sessions = fixture_max_sessions;
   if (send_max) {
     cfg.tcp_send_max = send_max;
     cfg.tcp_stall_ms = 60000;
