@@ -325,10 +325,54 @@ static void ws_close_inside_a_full_read(void **state) {
   v2peer_free(&p);
 }
 
+/* Refusals in messages: REJECT 7 for a token listing another server,
+ * REJECT 2 (version 2's header) for v1's OPEN at a v2-only server; each
+ * then the close 1002 and the lingering close. */
+static void ws_refusals(void **state) {
+  fixture *f = *state;
+  uint8_t tok[KITE_TOKEN_BYTES], r = 0, ver = 0;
+  assert_int_equal(v2_mint(tok, f->key, "127.0.0.1:1", 0, 1, NULL, 0, 60), 0);
+  v2peer p;
+  wsio w;
+  v2peer_init(&p, ws_connect(f), tok);
+  memset(&w, 0, sizeof(w));
+  p.io = &w;
+  p.wr = ws_wr;
+  p.rd = ws_rd;
+  uint8_t b[KITE__V2CTL_MAX];
+  int n = v2_open_bytes(&p, b);
+  assert_true(p.wr(&p, b, (size_t)n));
+  assert_int_equal(v2peer_answer(&p, &r, &ver), 0);
+  assert_int_equal(r, KITE__REJECT_NOT_HERE);
+  assert_int_equal(ver, 2);
+  assert_false(ws_more(&p));
+  assert_true(w.closed);
+  assert_int_equal(w.close_code, 1002);
+  v2peer_free(&p);
+
+  v2peer_init(&p, ws_connect(f), tok);
+  memset(&w, 0, sizeof(w));
+  p.io = &w;
+  p.wr = ws_wr;
+  p.rd = ws_rd;
+  n = tcp_raw_ctrl(b, KITE__CTRL_OPEN, 0);
+  assert_true(p.wr(&p, b, (size_t)n));
+  assert_int_equal(v2peer_answer(&p, &r, &ver), 0);
+  assert_int_equal(r, KITE__REJECT_VERSION);
+  assert_int_equal(ver, 2);
+  v2peer_free(&p);
+  kite_server_stats st;
+  kite_server_stats_get(f->srv, &st);
+  assert_int_equal(st.v2_tcp_reject_not_here, 1);
+  assert_int_equal(st.reject_version, 1);
+  assert_int_equal(atomic_load(&connects), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(ws_open_echo_close, setup, teardown),
       cmocka_unit_test_setup_teardown(ws_bad_record, setup, teardown),
+      cmocka_unit_test_setup_teardown(ws_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(ws_close_inside_a_full_read, setup,
                                       teardown),
   };
