@@ -25,6 +25,10 @@ typedef enum kite_close_reason {
   KITE_CLOSE_SLOW_PEER = 6, /* output backlog over its limit (KCP's send
                                queue; on TCP tcp_send_max, or output the
                                peer took none of for tcp_stall_ms) */
+  KITE_CLOSE_KEY_EXHAUSTED = 7, /* version 2: the session's packet or
+                               record numbers reached 2^48 - 3
+                               (PROTOCOL-v2.md section 9); to go on, the
+                               client needs a new token */
 } kite_close_reason;
 
 /* A static name for a close reason ("unknown" for other values; never

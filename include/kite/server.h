@@ -138,7 +138,9 @@ typedef struct kite_server_config {
   const char *tcp_addr;     /* "HOST:PORT"; port 0: the UDP port's number,
                                so one port serves both (NULL: no TCP) */
   uint32_t tcp_send_max;    /* bytes queued per connection while the kernel's
-                               buffer is full; past it sends get KITE_EFULL (1 MiB) */
+                               buffer is full; past it sends get KITE_EFULL (1 MiB).
+                               At least 12 + max_frame; serving version 2,
+                               that sealed (18 more per 16 KiB) + 14 */
   uint32_t tcp_stall_ms;    /* queued output the peer takes none of this long:
                                close as a slow peer (10000) */
   uint32_t tcp_linger_ms;   /* a closed connection gets this long to write what
@@ -429,6 +431,17 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(tcp_preopen_evicted, "TCP connections dropped before OPEN: tcp_preopen_max") \
   X(tcp_refused_addr, "TCP connections refused: tcp_max_per_addr")          \
   X(tcp_refused_prefix, "TCP connections refused: tcp_max_per_prefix")       \
+  X(v2_tcp_opens, "OPEN v2 read whole (TCP and WebSocket)")                \
+  X(v2_tcp_opened, "OPENED v2 sent: v2 TCP sessions half-open")             \
+  X(v2_tcp_reject_expired, "OPEN v2 refused: token expired (REJECT 5)")     \
+  X(v2_tcp_reject_token, "OPEN v2 refused: token invalid (REJECT 6)")       \
+  X(v2_tcp_reject_not_here, "OPEN v2 refused: not among its addresses (REJECT 7)") \
+  X(v2_tcp_reject_used, "OPEN v2 refused: token used here (REJECT 8)")      \
+  X(v2_tcp_reject_record_full, "OPEN v2 refused: token record full (REJECT 1)") \
+  X(v2_tcp_ignored_bound, "OPEN v2 closed unanswered: token bound elsewhere") \
+  X(v2_tcp_drop_record_len, "v2 TCP records of len 0 or over 16384 (closed)") \
+  X(v2_tcp_drop_record_auth, "v2 TCP records that did not verify (closed)")  \
+  X(v2_tcp_key_exhausted, "v2 TCP sessions closed at record 2^48-3 (reason 7)") \
   X(ws_upgrades, "WebSocket upgrades answered with 101")                    \
   X(ws_refused_origin, "WebSocket upgrades refused: Origin (403)")         \
   X(ws_refused_text, "WebSocket text frames (closed 1003)")                \

@@ -47,7 +47,7 @@ enum kite__v2_reject {
 };
 
 /* The close reason v2 adds to v1's 0 to 6. */
-#define KITE__CLOSE_KEY_EXHAUSTED 7
+#define KITE__CLOSE_KEY_EXHAUSTED 7 /* KITE_CLOSE_KEY_EXHAUSTED (kite/reason.h) */
 #define KITE__CLOSE_MAX 7 /* a larger reason is read as 0 (section 5) */
 
 /* Frame flags bit 2 (section 8): sent unreliably. Set on TCP only; a KCP

@@ -79,6 +79,13 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK(c->inbox_max >= 16, "inbox_max");
   CHECK(c->tcp_send_max >= c->max_frame + KITE__FRAME_HDR && c->tcp_send_max <= (1u << 30),
         "tcp_send_max (must hold a max_frame)");
+  /* Version 2 sends a frame as records (18 bytes more per 16 KiB), in a
+   * WebSocket message at worst (a 14-byte header at most). */
+  CHECK(!c->tcp_addr ||
+            !((c->versions & KITE_VERSION_2) ||
+              (!c->versions && c->token_key_set)) ||
+            c->tcp_send_max >= kite__tv2_seal_cap(c->max_frame) + 14,
+        "tcp_send_max (must hold a max_frame sealed as v2 records)");
   CHECK(c->tcp_stall_ms >= 100, "tcp_stall_ms");
   CHECK(c->tcp_linger_ms <= 600000, "tcp_linger_ms");
   CHECK(c->http_head_max >= 256 && c->http_head_max <= (1u << 20), "http_head_max");

@@ -16,6 +16,7 @@
 #include "server/cookie.h"
 #include "server/session.h"
 #include "server/shard.h"
+#include "server/tcp_v2.h"
 #include "server/tokens.h"
 #include "proto/v2tok.h"
 

@@ -21,6 +21,7 @@ const char *kite_close_reason_name(int reason) {
   case KITE_CLOSE_KICKED: return "kicked";
   case KITE_CLOSE_DEAD_LINK: return "dead link";
   case KITE_CLOSE_SLOW_PEER: return "slow peer";
+  case KITE_CLOSE_KEY_EXHAUSTED: return "key exhausted";
   }
   return "unknown";
 }

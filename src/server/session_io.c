@@ -125,7 +125,7 @@ bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
                  "session %016llx (%s %s): its handlers are behind; reading "
                  "paused (backpressure)%s",
                  (unsigned long long)kite__session_id(s),
-                 s->tr == &kite__transport_tcp ? "tcp" : "udp",
+                 s->tr->kind == KITE_TRANSPORT_KCP ? "udp" : s->tr->name,
                  kite__addr_format(&s->peer, who, sizeof(who)),
                  kite__ratelog_tail(more, sizeof(more), held));
     }

@@ -61,10 +61,16 @@ static void send_ctrl(kite__shard *sh, kite__tconn *c, const kite__ctrl *k) {
     kite__tconn_write(sh, c, &v, 1); /* a failure shows at the next read */
 }
 
-void kite__tconn_refuse(kite__shard *sh, kite__tconn *c, uint8_t reason) {
-  kite__ctrl k = {.type = KITE__CTRL_REJECT, .reason = reason};
+void kite__tconn_refuse_ver(kite__shard *sh, kite__tconn *c, uint8_t reason,
+                            uint8_t version) {
+  kite__ctrl k = {.type = KITE__CTRL_REJECT, .version = version,
+                  .reason = reason};
   send_ctrl(sh, c, &k);
   kite__tconn_linger(sh, c);
+}
+
+void kite__tconn_refuse(kite__shard *sh, kite__tconn *c, uint8_t reason) {
+  kite__tconn_refuse_ver(sh, c, reason, KITE__PROTO_VERSION);
 }
 
 /* Keeps the frame the mailbox refused, re-encoded, for the next feed. */
@@ -92,10 +98,10 @@ int kite__tconn_on_frame(void *user, const kite__frame_hdr *h,
 }
 
 /* Feeds the stream; on backpressure holds the rest and stops reading. */
-static void feed(kite__session *s, const uint8_t *p, size_t n) {
+void kite__tconn_feed(kite__session *s, const uint8_t *p, size_t n) {
   kite__tconn *c = conn_of(s);
   int why = 0;
-  ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n, kite__tconn_on_frame, s, &why);
+  ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n, c->on_frame, s, &why);
   if (used < 0) {
     if (used == KITE_EPROTO)
       kite__session_protocol_error(s, why);
@@ -122,7 +128,7 @@ static void feed(kite__session *s, const uint8_t *p, size_t n) {
 
 static void take(kite__session *s, const uint8_t *p, size_t n) {
   if (n && s->state == KITE__S_OPEN && s->close_pending == KITE__NO_CLOSE)
-    feed(s, p, n);
+    kite__tconn_feed(s, p, n);
 }
 
 kite__session *kite__tconn_claim(kite__shard *sh, kite__tconn *c,
@@ -144,6 +150,7 @@ kite__session *kite__tconn_claim(kite__shard *sh, kite__tconn *c,
   }
   c->phase = KITE__TC_SESSION;
   c->s = s;
+  c->on_frame = kite__tconn_on_frame;
   kite__session_admit(s, tr, c, &c->peer);
   memset(&s->local, 0, sizeof(s->local));
   s->conv = 0; /* no UDP segment or CLOSE ever matches it: see dispatch */
@@ -272,7 +279,7 @@ static void tcp_resume(kite__session *s) {
   c->held = NULL;
   c->held_len = 0;
   if (len)
-    feed(s, held, len); /* may block again: it then holds its own copy */
+    kite__tconn_feed(s, held, len); /* may block again: it holds its own copy */
   free(held);
   if (reading(s))
     kite__tconn_arm(s->shard, c, c->events | EPOLLIN);
@@ -280,14 +287,14 @@ static void tcp_resume(kite__session *s) {
 
 /* Frames held back by backpressure, read and dropped (counted). What the
  * kernel still holds is the lingering close's to discard. */
-static void tcp_drain(kite__session *s) {
+void kite__tconn_drain(kite__session *s) {
   kite__tconn *c = conn_of(s);
   uint8_t *held = c->held;
   uint32_t len = c->held_len;
   c->held = NULL;
   c->held_len = 0;
   if (len)
-    feed(s, held, len);
+    kite__tconn_feed(s, held, len);
   free(held);
 }
 
@@ -320,7 +327,7 @@ static void tcp_notify_close(kite__session *s, uint8_t reason) {
   kite__tconn_write(s->shard, c, &v, 1);
 }
 
-static void tcp_teardown(kite__session *s) {
+void kite__tconn_teardown(kite__session *s) {
   kite__tconn *c = conn_of(s);
   kite__frame_reader_free(&c->reader);
   free(c->held);
@@ -348,10 +355,10 @@ const kite__transport kite__transport_tcp = {
     .next_due = kite__tconn_next_due,
     .on_timer = kite__tconn_on_timer,
     .resume = tcp_resume,
-    .drain = tcp_drain,
+    .drain = kite__tconn_drain,
     .queued = kite__tconn_queued,
     .unacked = kite__tconn_unacked,
     .notify_close = tcp_notify_close,
-    .teardown = tcp_teardown,
+    .teardown = kite__tconn_teardown,
     .rtt = kite__tconn_rtt,
 };

@@ -111,8 +111,12 @@ static bool origin_allowed(const kite_server *srv, const kite__http_req *r) {
 /* ---- the session's input ---- */
 
 static bool reading(const kite__session *s) {
-  return kite__session_connected(s) && !s->blocked &&
-         s->close_pending == KITE__NO_CLOSE && s->state == KITE__S_OPEN;
+  if (!kite__session_connected(s))
+    return false; /* torn down: no link to look at */
+  if (((const kite__tconn *)s->link)->v2)
+    return kite__tv2_reading(s); /* half-open until its first record */
+  return !s->blocked && s->close_pending == KITE__NO_CLOSE &&
+         s->state == KITE__S_OPEN;
 }
 
 /* Payload bytes of the session's stream: frames for the logic layer. */
@@ -120,6 +124,10 @@ static ptrdiff_t session_bytes(kite__session *s, const uint8_t *p, size_t n) {
   if (!reading(s))
     return 0; /* held by the WebSocket until resume */
   kite__tconn *c = s->link;
+  if (c->v2) { /* records (tcp_v2.h); a refused one stops the feed */
+    size_t used = kite__tv2_input(s, p, n);
+    return c->v2->mute ? KITE_EINVAL : (ptrdiff_t)used;
+  }
   int why = 0;
   ptrdiff_t used = kite__frame_reader_feed(&c->reader, p, n,
                                            kite__tconn_on_frame, s, &why);
@@ -139,18 +147,6 @@ static void session_ready(kite__shard *sh, kite__tconn *c, uint32_t events);
  * bytes of |p| that followed it and were taken, or a negative code. */
 static ptrdiff_t open_session(kite__shard *sh, kite__tconn *c,
                               const uint8_t *p, size_t n) {
-  kite__ctrl ctl;
-  int rc = kite__ctrl_decode(c->open_buf, KITE__CTRL_HDR, &ctl);
-  if (rc == KITE__CTRL_EVERSION) {
-    KITE__STAT_INC(sh, reject_version);
-    kite__ctrl k = {.type = KITE__CTRL_REJECT, .reason = KITE__REJECT_VERSION};
-    send_ctrl(c, &k);
-    return KITE_EINVAL;
-  }
-  if (rc < 0 || ctl.type != KITE__CTRL_OPEN) {
-    KITE__STAT_INC(sh, tcp_bad_open);
-    return KITE_EINVAL;
-  }
   kite__tconn_pre_leave(sh, c);
   kite__session *s = kite__tconn_claim(sh, c, &kite__transport_ws);
   if (!s) {
@@ -169,11 +165,42 @@ static ptrdiff_t open_session(kite__shard *sh, kite__tconn *c,
   return n ? session_bytes(s, p, n) : 0;
 }
 
+/* A whole OPEN v2 (tcp_v2.h): the session and OPENED in a message, or a
+ * REJECT in one, or nothing; then the WebSocket's close. */
+static ptrdiff_t open_v2(kite__shard *sh, kite__tconn *c, const uint8_t *p,
+                         size_t n) {
+  kite__tconn_pre_leave(sh, c);
+  uint8_t reply[KITE__V2CTL_OPENED];
+  size_t len;
+  kite__session *s = kite__tv2_open(sh, c, &kite__transport_ws, reply, &len);
+  struct iovec v = {reply, len};
+  if (len)
+    kite__ws_send(&c->wsc->ws, &v, 1);
+  if (!s) {
+    c->phase = KITE__TC_LINGER; /* off the list: the caller lingers it */
+    return KITE_EINVAL;
+  }
+  c->on_ready = session_ready;
+  kite__session_schedule(s);
+  return n ? session_bytes(s, p, n) : 0;
+}
+
+/* OPEN v2's bytes after its header. */
+static ptrdiff_t take_v2(kite__tconn *c, const uint8_t *p, size_t n) {
+  size_t k = kite__tv2_collect(c, p, n);
+  if (c->v2->open_have < KITE__V2_OPEN_BYTES)
+    return (ptrdiff_t)n;
+  ptrdiff_t more = open_v2(c->wsc->sh, c, p + k, n - k);
+  return more < 0 ? more : (ptrdiff_t)k + more;
+}
+
 /* kite__ws_feed()'s callback: the OPEN's bytes first, then frames. */
 static ptrdiff_t on_bytes(void *user, const uint8_t *p, size_t n) {
   kite__tconn *c = user;
   if (c->phase == KITE__TC_SESSION)
     return session_bytes(c->s, p, n);
+  if (c->v2)
+    return take_v2(c, p, n);
   size_t k = KITE__CTRL_HDR - c->open_have;
   if (k > n)
     k = n;
@@ -181,8 +208,28 @@ static ptrdiff_t on_bytes(void *user, const uint8_t *p, size_t n) {
   c->open_have += (uint8_t)k;
   if (c->open_have < KITE__CTRL_HDR)
     return (ptrdiff_t)n;
-  ptrdiff_t more = open_session(c->wsc->sh, c, p + k, n - k);
-  return more < 0 ? more : (ptrdiff_t)k + more;
+  kite__shard *sh = c->wsc->sh;
+  uint8_t version = 0;
+  switch (kite__tv2_first(sh, c, c->open_buf, &version)) {
+  case KITE__TV2_V1: {
+    ptrdiff_t more = open_session(sh, c, p + k, n - k);
+    return more < 0 ? more : (ptrdiff_t)k + more;
+  }
+  case KITE__TV2_V2: {
+    if (!kite__tv2_begin(c, c->open_buf))
+      return KITE_ENOMEM;
+    ptrdiff_t more = take_v2(c, p + k, n - k);
+    return more < 0 ? more : (ptrdiff_t)k + more;
+  }
+  case KITE__TV2_REJECT: {
+    kite__ctrl r = {.type = KITE__CTRL_REJECT, .version = version,
+                    .reason = KITE__REJECT_VERSION};
+    send_ctrl(c, &r);
+    return KITE_EINVAL;
+  }
+  default:
+    return KITE_EINVAL;
+  }
 }
 
 /* Feeds |p| to the WebSocket; keeps what it did not take. Returns its
@@ -207,8 +254,10 @@ static ptrdiff_t ws_input(kite__tconn *c, const uint8_t *p, size_t n) {
 static void session_after(kite__shard *sh, kite__session *s, ptrdiff_t rc) {
   kite__tconn *c = s->link;
   if (rc == KITE_ECLOSED) { /* their close: the reason their notice gave */
-    kite__session_close_by_peer(s, s->peer_reason != KITE__NO_CLOSE
-                                       ? s->peer_reason : KITE_CLOSE_NORMAL);
+    kite__session_close_by_peer(
+        s, s->peer_reason != KITE__NO_CLOSE ? s->peer_reason
+           : c->v2 ? KITE_CLOSE_DEAD_LINK /* v2: no CLOSE frame, reason 5 */
+                   : KITE_CLOSE_NORMAL);
   } else if (rc == KITE_EPROTO) {
     count_refusal(sh, &c->wsc->ws);
     kite__session_close(s, KITE_CLOSE_PROTOCOL);
@@ -394,11 +443,31 @@ bool kite__wsconn_start(kite__shard *sh, kite__tconn *c, const uint8_t *p,
 
 /* ---- the transport ---- */
 
+/* A v2 session's frame sealed as records (tcp_v2.h), in one message. */
+static int ws_send_v2(kite__session *s, struct iovec *iov, int n) {
+  kite__tconn *c = s->link;
+  size_t room = c->out.max - kite__tcp_out_pending(&c->out);
+  const uint8_t *bytes;
+  ptrdiff_t k = kite__tv2_seal(s->shard, c->v2, iov, n,
+                               room > 14 ? room - 14 : 0, &bytes); /* header */
+  if (k == KITE__V2_ELIMIT && !c->v2->mute) {
+    KITE__STAT_INC(s->shard, v2_tcp_key_exhausted);
+    if (s->close_pending == KITE__NO_CLOSE)
+      s->close_pending = KITE__CLOSE_KEY_EXHAUSTED;
+    kite__session_mark_dirty(s);
+    return 0;
+  }
+  if (k < 0)
+    return (int)k;
+  struct iovec v = {(void *)(uintptr_t)bytes, (size_t)k};
+  return kite__ws_send(&c->wsc->ws, &v, 1);
+}
+
 static int ws_sendv(kite__session *s, struct iovec *iov, int n) {
   kite__shard *sh = s->shard;
   kite__tconn *c = s->link;
   bool was_pending = kite__tcp_out_pending(&c->out) != 0;
-  int rc = kite__ws_send(&c->wsc->ws, iov, n);
+  int rc = c->v2 ? ws_send_v2(s, iov, n) : kite__ws_send(&c->wsc->ws, iov, n);
   if (rc == KITE_EFULL) {
     KITE__STAT_INC(sh, tcp_send_full);
     return KITE_EFULL;
@@ -424,8 +493,8 @@ static void ws_resume(kite__session *s) {
   c->held = NULL;
   c->held_len = 0;
   int why = 0;
-  if (len && kite__frame_reader_feed(&c->reader, held, len,
-                                     kite__tconn_on_frame, s, &why) ==
+  if (len && kite__frame_reader_feed(&c->reader, held, len, c->on_frame, s,
+                                     &why) ==
                  KITE_EPROTO)
     kite__session_protocol_error(s, why);
   free(held);
@@ -449,8 +518,7 @@ static void ws_drain(kite__session *s) {
   c->held_len = 0;
   int why = 0;
   if (len)
-    kite__frame_reader_feed(&c->reader, held, len, kite__tconn_on_frame, s,
-                            &why);
+    kite__frame_reader_feed(&c->reader, held, len, c->on_frame, s, &why);
   free(held);
 }
 
@@ -464,6 +532,18 @@ static uint16_t close_code(uint8_t reason) {
 
 /* kite's close notice in a message, then the WebSocket's close. */
 static void ws_notify_close(kite__session *s, uint8_t reason) {
+  kite__tconn *c = s->link;
+  if (c->v2) { /* the CLOSE frame, sealed: the last record */
+    if (s->state == KITE__S_HALF_OPEN || c->v2->mute)
+      return; /* closed without a word */
+    const uint8_t *b = NULL;
+    size_t k = kite__tv2_seal_close(s->shard, c->v2, reason, &b);
+    struct iovec v = {(void *)(uintptr_t)b, k};
+    if (k)
+      kite__ws_send(&c->wsc->ws, &v, 1);
+    kite__ws_close(&c->wsc->ws, close_code(reason), NULL, 0);
+    return;
+  }
   uint8_t frame[KITE__FRAME_HDR + 1];
   frame[KITE__FRAME_HDR] = reason;
   kite__frame_header(frame, KITE__MSG_CLOSE_NOTICE, 0, frame + KITE__FRAME_HDR,
@@ -476,6 +556,8 @@ static void ws_notify_close(kite__session *s, uint8_t reason) {
 
 static void ws_teardown(kite__session *s) {
   kite__tconn *c = s->link;
+  if (c->v2)
+    kite__tv2_unpublish(s); /* its keys and user_data go with it */
   kite__frame_reader_free(&c->reader);
   free(c->held);
   c->held = NULL;

@@ -73,8 +73,11 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
   sh->scratch = malloc(KITE__FRAME_HDR + (size_t)cfg->max_frame);
   if (srv->tcp_addr)
     sh->tcp_rx = malloc(KITE__TCP_RX_BYTES);
+  bool v2tcp = srv->tcp_addr && (cfg->versions & KITE_VERSION_2);
+  if (v2tcp)
+    sh->seal = malloc(kite__tv2_seal_cap(cfg->max_frame));
   if (!sh->pool || !sh->slots || !sh->rx || !sh->tx || !sh->scratch ||
-      (srv->tcp_addr && !sh->tcp_rx) ||
+      (srv->tcp_addr && !sh->tcp_rx) || (v2tcp && !sh->seal) ||
       kite__map_init(&sh->hs, per_shard) < 0 ||
       kite__map_init(&sh->convs, per_shard) < 0 ||
       kite__srclimit_init(&sh->srcs, &lim, per_shard, srv->route_key) < 0 ||
@@ -138,6 +141,7 @@ void kite__shard_free(kite__shard *sh) {
   free(sh->rx);
   free(sh->tx);
   free(sh->scratch);
+  free(sh->seal);
   kite__cookie_jar_clear(&sh->jar);
   if (sh->fd >= 0)
     close(sh->fd);

@@ -37,6 +37,7 @@ enum kite__tconn_phase {
 };
 
 typedef struct kite__wsconn kite__wsconn;
+typedef struct kite__tv2 kite__tv2;
 typedef struct kite__tconn kite__tconn;
 typedef void (*kite__tconn_ready_fn)(kite__shard *sh, kite__tconn *c,
                                      uint32_t events);
@@ -45,6 +46,7 @@ struct kite__tconn {
   int fd;
   kite__tconn_ready_fn on_ready; /* its phase's (and transport's) handler */
   kite__wsconn *wsc;  /* HTTP, then WebSocket (session_ws.c), or NULL */
+  kite__tv2 *v2;      /* version 2 (tcp_v2.c): from OPEN v2's header, or NULL */
   uint8_t phase;      /* enum kite__tconn_phase */
   uint32_t events;    /* the epoll mask armed now */
   kite__session *s;   /* set in the SESSION phase only */
@@ -52,6 +54,8 @@ struct kite__tconn {
   kite__src_hold src; /* what it counts there, given back at free */
   kite__addr peer;
   kite__frame_reader reader;
+  kite__frame_fn on_frame; /* what the reader hands frames to: the
+                              version's (kite__tconn_on_frame, or v2's) */
   kite__tcp_out out;
   uint8_t *held;      /* input cut short by backpressure, to feed again */
   uint32_t held_len;
@@ -114,6 +118,15 @@ void kite__tconn_rtt(const kite__session *s, kite__rtt *out);
 /* REJECT |reason| with a zero nonce (PROTOCOL.md section 5), then the
  * lingering close. */
 void kite__tconn_refuse(kite__shard *sh, kite__tconn *c, uint8_t reason);
+/* The same with the header's |version| (1 or 2). */
+void kite__tconn_refuse_ver(kite__shard *sh, kite__tconn *c, uint8_t reason,
+                            uint8_t version);
+/* Plaintext of the session's stream to c->on_frame; on backpressure holds
+ * the rest in c->held and stops reading (EPOLLIN off). */
+void kite__tconn_feed(kite__session *s, const uint8_t *p, size_t n);
+/* The TCP transport's drain and teardown (the v2 one shares them). */
+void kite__tconn_drain(kite__session *s);
+void kite__tconn_teardown(kite__session *s);
 /* epoll reported |events| on |c|, in its SESSION phase. */
 void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
                                uint32_t events);

@@ -22,6 +22,7 @@ void kite__tconn_free(kite__tconn *c) {
   kite__src_release(c->src_limit, &c->src);
   if (c->wsc)
     kite__wsconn_free(c->wsc);
+  kite__tv2_free(c->v2);
   if (c->fd >= 0)
     close(c->fd); /* leaves the epoll set with it */
   kite__tcp_out_free(&c->out);

@@ -2,7 +2,9 @@
  * A TCP connection's first bytes (issue 15). Accepting claims no session
  * slot: a connection first sits on its shard's pre-session list, where it
  * costs a descriptor and this small struct, never a slot, until its first
- * bytes say what it is. Only a valid OPEN claims a slot (session_tcp.c);
+ * bytes say what it is. Only a valid OPEN claims a slot (session_tcp.c;
+ * an OPEN v2, whose 552 bytes are read here too, once its token opened:
+ * tcp_v2.c);
  * a peer that connects and says nothing holds nothing a player needs:
  *  - the list holds at most tcp_preopen_max connections per shard: past
  *    that the oldest is dropped (counted in tcp_preopen_evicted), so a
@@ -188,10 +190,24 @@ void kite__tconn_accept_advance(kite__shard *sh) {
     accept_pause(sh, errno); /* no memory for it: try again later */
 }
 
+/* OPEN v2's bytes, read within the same deadline as the header was.
+ * Returns false once |c| has left the pre-session phase. */
+static bool take_v2(kite__shard *sh, kite__tconn *c, const uint8_t *p,
+                    size_t n) {
+  size_t k = kite__tv2_collect(c, p, n);
+  if (c->v2->open_have < KITE__V2_OPEN_BYTES)
+    return true;
+  pre_unlink(sh, c);
+  kite__tv2_tcp_open(sh, c, p + k, n - k);
+  return false;
+}
+
 /* The first bytes of |p| complete (or not yet) the OPEN preface. Returns
  * false once |c| has left the pre-session phase. */
 static bool take_first(kite__shard *sh, kite__tconn *c, const uint8_t *p,
                        size_t n) {
+  if (c->v2)
+    return take_v2(sh, c, p, n);
   if (c->open_have == 0 && p[0] == 'G') /* never OPEN's first byte ('K') */
     return kite__wsconn_start(sh, c, p, n);
   size_t k = KITE__CTRL_HDR - c->open_have;
@@ -201,21 +217,27 @@ static bool take_first(kite__shard *sh, kite__tconn *c, const uint8_t *p,
   c->open_have += (uint8_t)k;
   if (c->open_have < KITE__CTRL_HDR)
     return true;
-  pre_unlink(sh, c);
-  kite__ctrl ctl;
-  int rc = kite__ctrl_decode(c->open_buf, KITE__CTRL_HDR, &ctl);
-  if (rc == KITE__CTRL_EVERSION) {
-    KITE__STAT_INC(sh, reject_version);
-    kite__handshake_log_refused(sh, "tcp ", &c->peer, "protocol version");
-    kite__tconn_refuse(sh, c, KITE__REJECT_VERSION);
-  } else if (rc < 0 || ctl.type != KITE__CTRL_OPEN) {
-    KITE__STAT_INC(sh, tcp_bad_open);
-    kite__handshake_log_refused(sh, "tcp ", &c->peer, "no OPEN preface");
-    kite__tconn_linger(sh, c); /* silently */
-  } else {
+  uint8_t version = 0;
+  switch (kite__tv2_first(sh, c, c->open_buf, &version)) {
+  case KITE__TV2_V2:
+    if (!kite__tv2_begin(c, c->open_buf)) {
+      pre_drop(sh, c);
+      return false;
+    }
+    return take_v2(sh, c, p + k, n - k);
+  case KITE__TV2_V1:
+    pre_unlink(sh, c);
     kite__tconn_open(sh, c, p + k, n - k);
+    return false;
+  case KITE__TV2_REJECT:
+    pre_unlink(sh, c);
+    kite__tconn_refuse_ver(sh, c, KITE__REJECT_VERSION, version);
+    return false;
+  default:
+    pre_unlink(sh, c);
+    kite__tconn_linger(sh, c); /* silently */
+    return false;
   }
-  return false;
 }
 
 static void pre_read(kite__shard *sh, kite__tconn *c) {
