@@ -48,10 +48,15 @@ const char *kite_client_reason_name(int reason) {
   case KITE_CONNECT_REJECTED_VERSION: return "rejected: version";
   case KITE_CONNECT_REJECTED_SHUTDOWN: return "rejected: shutting down";
   case KITE_CONNECT_REJECTED_COOKIE: return "rejected: cookie";
+  case KITE_CONNECT_REJECTED_EXPIRED: return "rejected: token expired";
+  case KITE_CONNECT_REJECTED_INVALID: return "rejected: token invalid";
+  case KITE_CONNECT_REJECTED_NOT_LISTED: return "rejected: server not in token";
+  case KITE_CONNECT_REJECTED_USED: return "rejected: token used";
   case KITE_CONNECT_TIMEOUT: return "connect timeout";
   case KITE_CLIENT_NOMEM: return "out of memory";
   case KITE_CONNECT_FAILED: return "connect failed";
   case KITE_CONN_RESET: return "connection reset";
+  case KITE_CONNECT_EXPIRED: return "token expired before a server accepted";
   }
   if (reason >= 0x100 && reason <= 0x1FF)
     return "rejected";
@@ -241,6 +246,7 @@ static void free_all(kite_client *c) {
   free(c->rx);
   free(c->tx);
   free(c->scratch);
+  free(c->v2rec);
   free(c);
 }
 
