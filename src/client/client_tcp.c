@@ -181,6 +181,8 @@ static void on_connected(kite_conn *conn, uint32_t events) {
   conn->state = KITE__CONN_TCP_OPENING;
   if (conn->v2) {
     kite__cli_v2tcp_send_open(conn);
+    if (conn->state == KITE__CONN_TCP_OPENING)
+      rewatch(conn); /* else it broke, and moved on or closed */
     return;
   }
   uint8_t open[KITE__CTRL_HDR];
