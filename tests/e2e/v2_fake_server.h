@@ -110,6 +110,8 @@ typedef struct v2us {
   uint8_t reject;       /* answer CONNECT with this REJECT (0: accept) */
   bool bad_accept;      /* seal ACCEPT's body under a wrong key (once) */
   bool no_echo;         /* keep frames, answer nothing (pings included) */
+  bool hold_accept;     /* keep the ACCEPT in |held|, send it when told */
+  uint8_t held[KITE__V2CTL_ACCEPT];
   uint16_t mtu;         /* offered: the smaller is taken (1400) */
   uint32_t idle_ms, max_frame;
   /* counts */
@@ -215,7 +217,8 @@ static inline void v2us_on_connect(v2us *s, const uint8_t *p, size_t len) {
     uint8_t acc[KITE__V2CTL_ACCEPT];
     kite__v2ctl_accept_seal(acc, s->client_nonce, s->accept_nonce, &a,
                             s->tok.s2c_key);
-    v2us_send_raw(s, acc, sizeof(acc));
+    if (!s->hold_accept)
+      v2us_send_raw(s, acc, sizeof(acc));
     return;
   }
   assert_memory_equal(k.cookie, V2FS_COOKIE, 16);
@@ -250,7 +253,10 @@ static inline void v2us_on_connect(v2us *s, const uint8_t *p, size_t len) {
   memset(wrong, 0x5A, sizeof(wrong));
   kite__v2ctl_accept_seal(acc, k.nonce, s->accept_nonce, &a,
                           s->bad_accept ? wrong : priv.s2c_key);
-  v2us_send_raw(s, acc, sizeof(acc));
+  if (s->hold_accept)
+    memcpy(s->held, acc, sizeof(acc));
+  else
+    v2us_send_raw(s, acc, sizeof(acc));
   s->accepts_sent++;
   if (s->bad_accept) {
     s->bad_accept = false; /* the next CONNECT gets the real one */

@@ -207,6 +207,33 @@ static void test_first_dead_second_answers(void **state) {
   v2us_free(s2);
 }
 
+/* The first address's ACCEPT comes late, while the second is tried: it
+ * opens under the token's key, so it still wins. */
+static void test_late_accept_from_earlier_address_wins(void **state) {
+  (void)state;
+  events e;
+  kite_client_config cfg;
+  kite_client *c = v2_client(&cfg, &e);
+  v2us *s1 = v2us_new("127.0.0.1", KEY, PID);
+  v2us *s2 = v2us_new("127.0.0.5", KEY, PID);
+  s1->hold_accept = true;
+  s2->silent = true;
+  uint8_t tok[KITE_TOKEN_BYTES];
+  const char *addrs[] = {s1->addr, s2->addr};
+  v2fs_mint(tok, KEY, PID, addrs, 2, 30);
+  kite_conn *conn;
+  assert_int_equal(kite_client_connect_token(c, tok, NULL, &conn), 0);
+  UNTIL(c, stats(c).v2_attempts == 2, s1, s2);
+  v2us_send_raw(s1, s1->held, sizeof(s1->held));
+  UNTIL(c, e.connects == 1 && s1->seen.nframes >= 1, s1, s2);
+  assert_int_equal(s1->seen.h[0].msg_id, 0); /* the opening ping, to s1 */
+  assert_int_equal(kite_conn_send(conn, 5, "late", 4), 0);
+  UNTIL(c, e.messages == 1, s1, s2);
+  kite_client_destroy(c);
+  v2us_free(s1);
+  v2us_free(s2);
+}
+
 /* No server answers and retransmissions would go on: the token's lifetime
  * (2 s, by the client's clock) ends the attempt. */
 static void test_expiry_gives_up(void **state) {
@@ -389,6 +416,7 @@ int main(void) {
       cmocka_unit_test(test_reject_moves_on),
       cmocka_unit_test(test_all_reject),
       cmocka_unit_test(test_first_dead_second_answers),
+      cmocka_unit_test(test_late_accept_from_earlier_address_wins),
       cmocka_unit_test(test_expiry_gives_up),
       cmocka_unit_test(test_forged_replayed_dropped),
       cmocka_unit_test(test_path_challenge_answered),
