@@ -214,7 +214,9 @@ static int alloc_tables(kite_client *c) {
   for (uint32_t i = 0; i < max; i++)
     c->free_slots[i] = max - 1 - i; /* slot 0 is taken first */
   c->nfree = max;
-  if (kite__map_init(&c->by_nonce, max) < 0)
+  /* Twice: version 2 keeps the nonces of addresses it tried (bounded to
+   * max_sessions in all, client_v2.c) beside every session's current one. */
+  if (kite__map_init(&c->by_nonce, 2 * max) < 0)
     return KITE_ENOMEM;
   if (kite__map_init(&c->by_conv, max) < 0)
     return KITE_ENOMEM;

@@ -122,6 +122,8 @@ typedef struct kite__cli_v2try {
   kite__addr addr;                  /* UDP: v4-mapped on a v6 socket */
   bool connect_sent;                /* UDP: an ACCEPT may answer it */
   bool registered;                  /* UDP: |nonce| is in by_nonce */
+  bool old;                         /* registered, attempt over: counted in
+                                       cli->v2_old_nonces */
 } kite__cli_v2try;
 
 /* A version-2 session's state (client_v2*.c), NULL for version 1. Holds
@@ -214,7 +216,10 @@ struct kite_client {
   void *clock_user;
 
   kite__wheel wheel;
-  kite__map by_nonce; /* nonce -> slot, connect until freed */
+  kite__map by_nonce; /* nonce -> slot, connect until freed; room for
+                         2 * max_sessions: one current nonce a session,
+                         and at most max_sessions of v2 attempts over */
+  uint32_t v2_old_nonces; /* v2 nonces kept for a late ACCEPT (client_v2.c) */
   kite__map by_conv;  /* (conv, server address) -> slot, while open */
   kite_conn **conns;  /* max_sessions slots */
   uint32_t *free_slots, nfree;

@@ -158,10 +158,34 @@ static bool start_udp(kite_conn *conn, const kite__addr *a) {
   return true;
 }
 
+/* The current UDP attempt is over: its nonce stays routed for a late
+ * ACCEPT while the client's old nonces are under max_sessions (so that
+ * every session's current nonce always fits by_nonce), else it goes. */
+static void retire_nonce(kite_conn *conn) {
+  kite_client *cli = conn->cli;
+  kite__cli_v2 *v2 = conn->v2;
+  if (v2->ntried == 0)
+    return;
+  kite__cli_v2try *t = &v2->tried[v2->ntried - 1];
+  if (!t->registered || t->old)
+    return;
+  if (cli->v2_old_nonces < cli->cfg.max_sessions) {
+    t->old = true;
+    cli->v2_old_nonces++;
+    return;
+  }
+  uint64_t key;
+  memcpy(&key, t->nonce, sizeof(key));
+  kite__map_del(&cli->by_nonce, key);
+  t->registered = false;
+}
+
 /* Tries the next address; closes with v2->fail_reason when none is left. */
 static void next_address(kite_conn *conn) {
   kite_client *cli = conn->cli;
   kite__cli_v2 *v2 = conn->v2;
+  if (!is_tcp(conn))
+    retire_nonce(conn);
   while (v2->ntried < v2->tok.addr_count) {
     const kite__v2addr *ta = &v2->tok.addrs[v2->ntried++];
     struct sockaddr_storage ss;
@@ -318,6 +342,9 @@ void kite__cli_v2_unregister(kite_conn *conn, int keep) {
     memcpy(&key, v2->tried[j].nonce, sizeof(key));
     kite__map_del(&conn->cli->by_nonce, key);
     v2->tried[j].registered = false;
+    if (v2->tried[j].old)
+      conn->cli->v2_old_nonces--;
+    v2->tried[j].old = false;
   }
 }
 

@@ -234,6 +234,35 @@ static void test_late_accept_from_earlier_address_wins(void **state) {
   v2us_free(s2);
 }
 
+/* One session allowed: its nonces for the addresses tried still fit the
+ * client's nonce table (the older ones are bounded), up to the third. */
+static void test_addresses_at_max_sessions(void **state) {
+  (void)state;
+  events e;
+  kite_client_config cfg;
+  memset(&e, 0, sizeof(e));
+  config(&cfg, &e);
+  cfg.retries = 1;
+  cfg.max_sessions = 1;
+  kite_client *c = client_new(&cfg, &e);
+  v2us *s1 = v2us_new("127.0.0.1", KEY, PID);
+  v2us *s2 = v2us_new("127.0.0.6", KEY, PID);
+  v2us *s3 = v2us_new("127.0.0.7", KEY, PID);
+  s1->silent = s2->silent = true;
+  uint8_t tok[KITE_TOKEN_BYTES];
+  const char *addrs[] = {s1->addr, s2->addr, s3->addr};
+  v2fs_mint(tok, KEY, PID, addrs, 3, 30);
+  assert_int_equal(kite_client_connect_token(c, tok, NULL, NULL), 0);
+  UNTIL(c, e.connects == 1 || e.disconnects == 1, s1, s2, s3);
+  assert_int_equal(e.connects, 1);
+  assert_int_equal(stats(c).v2_attempts, 3);
+  assert_int_equal(c->v2_old_nonces, 0); /* the winner dropped the others */
+  kite_client_destroy(c);
+  v2us_free(s1);
+  v2us_free(s2);
+  v2us_free(s3);
+}
+
 /* No server answers and retransmissions would go on: the token's lifetime
  * (2 s, by the client's clock) ends the attempt. */
 static void test_expiry_gives_up(void **state) {
@@ -417,6 +446,7 @@ int main(void) {
       cmocka_unit_test(test_all_reject),
       cmocka_unit_test(test_first_dead_second_answers),
       cmocka_unit_test(test_late_accept_from_earlier_address_wins),
+      cmocka_unit_test(test_addresses_at_max_sessions),
       cmocka_unit_test(test_expiry_gives_up),
       cmocka_unit_test(test_forged_replayed_dropped),
       cmocka_unit_test(test_path_challenge_answered),
