@@ -166,6 +166,15 @@ int kite_client_connect_token_tcp(kite_client *c, const uint8_t *token,
   return connect_token(c, token, conn_user, out, &kite__cli_tcp_transport);
 }
 
+/* Whether this client closes the session when the server is silent for
+ * its idle timeout. Not over v2 datagrams: the client keeps no idle timer
+ * of its own there, it pings and learns of an idle close from the
+ * server's CLOSE 1 (PROTOCOL-v2.md section 4); a dead server is KCP's
+ * dead link. */
+static bool idle_watched(const kite_conn *conn) {
+  return conn->idle_timeout_ms && conn->tp != &kite__cli_v2udp_transport;
+}
+
 void kite__cli_conn_schedule(kite_conn *conn) {
   kite_client *cli = conn->cli;
   uint32_t now = cli->now;
@@ -183,7 +192,7 @@ void kite__cli_conn_schedule(kite_conn *conn) {
     /* An idle session wakes for its ping only: the idle deadline lies
      * beyond it unless ping_ms was set above the server's idle timeout. */
     due = conn->ping_due_ms;
-    if (conn->idle_timeout_ms)
+    if (idle_watched(conn))
       due = kite__ms_min(due, conn->last_rx_ms + conn->idle_timeout_ms);
     uint32_t tp_due;
     if (conn->tp->next_due && conn->tp->next_due(conn, now, &tp_due))
@@ -206,7 +215,7 @@ void kite__cli_conn_on_timer(kite_conn *conn) {
     conn->tp->on_timer(conn); /* the handshake's retransmission or deadline */
     return;
   }
-  if (conn->idle_timeout_ms &&
+  if (idle_watched(conn) &&
       kite__ms_reached(now, conn->last_rx_ms + conn->idle_timeout_ms)) {
     kite__logf(&cli->log, KITE_LOG_DEBUG, "%s %08x: idle timeout",
                conn->tp->name, conn->conv);

@@ -359,7 +359,7 @@ static inline int v2us_pump(v2us *s, int want) {
     }
     v2us_on_datagram(s, buf, (size_t)n);
   }
-  if (s->open) {
+  if (s->open && !s->silent) {
     uint8_t tmp[8192];
     size_t avail;
     while ((avail = kite__kcp_readable(s->kcp)) > 0) {

@@ -417,6 +417,29 @@ static void test_unreliable(void **state) {
   v2us_free(s);
 }
 
+/* Section 4: the client keeps no idle timer of its own over datagrams;
+ * a silent server is found by KCP's dead link (its pings go unacked). */
+static void test_no_client_idle_timer(void **state) {
+  (void)state;
+  events e;
+  kite_client_config cfg;
+  memset(&e, 0, sizeof(e));
+  config(&cfg, &e);
+  cfg.dead_link_ms = 5000;
+  kite_client *c = client_new(&cfg, &e);
+  v2us *s = v2us_new("127.0.0.1", KEY, PID);
+  s->idle_ms = 1000;
+  open_one(c, &e, s);
+  s->silent = true;
+  uint32_t start = fake_now;
+  UNTIL(c, fake_now - start >= 3000, s); /* three idle timeouts */
+  assert_int_equal(e.disconnects, 0);
+  UNTIL(c, e.disconnects == 1, s);
+  assert_int_equal(e.reason, KITE_CLOSE_DEAD_LINK);
+  kite_client_destroy(c);
+  v2us_free(s);
+}
+
 /* Section 9: the number 2^48 - 3 carries CLOSE 7 and the session ends. */
 static void test_key_exhausted(void **state) {
   (void)state;
@@ -453,6 +476,7 @@ int main(void) {
       cmocka_unit_test(test_close_item_reason),
       cmocka_unit_test(test_bad_item_protocol_error),
       cmocka_unit_test(test_unreliable),
+      cmocka_unit_test(test_no_client_idle_timer),
       cmocka_unit_test(test_key_exhausted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
