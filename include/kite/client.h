@@ -271,7 +271,8 @@ int kite_client_connect_tcp(kite_client *c, const char *server_addr,
  * Returns 0, or, and then no callback runs:
  *   KITE_EINVAL  |token| NULL or malformed (magic, version, sizes,
  *                create_ts not before expire_ts, addresses: the checks of
- *                section 2), this client's mtu under 576 (UDP), or no
+ *                section 2), this client's mtu under 576 (UDP), its
+ *                tcp_send_max under 580 (TCP: OPEN v2 must fit), or no
  *                address this client's socket can reach (UDP: every one
  *                IPv6 on an IPv4 socket);
  *   KITE_EFULL, KITE_ENOMEM as kite_client_connect().

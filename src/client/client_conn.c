@@ -134,6 +134,9 @@ static int connect_token(kite_client *c, const uint8_t *token, void *user,
     return KITE_EINVAL;
   if (tp == &kite__cli_v2udp_transport && c->cfg.mtu < KITE__V2_MTU_MIN)
     return KITE_EINVAL;
+  if (tp == &kite__cli_tcp_transport &&
+      c->cfg.tcp_send_max < KITE__V2CTL_MAX) /* OPEN v2 must fit */
+    return KITE_EINVAL;
   if (tp == &kite__cli_tcp_transport && !c->v2rec) {
     /* One sealing buffer for every v2 TCP session, at the first. */
     c->v2rec = malloc(KITE__V2REC_OVERHEAD + KITE__V2REC_MAX);
