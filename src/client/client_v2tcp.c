@@ -39,7 +39,6 @@ void kite__cli_v2tcp_send_open(kite_conn *conn) {
   if (n < 0)
     return; /* our own packet always encodes */
   struct iovec v = {open, (size_t)n};
-  conn->cli->stats.connect_sent++;
   /* A refusal is handled inside: the connection broke (next address). */
   (void)kite__cli_tcp_send_raw(conn, &v, 1);
 }
