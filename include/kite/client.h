@@ -278,11 +278,13 @@ int kite_client_connect_tcp(kite_client *c, const char *server_addr,
  *   KITE_EFULL, KITE_ENOMEM as kite_client_connect().
  * Callbacks may call them. */
 KITE_API
-int kite_client_connect_token(kite_client *c, const uint8_t *token,
+int kite_client_connect_token(kite_client *c,
+                              const uint8_t token[KITE_TOKEN_BYTES],
                               void *conn_user, kite_conn **out);
 
 KITE_API
-int kite_client_connect_token_tcp(kite_client *c, const uint8_t *token,
+int kite_client_connect_token_tcp(kite_client *c,
+                                  const uint8_t token[KITE_TOKEN_BYTES],
                                   void *conn_user, kite_conn **out);
 
 /* Sends what is queued, then waits up to |timeout_ms| (0: not at all; -1:

@@ -159,12 +159,14 @@ static int connect_token(kite_client *c, const uint8_t *token, void *user,
   return 0;
 }
 
-int kite_client_connect_token(kite_client *c, const uint8_t *token,
+int kite_client_connect_token(kite_client *c,
+                              const uint8_t token[KITE_TOKEN_BYTES],
                               void *conn_user, kite_conn **out) {
   return connect_token(c, token, conn_user, out, &kite__cli_v2udp_transport);
 }
 
-int kite_client_connect_token_tcp(kite_client *c, const uint8_t *token,
+int kite_client_connect_token_tcp(kite_client *c,
+                                  const uint8_t token[KITE_TOKEN_BYTES],
                                   void *conn_user, kite_conn **out) {
   return connect_token(c, token, conn_user, out, &kite__cli_tcp_transport);
 }
