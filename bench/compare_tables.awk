@@ -107,12 +107,13 @@ function bad(k) { return sum(k SUBSEP "lost") + sum(k SUBSEP "ooo") + sum(k SUBS
 }
 
 END {
-  split("floor kite kite-hash kite-tcp kite-tcp-hash kcp-go enet", order, " ")
+  split("floor kite kite-hash kite-tcp kite-tcp-hash kite-v2 kite-tcp-v2 kcp-go enet", order, " ")
   name["floor"] = "UDP echo floor"; name["kite"] = "kite, KCP, inline"
   name["kite-hash"] = "kite, KCP, hash (1 worker)"; name["kite-tcp"] = "kite, TCP, inline"
   name["kite-tcp-hash"] = "kite, TCP, hash (1 worker)"; name["kcp-go"] = "kcp-go"
   name["enet"] = "ENet"
-  nrows = split("floor kite kite-hash kite-tcp kite-tcp-hash kcp-go enet kite@kcp-go kite-hash@kcp-go kcp-go@kcp-go", rows_all, " ")
+  name["kite-v2"] = "kite v2, KCP, inline"; name["kite-tcp-v2"] = "kite v2, TCP, inline"
+  nrows = split("floor kite kite-hash kite-tcp kite-tcp-hash kite-v2 kite-tcp-v2 kcp-go enet kite@kcp-go kite-hash@kcp-go kcp-go@kcp-go", rows_all, " ")
   for (i in order) {
     sv = order[i]
     # both runs clean and counted, or the fixed costs would not cancel

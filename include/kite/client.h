@@ -11,6 +11,8 @@
  *   kite_conn *conn;
  *   kite_client_connect(cli, "127.0.0.1:7001", my_state, &conn);  // async
  *   // or kite_client_connect_tcp(): the same session, over TCP
+ *   // or kite_client_connect_token(cli, token, ...): version 2, from the
+ *   // 800-byte token a game's backend minted (and _token_tcp())
  *   for (;;) kite_client_poll(cli, 100);     // I/O, timers and callbacks
  *   kite_client_destroy(cli);                // CLOSE for open sessions
  *
@@ -50,6 +52,7 @@
 #include "kite/error.h"
 #include "kite/log.h"
 #include "kite/reason.h"
+#include "kite/token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,6 +82,12 @@ enum kite_client_reason {
                                              another version) */
   KITE_CONNECT_REJECTED_SHUTDOWN = 0x103, /* REJECT 3: shutting down */
   KITE_CONNECT_REJECTED_COOKIE = 0x104,   /* REJECT 4: cookie invalid */
+  /* Version 2 (PROTOCOL-v2.md section 12), for the last address tried: */
+  KITE_CONNECT_REJECTED_EXPIRED = 0x105,  /* REJECT 5: token expired (or
+                                             the clocks disagree) */
+  KITE_CONNECT_REJECTED_INVALID = 0x106,  /* REJECT 6: token invalid here */
+  KITE_CONNECT_REJECTED_NOT_LISTED = 0x107, /* REJECT 7: server not in it */
+  KITE_CONNECT_REJECTED_USED = 0x108,     /* REJECT 8: token used already */
   /* No CHALLENGE or no ACCEPT after |retries| retransmissions; on TCP,
    * no OPENED within retry_ms * (retries + 1). */
   KITE_CONNECT_TIMEOUT = 0x200,
@@ -92,6 +101,9 @@ enum kite_client_reason {
   /* TCP: an open session's connection was reset or failed (a socket
    * error other than the server's orderly end of stream). */
   KITE_CONN_RESET = 0x203,
+  /* Version 2: the token's lifetime (expire_ts - create_ts, counted from
+   * kite_client_connect_token*()) ran out before a server accepted. */
+  KITE_CONNECT_EXPIRED = 0x204,
 };
 #define KITE_CONNECT_REJECTED(r) (0x100 + (int)(r))
 
@@ -208,6 +220,73 @@ KITE_API
 int kite_client_connect_tcp(kite_client *c, const char *server_addr,
                             void *conn_user, kite_conn **out);
 
+/* Starts a session with protocol version 2 (PROTOCOL-v2.md; kite's
+ * reading: docs/PROTOCOL-v2.md) from a connect token, the
+ * KITE_TOKEN_BYTES (800) bytes a game's backend minted (kite/token.h,
+ * kite_token_mint()) and handed this player. The session is authenticated
+ * (only a server holding the game's private key can accept it) and every
+ * datagram after the handshake is encrypted and authenticated.
+ *
+ * |token| is read and copied here: the caller may wipe its own copy when
+ * this returns. The copy, which holds the token's keys, is wiped as soon
+ * as the attempt ends (a server accepted, or every address failed); the
+ * session's traffic keys are wiped when it is freed. Neither is logged.
+ *
+ * Over UDP (kite_client_connect_token()) the token's addresses are tried
+ * in order, once each, each with a fresh nonce: HELLO v2, CHALLENGE,
+ * CONNECT v2 (carrying the token's sealed part), retransmitted every
+ * retry_ms up to |retries| times as on version 1. An address that gives no
+ * answer in time, answers REJECT, or an ACCEPT that opens but breaks the
+ * contract's table, ends that address's attempt and the next is tried; an
+ * ACCEPT that opens from any address tried still wins, and stops the
+ * others. The token's lifetime (expire_ts - create_ts seconds, by this
+ * client's monotonic clock from this call) bounds the whole: past it the
+ * session ends with KITE_CONNECT_EXPIRED. Over TCP
+ * (kite_client_connect_token_tcp()) each address gets a connection and
+ * OPEN v2 in turn under the same rules (a connection refused or reset
+ * before OPENED, or no OPENED within retry_ms * (retries + 1), moves on).
+ * A v2 client never falls back to version 1.
+ *
+ * The rest is kite_client_connect()'s and kite_client_connect_tcp()'s:
+ * |conn_user|, *out and its lifetime, the callbacks (on_disconnect exactly
+ * once for every 0 returned), the kite_conn_* calls. The on_disconnect
+ * reason of a session that never opened is the last address's outcome:
+ * KITE_CONNECT_REJECTED(r) (5 to 8 are version 2's reasons),
+ * KITE_CONNECT_TIMEOUT, KITE_CONNECT_FAILED (TCP), KITE_CLOSE_PROTOCOL (an
+ * ACCEPT that opened but broke the table; on TCP an OPENED that does not
+ * open, or any other reply), or KITE_CONNECT_EXPIRED. Once open: the
+ * reason of the server's CLOSE (over TCP its CLOSE frame; an end of
+ * stream without one is KITE_CLOSE_DEAD_LINK, 5: a FIN is not
+ * authenticated), KITE_CLOSE_PROTOCOL for a datagram or record that
+ * verified but broke the protocol, reason 7 (key exhausted) when 2^48
+ * packet numbers were used, and the rest as on version 1. Datagrams or
+ * records that do not verify, replays and datagrams from any address but
+ * the accepted server's are dropped and counted (v2_* counters), never
+ * acted on; over TCP a record that does not verify ends the session
+ * (KITE_CLOSE_PROTOCOL, nothing more sent). kite_conn_get_stats() says
+ * version 2. Unreliable messages (section 6) from the server are not
+ * delivered yet (counted: v2_unreliable_dropped); the server's unreliable
+ * pings are answered, its pongs timed.
+ *
+ * Returns 0, or, and then no callback runs:
+ *   KITE_EINVAL  |token| NULL or malformed (magic, version, sizes,
+ *                create_ts not before expire_ts, addresses: the checks of
+ *                section 2), this client's mtu under 576 (UDP), its
+ *                tcp_send_max under 580 (TCP: OPEN v2 must fit), or no
+ *                address this client's socket can reach (UDP: every one
+ *                IPv6 on an IPv4 socket);
+ *   KITE_EFULL, KITE_ENOMEM as kite_client_connect().
+ * Callbacks may call them. */
+KITE_API
+int kite_client_connect_token(kite_client *c,
+                              const uint8_t token[KITE_TOKEN_BYTES],
+                              void *conn_user, kite_conn **out);
+
+KITE_API
+int kite_client_connect_token_tcp(kite_client *c,
+                                  const uint8_t token[KITE_TOKEN_BYTES],
+                                  void *conn_user, kite_conn **out);
+
 /* Sends what is queued, then waits up to |timeout_ms| (0: not at all; -1:
  * until something happens) for datagrams, TCP connections or the next
  * timer, handles everything due (handshakes, KCP, frames, pings, timeouts)
@@ -292,6 +371,8 @@ typedef struct kite_conn_stats {
   uint32_t last_rtt_ms;     /* from the last pong (0 until one arrives) */
   uint64_t frames_in, frames_out; /* application frames, pings excluded */
   uint32_t conv;            /* from ACCEPT (0 before, and on TCP) */
+  uint8_t version;          /* the protocol: 1, or 2 (connected by token) */
+  uint16_t max_unreliable;  /* version 2, from ACCEPT or OPENED (else 0) */
 } kite_conn_stats;
 
 KITE_API
@@ -332,7 +413,20 @@ void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out);
                         "OPENED")                                            \
   X(tcp_resets, "open TCP sessions ended by a reset or socket error")        \
   X(tcp_bytes_in, "TCP stream bytes received")                               \
-  X(tcp_bytes_out, "TCP stream bytes the kernel took")
+  X(tcp_bytes_out, "TCP stream bytes the kernel took")                     \
+  X(v2_attempts, "version 2: token addresses tried (HELLO or connect)")     \
+  X(v2_drop_size, "version 2: datagrams under 31 bytes, over the mtu, or "  \
+                  "with a packet number at or past 2^48")                  \
+  X(v2_drop_replay, "version 2: datagrams stale or duplicate by the "       \
+                    "replay window")                                        \
+  X(v2_drop_auth, "version 2: datagrams or records whose tag failed")       \
+  X(v2_accept_bad, "version 2: ACCEPT or OPENED bodies that did not open "  \
+                   "under the token's key")                                 \
+  X(v2_items_skipped, "version 2: items of reserved types, or PATH items "  \
+                      "in the wrong direction")                             \
+  X(v2_unreliable_dropped, "version 2: unreliable messages not delivered "  \
+                           "(no lane API yet)")                             \
+  X(v2_path_responses, "version 2: PATH_CHALLENGEs answered")
 
 typedef struct kite_client_stats {
 #define KITE__CLIENT_STAT_FIELD(name, help) uint64_t name;

@@ -48,10 +48,15 @@ const char *kite_client_reason_name(int reason) {
   case KITE_CONNECT_REJECTED_VERSION: return "rejected: version";
   case KITE_CONNECT_REJECTED_SHUTDOWN: return "rejected: shutting down";
   case KITE_CONNECT_REJECTED_COOKIE: return "rejected: cookie";
+  case KITE_CONNECT_REJECTED_EXPIRED: return "rejected: token expired";
+  case KITE_CONNECT_REJECTED_INVALID: return "rejected: token invalid";
+  case KITE_CONNECT_REJECTED_NOT_LISTED: return "rejected: server not in token";
+  case KITE_CONNECT_REJECTED_USED: return "rejected: token used";
   case KITE_CONNECT_TIMEOUT: return "connect timeout";
   case KITE_CLIENT_NOMEM: return "out of memory";
   case KITE_CONNECT_FAILED: return "connect failed";
   case KITE_CONN_RESET: return "connection reset";
+  case KITE_CONNECT_EXPIRED: return "token expired before a server accepted";
   }
   if (reason >= 0x100 && reason <= 0x1FF)
     return "rejected";
@@ -209,7 +214,9 @@ static int alloc_tables(kite_client *c) {
   for (uint32_t i = 0; i < max; i++)
     c->free_slots[i] = max - 1 - i; /* slot 0 is taken first */
   c->nfree = max;
-  if (kite__map_init(&c->by_nonce, max) < 0)
+  /* Twice: version 2 keeps the nonces of addresses it tried (bounded to
+   * max_sessions in all, client_v2.c) beside every session's current one. */
+  if (kite__map_init(&c->by_nonce, 2 * max) < 0)
     return KITE_ENOMEM;
   if (kite__map_init(&c->by_conv, max) < 0)
     return KITE_ENOMEM;
@@ -241,6 +248,7 @@ static void free_all(kite_client *c) {
   free(c->rx);
   free(c->tx);
   free(c->scratch);
+  free(c->v2rec);
   free(c);
 }
 

@@ -17,7 +17,7 @@
 
 /* An IPv4 address as a dual-stack socket reports its datagrams
  * (::ffff:a.b.c.d), so that replies compare equal to it. */
-static void to_v4_mapped(kite__addr *a) {
+void kite__cli_v4_mapped(kite__addr *a) {
   struct sockaddr_in v4 = a->v4;
   memset(a, 0, sizeof(*a));
   a->v6.sin6_family = AF_INET6;
@@ -30,7 +30,7 @@ static void to_v4_mapped(kite__addr *a) {
 /* A fresh random nonce, registered. Nonces are never reused (PROTOCOL.md
  * section 2, step 1): 64 random bits, and a clash with a live session's
  * (or the all-zero nonce of TCP's REJECT) draws again. */
-static int register_nonce(kite_conn *conn) {
+int kite__cli_conn_nonce(kite_conn *conn) {
   kite_client *cli = conn->cli;
   for (int i = 0; i < 16; i++) {
     uint64_t key;
@@ -85,14 +85,14 @@ int kite_client_connect(kite_client *c, const char *server_addr,
   if (server.sa.sa_family == AF_INET6 && !c->v6)
     return KITE_EINVAL;
   if (server.sa.sa_family == AF_INET && c->v6)
-    to_v4_mapped(&server);
+    kite__cli_v4_mapped(&server);
   int rc;
   kite_conn *conn =
       kite__cli_conn_new(c, &kite__cli_kcp_transport, conn_user, &rc);
   if (!conn)
     return rc;
   conn->server = server;
-  rc = register_nonce(conn);
+  rc = kite__cli_conn_nonce(conn);
   if (rc < 0) {
     kite__cli_conn_free(conn);
     return rc;
@@ -124,6 +124,62 @@ int kite_client_connect_tcp(kite_client *c, const char *server_addr,
   return 0;
 }
 
+/* Both token connects: the session, its token read, its first address
+ * started. */
+static int connect_token(kite_client *c, const uint8_t *token, void *user,
+                         kite_conn **out, const kite__cli_transport *tp) {
+  if (out)
+    *out = NULL;
+  if (!c || !token)
+    return KITE_EINVAL;
+  if (tp == &kite__cli_v2udp_transport && c->cfg.mtu < KITE__V2_MTU_MIN)
+    return KITE_EINVAL;
+  if (tp == &kite__cli_tcp_transport &&
+      c->cfg.tcp_send_max < KITE__V2CTL_MAX) /* OPEN v2 must fit */
+    return KITE_EINVAL;
+  if (tp == &kite__cli_tcp_transport && !c->v2rec) {
+    /* One sealing buffer for every v2 TCP session, at the first. */
+    c->v2rec = malloc(KITE__V2REC_OVERHEAD + KITE__V2REC_MAX);
+    if (!c->v2rec)
+      return KITE_ENOMEM;
+  }
+  int rc;
+  kite_conn *conn = kite__cli_conn_new(c, tp, user, &rc);
+  if (!conn)
+    return rc;
+  kite__cli_time(c);
+  rc = kite__cli_v2_new(conn, token, KITE_TOKEN_BYTES);
+  if (rc < 0) {
+    kite__cli_conn_free(conn);
+    return rc;
+  }
+  kite__cli_v2_start(conn);
+  if (out)
+    *out = conn;
+  return 0;
+}
+
+int kite_client_connect_token(kite_client *c,
+                              const uint8_t token[KITE_TOKEN_BYTES],
+                              void *conn_user, kite_conn **out) {
+  return connect_token(c, token, conn_user, out, &kite__cli_v2udp_transport);
+}
+
+int kite_client_connect_token_tcp(kite_client *c,
+                                  const uint8_t token[KITE_TOKEN_BYTES],
+                                  void *conn_user, kite_conn **out) {
+  return connect_token(c, token, conn_user, out, &kite__cli_tcp_transport);
+}
+
+/* Whether this client closes the session when the server is silent for
+ * its idle timeout. Not over v2 datagrams: the client keeps no idle timer
+ * of its own there, it pings and learns of an idle close from the
+ * server's CLOSE 1 (PROTOCOL-v2.md section 4); a dead server is KCP's
+ * dead link. */
+static bool idle_watched(const kite_conn *conn) {
+  return conn->idle_timeout_ms && conn->tp != &kite__cli_v2udp_transport;
+}
+
 void kite__cli_conn_schedule(kite_conn *conn) {
   kite_client *cli = conn->cli;
   uint32_t now = cli->now;
@@ -134,12 +190,14 @@ void kite__cli_conn_schedule(kite_conn *conn) {
   case KITE__CONN_TCP_CONNECT:
   case KITE__CONN_TCP_OPENING:
     due = conn->retry_due_ms;
+    if (conn->v2)
+      due = kite__cli_v2_due(conn, due);
     break;
   case KITE__CONN_OPEN: {
     /* An idle session wakes for its ping only: the idle deadline lies
      * beyond it unless ping_ms was set above the server's idle timeout. */
     due = conn->ping_due_ms;
-    if (conn->idle_timeout_ms)
+    if (idle_watched(conn))
       due = kite__ms_min(due, conn->last_rx_ms + conn->idle_timeout_ms);
     uint32_t tp_due;
     if (conn->tp->next_due && conn->tp->next_due(conn, now, &tp_due))
@@ -162,7 +220,7 @@ void kite__cli_conn_on_timer(kite_conn *conn) {
     conn->tp->on_timer(conn); /* the handshake's retransmission or deadline */
     return;
   }
-  if (conn->idle_timeout_ms &&
+  if (idle_watched(conn) &&
       kite__ms_reached(now, conn->last_rx_ms + conn->idle_timeout_ms)) {
     kite__logf(&cli->log, KITE_LOG_DEBUG, "%s %08x: idle timeout",
                conn->tp->name, conn->conv);
@@ -211,6 +269,7 @@ void kite__cli_conn_detach(kite_conn *conn) {
 void kite__cli_conn_free(kite_conn *conn) {
   kite__wheel_del(&conn->cli->wheel, &conn->timer);
   conn->tp->free(conn);
+  kite__cli_v2_free(conn);
   kite__frame_reader_free(&conn->reader);
   kite__cli_conn_detach(conn);
   free(conn);
@@ -269,4 +328,6 @@ void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out) {
   out->frames_in = conn->frames_in;
   out->frames_out = conn->frames_out;
   out->conv = conn->accepted ? conn->conv : 0;
+  out->version = conn->v2 ? 2 : 1;
+  out->max_unreliable = conn->v2 ? conn->v2->max_unreliable : 0;
 }

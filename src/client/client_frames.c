@@ -56,9 +56,8 @@ static uint32_t get_u32le(const uint8_t *p) {
          (uint32_t)p[3] << 24;
 }
 
-static void on_pong(kite_conn *conn, const kite__frame_hdr *h,
-                    const uint8_t *body) {
-  if (h->len != KITE__PING_BODY)
+void kite__cli_frames_pong(kite_conn *conn, const uint8_t *body, size_t len) {
+  if (len != KITE__PING_BODY)
     return; /* not one of ours */
   int32_t rtt = kite__ms_diff(conn->cli->now, get_u32le(body));
   if (rtt >= 0 && rtt < 600000)
@@ -66,7 +65,9 @@ static void on_pong(kite_conn *conn, const kite__frame_hdr *h,
 }
 
 /* The server's close notice: its reason is kept for the end of stream; a
- * body other than 1 byte is counted and ignored. */
+ * body other than 1 byte is counted and ignored. Version 2's CLOSE frame
+ * is the same frame (PROTOCOL-v2.md section 8), read as 0 when unknown;
+ * over KCP, where no end of stream follows, it ends the session now. */
 static void on_close_notice(kite_conn *conn, const kite__frame_hdr *h,
                             const uint8_t *body) {
   if (h->len != 1) {
@@ -74,7 +75,12 @@ static void on_close_notice(kite_conn *conn, const kite__frame_hdr *h,
     return;
   }
   conn->notice_heard = true;
-  conn->notice_reason = body[0];
+  conn->notice_reason =
+      conn->v2 ? kite__v2_close_frame_reason(body, h->len) : body[0];
+  if (conn->tp == &kite__cli_v2udp_transport) {
+    conn->cli->stats.closed_by_server++;
+    kite__cli_conn_close(conn, conn->notice_reason, -1);
+  }
 }
 
 /* The frame reader's callback (user: the session). Nonzero once the
@@ -84,7 +90,7 @@ static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
   kite_client *cli = conn->cli;
   if (h->msg_id == KITE__MSG_PING) {
     if (h->flags & KITE__FRAME_F_PONG) {
-      on_pong(conn, h, body);
+      kite__cli_frames_pong(conn, body, h->len);
     } else if (kite__cli_frames_send(conn, KITE__MSG_PING, KITE__FRAME_F_PONG,
                                      body, h->len) == 0) {
       cli->stats.pongs_sent++; /* a full queue skips one; the next goes */
@@ -93,7 +99,11 @@ static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
   }
   if (h->msg_id == KITE__MSG_CLOSE_NOTICE && conn->tp->close_notice) {
     on_close_notice(conn, h, body);
-    return 0;
+    return conn->state == KITE__CONN_OPEN ? 0 : 1;
+  }
+  if (conn->v2 && kite__v2_frame_check(h, conn->v2->max_unreliable) < 0) {
+    protocol_error(conn, "unreliable frame over max_unreliable");
+    return 1;
   }
   if (h->msg_id >= KITE__MSG_RESERVED_MIN) {
     cli->stats.drop_reserved++; /* none other defined in version 1 */

@@ -13,6 +13,11 @@
  *   client_kcp.c        the KCP transport: its block, CLOSE
  *   client_tcp.c        the TCP transport: connect, OPEN / OPENED, its
  *                       socket's reads and writes, the close notice
+ *   client_v2.c         version 2 (PROTOCOL-v2.md): the token, the
+ *                       addresses tried in order, the UDP handshake
+ *   client_v2dg.c       version 2 over UDP once open: protected datagrams
+ *                       and their items around the KCP block
+ *   client_v2tcp.c      version 2 over TCP: OPEN / OPENED v2, records
  *
  * A session reaches its transport through one operations table
  * (kite__cli_transport, conn->tp): adding a transport adds a file and a
@@ -50,6 +55,11 @@
 #include "net/udp.h"
 #include "proto/control.h"
 #include "proto/frame.h"
+#include "proto/replay.h"
+#include "proto/v2ctl.h"
+#include "proto/v2pkt.h"
+#include "proto/v2rec.h"
+#include "proto/v2tok.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -106,6 +116,36 @@ typedef struct kite__cli_transport {
 extern const kite__cli_transport kite__cli_kcp_transport;
 extern const kite__cli_transport kite__cli_tcp_transport;
 
+/* One address of a token tried (version 2): its nonce and where it went. */
+typedef struct kite__cli_v2try {
+  uint8_t nonce[KITE__CTRL_NONCE]; /* UDP: registered in by_nonce */
+  kite__addr addr;                  /* UDP: v4-mapped on a v6 socket */
+  bool connect_sent;                /* UDP: an ACCEPT may answer it */
+  bool registered;                  /* UDP: |nonce| is in by_nonce */
+  bool old;                         /* registered, attempt over: counted in
+                                       cli->v2_old_nonces */
+} kite__cli_v2try;
+
+/* A version-2 session's state (client_v2*.c), NULL for version 1. Holds
+ * secrets: wiped (sodium_memzero) before it is freed. Allocated at
+ * connect, once per session. Every field is the client thread's. */
+typedef struct kite__cli_v2 {
+  kite__v2tok tok;        /* the token's public part, until it opens or ends */
+  bool have_tok;
+  uint32_t give_up_ms;    /* connect time + expire_ts - create_ts */
+  uint8_t ntried;         /* addresses tried so far (tried[ntried - 1]: now) */
+  kite__cli_v2try tried[KITE__V2TOK_ADDRS];
+  int fail_reason;        /* what the last ended attempt reports */
+  kite__v2keys keys;      /* traffic keys, from ACCEPT or OPENED on */
+  kite__v2pn pn;          /* our datagrams' (or records') numbers */
+  kite__replay win;       /* the server's datagrams */
+  uint32_t mtu;           /* accepted */
+  uint16_t max_unreliable;
+  bool done;              /* CLOSE sent (or numbers ran out): nothing more */
+  bool rd_live;           /* TCP: |rd| initialised */
+  kite__v2rec_reader rd;  /* TCP: the server's records */
+} kite__cli_v2;
+
 /* Every field is the client thread's. */
 struct kite_conn {
   kite_client *cli;
@@ -150,7 +190,9 @@ struct kite_conn {
   uint32_t watching;      /* the epoll events registered for |fd| */
   int fd;                 /* -1 once closed */
   kite__tcp_out out;
-  uint8_t reply[KITE__CTRL_HDR + KITE__CTRL_NONCE + 1]; /* REJECT, the longest */
+  uint8_t reply[KITE__V2CTL_OPENED]; /* OPENED v2, the longest reply */
+
+  kite__cli_v2 *v2; /* version 2 (client_v2*.c); NULL: version 1 */
 };
 
 /* A 32-bit millisecond clock; tests inject a fake one. */
@@ -174,7 +216,10 @@ struct kite_client {
   void *clock_user;
 
   kite__wheel wheel;
-  kite__map by_nonce; /* nonce -> slot, connect until freed */
+  kite__map by_nonce; /* nonce -> slot, connect until freed; room for
+                         2 * max_sessions: one current nonce a session,
+                         and at most max_sessions of v2 attempts over */
+  uint32_t v2_old_nonces; /* v2 nonces kept for a late ACCEPT (client_v2.c) */
   kite__map by_conv;  /* (conv, server address) -> slot, while open */
   kite_conn **conns;  /* max_sessions slots */
   uint32_t *free_slots, nfree;
@@ -189,6 +234,12 @@ struct kite_client {
   kite__udp_tx *tx;
   kite_client_stats stats;
   struct epoll_event events[KITE__CLIENT_EVENTS];
+  /* Version 2: a datagram's items opened here, ours sealed there (no
+   * allocation per packet), TCP records sealed in |v2rec| (allocated at
+   * the first v2 TCP session, KITE__V2REC_OVERHEAD + KITE__V2REC_MAX). */
+  uint8_t v2_in[KITE__UDP_DGRAM_MAX];
+  uint8_t v2_out[KITE__UDP_DGRAM_MAX];
+  uint8_t *v2rec;
 };
 
 /* ---- client.c ---- */
@@ -266,6 +317,13 @@ void kite__cli_conn_detach(kite_conn *conn);
 /* Frees |conn| and its slot, transport state and reader (no callback). */
 void kite__cli_conn_free(kite_conn *conn);
 
+/* Draws a fresh random nonce into conn->nonce and registers it in
+ * by_nonce for |conn|. 0, KITE_ENOMEM or KITE_EFULL. */
+int kite__cli_conn_nonce(kite_conn *conn);
+
+/* A dual-stack socket's form of an IPv4 address (::ffff:a.b.c.d). */
+void kite__cli_v4_mapped(kite__addr *a);
+
 /* ---- client_frames.c ---- */
 
 /* The server accepted |conn| (ACCEPT, or OPENED on TCP): records its
@@ -289,6 +347,9 @@ int kite__cli_frames_send(kite_conn *conn, uint16_t msg_id, uint16_t flags,
 
 /* Queues a ping carrying the send time. */
 int kite__cli_frames_ping(kite_conn *conn);
+
+/* A pong's body (|len| bytes) came back: last_rtt_ms when it is ours. */
+void kite__cli_frames_pong(kite_conn *conn, const uint8_t *body, size_t len);
 
 /* ---- client_handshake.c ---- */
 
@@ -315,6 +376,23 @@ void kite__cli_hs_on_reject(kite_conn *conn, int reason);
  * on_connect. On failure the session is closed instead. */
 void kite__cli_kcp_open(kite_conn *conn, const kite__ctrl *accept);
 
+/* Creates |conn|'s KCP block (conv set) with KCP mtu |mtu| and the
+ * server's window, its output through |ops|, and registers the conv. 0,
+ * or the session is closed (protocol error, or KITE_CLIENT_NOMEM) and
+ * -1 returned. */
+int kite__cli_kcp_start(kite_conn *conn, uint32_t mtu, uint16_t peer_wnd,
+                        const kite__kcp_ops *ops);
+
+/* The KCP transport's parts version 2 shares (client_v2dg.c). */
+void kite__cli_kcp_input(kite_conn *conn, const uint8_t *p, size_t len);
+void kite__cli_kcp_read_frames(kite_conn *conn);
+void kite__cli_kcp_flush(kite_conn *conn);
+bool kite__cli_kcp_next_due(const kite_conn *conn, uint32_t now, uint32_t *due);
+int kite__cli_kcp_send(kite_conn *conn, const struct iovec *iov, int n);
+void kite__cli_kcp_free(kite_conn *conn);
+void kite__cli_kcp_stats(const kite_conn *conn, kite_conn_stats *out);
+void kite__cli_kcp_dead(kite__kcp *kcp, void *user);
+
 /* A CLOSE from the session's server (conv and address matched): checks
  * the token in constant time, delivers what arrived before it, and ends
  * the session with its reason. */
@@ -323,7 +401,85 @@ void kite__cli_kcp_on_close(kite_conn *conn, const kite__ctrl *k);
 /* ---- client_tcp.c ---- */
 
 /* Opens the connection to conn->server (state TCP_CONNECT) and arms the
- * OPENED deadline. A failure closes |conn| (KITE_CONNECT_FAILED). */
+ * OPENED deadline. A failure closes |conn| (KITE_CONNECT_FAILED), or, on
+ * version 2, tries the token's next address. */
 void kite__cli_tcp_start(kite_conn *conn);
+
+/* Version 2: gives the connection up (FIN, descriptor closed, output
+ * freed) so that the next address can start afresh. */
+void kite__cli_tcp_release(kite_conn *conn);
+
+/* Writes |n| buffers to the socket as they are (no records): OPEN v2. */
+int kite__cli_tcp_send_raw(kite_conn *conn, const struct iovec *iov, int n);
+
+/* The connection broke (errno |err|, or 0: end of stream). */
+void kite__cli_tcp_broken(kite_conn *conn, const char *what, int err);
+
+/* ---- client_v2.c ---- */
+
+extern const kite__cli_transport kite__cli_v2udp_transport;
+
+/* Reads |token| into a new conn->v2 (KITE_EINVAL when malformed,
+ * KITE_ENOMEM), the give-up deadline from now. */
+int kite__cli_v2_new(kite_conn *conn, const uint8_t *token, size_t len);
+
+/* Starts the first address: UDP (HELLO v2) or TCP (connect, OPEN v2). */
+void kite__cli_v2_start(kite_conn *conn);
+
+/* The current attempt ended (a timeout, a REJECT, a failed connection, an
+ * ACCEPT that breaks the table): tries the next address, or ends the
+ * session with |reason| when none is left or the token's time is up. */
+void kite__cli_v2_attempt_failed(kite_conn *conn, int reason);
+
+/* The token's time ran out (checked by the session's timer): true when
+ * the session was closed for it (KITE_CONNECT_EXPIRED). */
+bool kite__cli_v2_expired(kite_conn *conn);
+
+/* The earlier of |due| and the give-up deadline, before open. */
+uint32_t kite__cli_v2_due(const kite_conn *conn, uint32_t due);
+
+/* A handshake reply (version 1 or 2) whose nonce is one of |conn|'s. */
+void kite__cli_v2_on_ctrl(kite_conn *conn, const uint8_t *p, size_t len,
+                          const kite__addr *from);
+
+/* The UDP handshake's timer (the v2 UDP transport's on_timer). */
+void kite__cli_v2_hs_on_timer(kite_conn *conn);
+
+/* Forgets every nonce of |conn| in by_nonce but attempt |keep|'s (-1:
+ * all of them). */
+void kite__cli_v2_unregister(kite_conn *conn, int keep);
+
+/* Wipes the token: a session opened, or its attempt ended. */
+void kite__cli_v2_drop_token(kite_conn *conn);
+
+/* Wipes and frees conn->v2 (idempotent). */
+void kite__cli_v2_free(kite_conn *conn);
+
+/* ---- client_v2dg.c ---- */
+
+/* ACCEPT |a| opened for attempt |i|: traffic keys, the KCP block, the
+ * first ping, on_connect. */
+void kite__cli_v2dg_open(kite_conn *conn, int i, const kite__v2accept *a,
+                         const uint8_t accept_nonce[8]);
+
+/* ---- client_v2tcp.c ---- */
+
+/* The connection is up: sends OPEN v2. */
+void kite__cli_v2tcp_send_open(kite_conn *conn);
+
+/* The size of the reply whose header is in conn->reply (version 2). */
+size_t kite__cli_v2tcp_reply_size(const kite_conn *conn);
+
+/* conn->reply holds a whole reply to OPEN v2. */
+void kite__cli_v2tcp_on_reply(kite_conn *conn);
+
+/* Stream bytes of an open v2 session: records, then frames. */
+void kite__cli_v2tcp_feed(kite_conn *conn, const uint8_t *p, size_t n);
+
+/* A frame, as records. As the TCP transport's send. */
+int kite__cli_v2tcp_send(kite_conn *conn, const struct iovec *iov, int n);
+
+/* The CLOSE frame (msg_id 0xFF01) with |reason|, sealed, best effort. */
+void kite__cli_v2tcp_send_close(kite_conn *conn, uint8_t reason);
 
 #endif

@@ -20,7 +20,7 @@ static void kcp_output(kite__kcp *kcp, const uint8_t *buf, size_t len,
 
 /* From inside kite__kcp_flush(): closing does not touch the block (the
  * flush in kcp_close is for normal closes only). */
-static void kcp_dead(kite__kcp *kcp, void *user) {
+void kite__cli_kcp_dead(kite__kcp *kcp, void *user) {
   (void)kcp;
   kite_conn *conn = user;
   kite__logf(&conn->cli->log, KITE_LOG_DEBUG, "conv %08x: dead link",
@@ -28,7 +28,7 @@ static void kcp_dead(kite__kcp *kcp, void *user) {
   kite__cli_conn_close(conn, KITE_CLOSE_DEAD_LINK, KITE__CLOSE_DEAD_LINK);
 }
 
-static const kite__kcp_ops kcp_ops = {kcp_output, kcp_dead};
+static const kite__kcp_ops kcp_ops = {kcp_output, kite__cli_kcp_dead};
 
 static void protocol_error(kite_conn *conn, const char *why) {
   kite__logf(&conn->cli->log, KITE_LOG_DEBUG, "conv %08x: protocol error: %s",
@@ -36,32 +36,25 @@ static void protocol_error(kite_conn *conn, const char *why) {
   kite__cli_conn_close(conn, KITE_CLOSE_PROTOCOL, KITE__CLOSE_PROTOCOL);
 }
 
-void kite__cli_kcp_open(kite_conn *conn, const kite__ctrl *acc) {
+int kite__cli_kcp_start(kite_conn *conn, uint32_t mtu, uint16_t peer_wnd,
+                        const kite__kcp_ops *ops) {
   kite_client *cli = conn->cli;
   const kite_client_config *cfg = &cli->cfg;
-  /* The mtu to use is the smaller of both (section 2, step 4): a server
-   * answering more than we offered gets what we offered. */
-  uint32_t mtu = acc->mtu < cfg->mtu ? acc->mtu : cfg->mtu;
-  if (acc->conv == KITE__CTRL_MAGIC || mtu < 50 || acc->rcv_wnd == 0) {
-    protocol_error(conn, "ACCEPT with an unusable conv, mtu or window");
-    return;
-  }
   kite__kcp_config kc;
   kite__kcp_config_default(&kc);
   kc.mtu = mtu;
   kc.snd_wnd = cfg->snd_wnd;
   kc.rcv_wnd = cfg->rcv_wnd;
-  kc.peer_rcv_wnd = acc->rcv_wnd;
+  kc.peer_rcv_wnd = peer_wnd;
   kc.interval_ms = cfg->interval_ms;
   kc.dead_link_ms = cfg->dead_link_ms;
   kc.snd_queue_max = cfg->send_queue_max;
-  int rc =
-      kite__kcp_create(&conn->kcp, conn->conv, &kc, cli->pool, &kcp_ops, conn);
+  int rc = kite__kcp_create(&conn->kcp, conn->conv, &kc, cli->pool, ops, conn);
   if (rc < 0) {
     kite__cli_conn_close(
         conn, rc == KITE_ENOMEM ? KITE_CLIENT_NOMEM : KITE_CLOSE_PROTOCOL,
         rc == KITE_ENOMEM ? KITE__CLOSE_NORMAL : KITE__CLOSE_PROTOCOL);
-    return;
+    return -1;
   }
   if (kite__map_put(&cli->by_conv,
                     kite__cli_conv_key(conn->conv, &conn->server),
@@ -69,13 +62,27 @@ void kite__cli_kcp_open(kite_conn *conn, const kite__ctrl *acc) {
     /* Another live session of ours has this conv from this server, which
      * the server promises never to do (section 2). */
     protocol_error(conn, "ACCEPT with the conv of a live session");
-    return;
+    return -1;
   }
   conn->in_conv_map = true;
+  return 0;
+}
+
+void kite__cli_kcp_open(kite_conn *conn, const kite__ctrl *acc) {
+  const kite_client_config *cfg = &conn->cli->cfg;
+  /* The mtu to use is the smaller of both (section 2, step 4): a server
+   * answering more than we offered gets what we offered. */
+  uint32_t mtu = acc->mtu < cfg->mtu ? acc->mtu : cfg->mtu;
+  if (acc->conv == KITE__CTRL_MAGIC || mtu < 50 || acc->rcv_wnd == 0) {
+    protocol_error(conn, "ACCEPT with an unusable conv, mtu or window");
+    return;
+  }
+  if (kite__cli_kcp_start(conn, mtu, acc->rcv_wnd, &kcp_ops) < 0)
+    return;
   kite__cli_frames_opened(conn, acc->idle_timeout_ms, acc->max_frame);
 }
 
-static void kcp_input(kite_conn *conn, const uint8_t *p, size_t len) {
+void kite__cli_kcp_input(kite_conn *conn, const uint8_t *p, size_t len) {
   kite_client *cli = conn->cli;
   int rc = kite__kcp_input(conn->kcp, p, len, cli->now);
   if (rc == 0) {
@@ -91,7 +98,7 @@ static void kcp_input(kite_conn *conn, const uint8_t *p, size_t len) {
 /* Feeds the stream KCP holds to the frame reader. Copied out, not read in
  * place with kite__kcp_peek_contig(): callbacks send on this same block,
  * and a pointer into it is only valid until the next call on it. */
-static void read_frames(kite_conn *conn) {
+void kite__cli_kcp_read_frames(kite_conn *conn) {
   kite_client *cli = conn->cli;
   size_t avail;
   while (conn->state == KITE__CONN_OPEN &&
@@ -105,17 +112,17 @@ static void read_frames(kite_conn *conn) {
   }
 }
 
-static void kcp_flush(kite_conn *conn) {
-  read_frames(conn);
+void kite__cli_kcp_flush(kite_conn *conn) {
+  kite__cli_kcp_read_frames(conn);
   if (conn->state == KITE__CONN_OPEN)
     kite__kcp_flush(conn->kcp, conn->cli->now);
 }
 
-static bool kcp_next_due(const kite_conn *conn, uint32_t now, uint32_t *due) {
+bool kite__cli_kcp_next_due(const kite_conn *conn, uint32_t now, uint32_t *due) {
   return kite__kcp_next_due(conn->kcp, now, due);
 }
 
-static int kcp_send(kite_conn *conn, const struct iovec *iov, int n) {
+int kite__cli_kcp_send(kite_conn *conn, const struct iovec *iov, int n) {
   int rc = kite__kcp_sendv(conn->kcp, iov, n);
   if (rc == KITE_EDEAD)
     return KITE_ESTATE; /* closing: the dead callback has run */
@@ -136,7 +143,7 @@ void kite__cli_kcp_on_close(kite_conn *conn, const kite__ctrl *k) {
    * KCP for the safe point: deliver it first (a reply sent just before a
    * kick). A callback that closes the session there closed it first. */
   if (conn->state == KITE__CONN_OPEN)
-    read_frames(conn);
+    kite__cli_kcp_read_frames(conn);
   if (conn->state == KITE__CONN_CLOSED)
     return;
   cli->stats.closed_by_server++;
@@ -166,12 +173,12 @@ static void kcp_close(kite_conn *conn, bool was_open, int wire_reason) {
   }
 }
 
-static void kcp_free(kite_conn *conn) {
+void kite__cli_kcp_free(kite_conn *conn) {
   kite__kcp_destroy(conn->kcp);
   conn->kcp = NULL;
 }
 
-static void kcp_stats(const kite_conn *conn, kite_conn_stats *out) {
+void kite__cli_kcp_stats(const kite_conn *conn, kite_conn_stats *out) {
   if (!conn->kcp)
     return;
   kite__kcp_stats ks;
@@ -183,12 +190,12 @@ static void kcp_stats(const kite_conn *conn, kite_conn_stats *out) {
 
 const kite__cli_transport kite__cli_kcp_transport = {
     .name = "kcp",
-    .input = kcp_input,
+    .input = kite__cli_kcp_input,
     .on_timer = kite__cli_hs_on_timer,
-    .send = kcp_send,
-    .flush = kcp_flush,
-    .next_due = kcp_next_due,
+    .send = kite__cli_kcp_send,
+    .flush = kite__cli_kcp_flush,
+    .next_due = kite__cli_kcp_next_due,
     .close = kcp_close,
-    .free = kcp_free,
-    .stats = kcp_stats,
+    .free = kite__cli_kcp_free,
+    .stats = kite__cli_kcp_stats,
 };

@@ -51,15 +51,23 @@ static void broken(kite_conn *conn, const char *what, int err) {
   kite_client *cli = conn->cli;
   if (err)
     log_err(conn, what, err);
+  if (conn->state == KITE__CONN_CLOSED)
+    return;
   if (conn->state != KITE__CONN_OPEN) {
     cli->stats.tcp_connect_failed++;
-    kite__cli_conn_close(conn, KITE_CONNECT_FAILED, -1);
+    if (conn->v2)
+      kite__cli_v2_attempt_failed(conn, KITE_CONNECT_FAILED);
+    else
+      kite__cli_conn_close(conn, KITE_CONNECT_FAILED, -1);
   } else if (conn->notice_heard) {
     cli->stats.closed_by_server++;
     kite__cli_conn_close(conn, conn->notice_reason, -1);
   } else if (!err) {
+    /* Version 2: an end of stream without a CLOSE frame is reason 5, a
+     * FIN being unauthenticated (PROTOCOL-v2.md section 8). */
     cli->stats.closed_by_server++;
-    kite__cli_conn_close(conn, KITE_CLOSE_NORMAL, -1);
+    kite__cli_conn_close(conn, conn->v2 ? KITE_CLOSE_DEAD_LINK
+                                        : KITE_CLOSE_NORMAL, -1);
   } else {
     cli->stats.tcp_resets++;
     kite__cli_conn_close(conn, KITE_CONN_RESET, -1);
@@ -99,8 +107,14 @@ void kite__cli_tcp_start(kite_conn *conn) {
   rewatch(conn);
 }
 
+void kite__cli_tcp_broken(kite_conn *conn, const char *what, int err) {
+  broken(conn, what, err);
+}
+
 static void tcp_on_timer(kite_conn *conn) {
   kite_client *cli = conn->cli;
+  if (conn->v2 && kite__cli_v2_expired(conn))
+    return;
   if (!kite__ms_reached(cli->now, conn->retry_due_ms)) {
     kite__cli_conn_schedule(conn);
     return;
@@ -108,10 +122,19 @@ static void tcp_on_timer(kite_conn *conn) {
   kite__logf(&cli->log, KITE_LOG_DEBUG, "tcp connect: no %s in time",
              conn->state == KITE__CONN_TCP_CONNECT ? "connection" : "OPENED");
   cli->stats.connect_timeouts++;
-  kite__cli_conn_close(conn, KITE_CONNECT_TIMEOUT, -1);
+  if (conn->v2)
+    kite__cli_v2_attempt_failed(conn, KITE_CONNECT_TIMEOUT);
+  else
+    kite__cli_conn_close(conn, KITE_CONNECT_TIMEOUT, -1);
 }
 
 static int tcp_send(kite_conn *conn, const struct iovec *iov, int n) {
+  if (conn->v2)
+    return kite__cli_v2tcp_send(conn, iov, n);
+  return kite__cli_tcp_send_raw(conn, iov, n);
+}
+
+int kite__cli_tcp_send_raw(kite_conn *conn, const struct iovec *iov, int n) {
   kite_client *cli = conn->cli;
   size_t total = 0;
   for (int i = 0; i < n; i++)
@@ -156,6 +179,12 @@ static void on_connected(kite_conn *conn, uint32_t events) {
   if (!(events & EPOLLOUT))
     return; /* not yet */
   conn->state = KITE__CONN_TCP_OPENING;
+  if (conn->v2) {
+    kite__cli_v2tcp_send_open(conn);
+    if (conn->state == KITE__CONN_TCP_OPENING)
+      rewatch(conn); /* else it broke, and moved on or closed */
+    return;
+  }
   uint8_t open[KITE__CTRL_HDR];
   kite__ctrl k = {.type = KITE__CTRL_OPEN};
   int n = kite__ctrl_encode(open, sizeof(open), &k);
@@ -169,6 +198,8 @@ static void on_connected(kite_conn *conn, uint32_t events) {
  * a REJECT of another version, whose length version 1 cannot know). */
 static size_t reply_size(const kite_conn *conn) {
   const uint8_t *h = conn->reply;
+  if (conn->v2)
+    return kite__cli_v2tcp_reply_size(conn);
   if (!kite__ctrl_is_control(h, KITE__CTRL_HDR) || h[5] != KITE__PROTO_VERSION)
     return KITE__CTRL_HDR;
   if (h[4] == KITE__CTRL_OPENED || h[4] == KITE__CTRL_REJECT)
@@ -178,6 +209,10 @@ static size_t reply_size(const kite_conn *conn) {
 
 static void on_reply(kite_conn *conn) {
   kite_client *cli = conn->cli;
+  if (conn->v2) {
+    kite__cli_v2tcp_on_reply(conn);
+    return;
+  }
   kite__ctrl k;
   int rc = kite__ctrl_decode(conn->reply, conn->reply_have, &k);
   if (rc == KITE__CTRL_EVERSION && k.type == KITE__CTRL_REJECT) {
@@ -232,7 +267,10 @@ static void on_bytes(kite_conn *conn, const uint8_t *p, size_t n) {
   if (!n || conn->state != KITE__CONN_OPEN)
     return;
   /* A short count means the session closed: the rest is moot. */
-  kite__cli_frames_feed(conn, p, n);
+  if (conn->v2)
+    kite__cli_v2tcp_feed(conn, p, n);
+  else
+    kite__cli_frames_feed(conn, p, n);
 }
 
 static void read_some(kite_conn *conn) {
@@ -255,6 +293,8 @@ static void read_some(kite_conn *conn) {
     on_bytes(conn, cli->scratch, (size_t)r);
     if (conn->state == KITE__CONN_CLOSED || (size_t)r < cli->scratch_cap)
       return; /* a short read emptied the socket: spare the EAGAIN */
+    if (conn->state == KITE__CONN_TCP_CONNECT)
+      return; /* v2: the reply moved on to the next address's socket */
   }
 }
 
@@ -308,7 +348,7 @@ static void send_notice(kite_conn *conn, uint8_t reason) {
 
 /* Writes what is queued (best effort, no waiting), sends FIN, closes the
  * descriptor and frees the output buffer. Idempotent. */
-static void release(kite_conn *conn) {
+void kite__cli_tcp_release(kite_conn *conn) {
   kite_client *cli = conn->cli;
   if (conn->fd < 0) {
     kite__tcp_out_free(&conn->out);
@@ -339,9 +379,13 @@ static void release(kite_conn *conn) {
 }
 
 static void tcp_close(kite_conn *conn, bool was_open, int wire_reason) {
-  if (was_open && wire_reason >= 0)
-    send_notice(conn, (uint8_t)wire_reason);
-  release(conn);
+  if (was_open && wire_reason >= 0) {
+    if (conn->v2)
+      kite__cli_v2tcp_send_close(conn, (uint8_t)wire_reason);
+    else
+      send_notice(conn, (uint8_t)wire_reason);
+  }
+  kite__cli_tcp_release(conn);
   if (was_open && wire_reason >= 0)
     conn->cli->stats.closed_by_client++;
 }
@@ -363,7 +407,7 @@ const kite__cli_transport kite__cli_tcp_transport = {
     .on_timer = tcp_on_timer,
     .send = tcp_send,
     .close = tcp_close,
-    .free = release,
+    .free = kite__cli_tcp_release,
     .stats = tcp_stats,
     .close_notice = true,
 };

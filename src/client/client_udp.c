@@ -94,6 +94,22 @@ static kite_conn *by_conv(kite_client *c, uint32_t conv,
  * here. */
 static void on_control(kite_client *c, const uint8_t *p, size_t len,
                        const kite__addr *from) {
+  /* Version 2 sessions read their replies themselves, of either version
+   * (a REJECT of any version ends an attempt) and from any address they
+   * tried (an ACCEPT from an earlier one still wins): the nonce, at 8 in
+   * both versions, says whose. */
+  if (len >= KITE__CTRL_HDR + KITE__CTRL_NONCE &&
+      (p[4] == KITE__CTRL_CHALLENGE || p[4] == KITE__CTRL_ACCEPT ||
+       p[4] == KITE__CTRL_REJECT)) {
+    uint64_t key;
+    uint32_t slot;
+    memcpy(&key, p + KITE__CTRL_HDR, sizeof(key));
+    if (kite__map_get(&c->by_nonce, key, &slot) &&
+        kite__cli_conn_at(c, slot)->v2) {
+      kite__cli_v2_on_ctrl(kite__cli_conn_at(c, slot), p, len, from);
+      return;
+    }
+  }
   kite__ctrl k;
   int rc = kite__ctrl_decode(p, len, &k);
   bool version_reject = false;
@@ -115,8 +131,12 @@ static void on_control(kite_client *c, const uint8_t *p, size_t len,
       kite__cli_hs_on_packet(conn, &k, version_reject);
     return;
   case KITE__CTRL_CLOSE:
-    if ((conn = by_conv(c, k.conv, from)))
-      kite__cli_kcp_on_close(conn, &k);
+    if ((conn = by_conv(c, k.conv, from))) {
+      if (conn->v2)
+        c->stats.drop_close++; /* v2 closes only inside datagrams */
+      else
+        kite__cli_kcp_on_close(conn, &k);
+    }
     return;
   default:
     c->stats.drop_control++;

@@ -36,6 +36,12 @@ typedef struct bench_config {
   double drain_s;      /* after the window, wait this long for echoes */
   int server_pid;      /* 0: no server readings */
   bool json, quiet;
+  /* kite, protocol version 2 (--token-key, --protocol-id): each session
+   * connects with a token minted here under this key, as a game's backend
+   * would mint one per login. */
+  bool v2;
+  uint8_t token_key[32];
+  uint64_t protocol_id;
 } bench_config;
 
 /* Every frame's body starts with this; the rest is a pattern of seq. */
@@ -69,6 +75,8 @@ int bench_run_floor(const bench_config *cfg, bench_result *res);
 int bench_run_kcp(const bench_config *cfg, bench_result *res);
 int bench_run_enet(const bench_config *cfg, bench_result *res);
 const char *bench_mode_name(bench_mode m);
+/* The run's name in reports: the mode's, "-v2" added for version 2. */
+const char *bench_run_name(const bench_config *cfg);
 
 /* /proc readings of another process (proc.c). */
 typedef struct proc_sample {

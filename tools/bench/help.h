@@ -10,7 +10,7 @@ static const char kite_bench_help[] =
     "    kite-bench --udp|--tcp|--kcp|--enet HOST:PORT [--sessions N] [--rate R]\n"
     "               [--size B] [--duration S] [--warmup S] [--drain S]\n"
     "               [--per-socket N] [--ping-ms MS] [--server-pid PID] [--floor]\n"
-    "               [--json] [--quiet]\n"
+    "               [--json] [--quiet] [--token-key FILE --protocol-id N]\n"
     "    kite-bench --help\n"
     "\n"
     "DESCRIPTION\n"
@@ -39,6 +39,13 @@ static const char kite_bench_help[] =
     "    --server-pid PID    read the server's CPU time and memory from /proc\n"
     "    --floor             with --udp: bare datagrams to bench/udp_echo_floor,\n"
     "                        the cost floor kite is compared with\n"
+    "    --token-key FILE    with --udp or --tcp: kite's protocol version 2;\n"
+    "                        each session mints its own connect token under\n"
+    "                        the private key in FILE (64 hex characters, as\n"
+    "                        kite-echo takes it), as a game's backend would,\n"
+    "                        and connects with it (needs --protocol-id)\n"
+    "    --protocol-id N     the game's protocol id the server was given\n"
+    "                        (decimal or 0x hex)\n"
     "    --json              one JSON line as well\n"
     "    --quiet             no text report (with --json: the JSON line only)\n"
     "    -h, --help          print this and exit\n"
@@ -50,6 +57,8 @@ static const char kite_bench_help[] =
     "EXAMPLES\n"
     "    kite-echo --udp 127.0.0.1:7001 &\n"
     "    kite-bench --udp 127.0.0.1:7001 --sessions 1000 --rate 20 --server-pid $!\n"
-    "    kite-bench --tcp 127.0.0.1:7001 --sessions 100 --rate 100 --json\n";
+    "    kite-bench --tcp 127.0.0.1:7001 --sessions 100 --rate 100 --json\n"
+    "    kite-echo --udp 127.0.0.1:7001 --token-key game.key --protocol-id 7 &\n"
+    "    kite-bench --udp 127.0.0.1:7001 --token-key game.key --protocol-id 7\n";
 
 #endif

@@ -3,18 +3,22 @@
  * socket each, --per-socket sessions per socket), all polled from this one
  * thread. Sessions connect first (the connect rate is reported), then the
  * driver's schedule runs; idle sessions (--rate 0) only ping, which the
- * library does by itself.
+ * library does by itself. With a token key (version 2) each session mints
+ * its own token for the server, as a backend would per login, and
+ * connects with it.
  */
 #include "bench.h"
 #include "driver.h"
 
 #include "kite/client.h"
+#include "kite/token.h"
 
 #include "base/clock.h"
 
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define BENCH_MSG_ID 1
 #define CONNECTING_MAX 2000 /* handshakes in flight at once */
@@ -32,6 +36,30 @@ static int kite_send(void *transport, uint32_t session, const uint8_t *body,
                      uint32_t len) {
   kite_io *io = transport;
   return kite_conn_send(io->conns[session], BENCH_MSG_ID, body, len);
+}
+
+/* Starts session |next|: by address (version 1), or by a token minted
+ * for it (version 2). */
+static int start(const bench_config *cfg, kite_client *c, uint32_t next,
+                 kite_conn **out) {
+  void *user = (void *)(uintptr_t)next;
+  bool tcp = cfg->mode == BENCH_KITE_TCP;
+  if (!cfg->v2)
+    return tcp ? kite_client_connect_tcp(c, cfg->server, user, out)
+               : kite_client_connect(c, cfg->server, user, out);
+  uint8_t token[KITE_TOKEN_BYTES];
+  const char *addrs[] = {cfg->server};
+  kite_token_params p = {.protocol_id = cfg->protocol_id,
+                         .client_id = next,
+                         .ttl_s = 120,
+                         .addrs = addrs,
+                         .naddrs = 1};
+  int rc = kite_token_mint(token, cfg->token_key, &p);
+  if (rc == 0)
+    rc = tcp ? kite_client_connect_token_tcp(c, token, user, out)
+             : kite_client_connect_token(c, token, user, out);
+  memset(token, 0, sizeof(token));
+  return rc;
 }
 
 static void on_connect(kite_conn *c, void *user) {
@@ -120,9 +148,7 @@ int bench_run_kite(const bench_config *cfg, bench_result *res) {
   while (res->connected + res->failed < cfg->sessions) {
     while (next < cfg->sessions && io.pending < CONNECTING_MAX) {
       kite_client *c = io.clients[next / cfg->per_socket];
-      int rc = cfg->mode == BENCH_KITE_TCP
-                   ? kite_client_connect_tcp(c, cfg->server, (void *)(uintptr_t)next, &io.conns[next])
-                   : kite_client_connect(c, cfg->server, (void *)(uintptr_t)next, &io.conns[next]);
+      int rc = start(cfg, c, next, &io.conns[next]);
       if (rc < 0) {
         fprintf(stderr, "kite-bench: connect: %s\n", kite_strerror(rc));
         return -1;

@@ -5,7 +5,12 @@
  *   kite-bench --udp|--tcp|--kcp|--enet HOST:PORT [--sessions N] [--rate R]
  *              [--size B] [--duration S] [--warmup S] [--drain S]
  *              [--per-socket N] [--ping-ms MS] [--server-pid PID] [--floor]
- *              [--json]
+ *              [--json] [--token-key FILE --protocol-id N]
+ *
+ * --token-key (with --udp or --tcp) runs kite's protocol version 2: every
+ * session mints its own connect token under the key in FILE (64 hex
+ * characters, as kite-echo takes it) for --protocol-id, as a game's
+ * backend would, and connects with it.
  *
  * --rate is frames per session per second (0: idle sessions that only
  * ping); an echo not back --drain seconds (2) after the window counts as
@@ -21,6 +26,8 @@
 #include "bench.h"
 #include "help.h"
 
+#include "kite/token.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +38,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: kite-bench --udp|--tcp|--kcp|--enet HOST:PORT [--sessions N] [--rate R]\n"
           "                  [--size B] [--duration S] [--warmup S] [--drain S] [--per-socket N]\n"
-          "                  [--ping-ms MS] [--server-pid PID] [--floor] [--json] [--quiet]\n");
+          "                  [--ping-ms MS] [--server-pid PID] [--floor] [--json] [--quiet]\n"
+          "                  [--token-key FILE --protocol-id N]\n");
   exit(2);
 }
 
@@ -57,6 +65,28 @@ const char *bench_mode_name(bench_mode m) {
   return "?";
 }
 
+const char *bench_run_name(const bench_config *cfg) {
+  if (!cfg->v2)
+    return bench_mode_name(cfg->mode);
+  return cfg->mode == BENCH_KITE_TCP ? "kite-tcp-v2" : "kite-v2";
+}
+
+/* The private key in |path|: 64 hex characters. */
+static void read_key(const char *path, uint8_t key[32]) {
+  char text[256] = {0};
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+  if (f)
+    fclose(f);
+  text[n] = 0;
+  int rc = kite_token_key_parse(key, text);
+  memset(text, 0, sizeof(text));
+  if (rc < 0) {
+    fprintf(stderr, "kite-bench: --token-key %s: not 64 hex characters\n", path);
+    exit(2);
+  }
+}
+
 /* One socket per session (--kcp) needs a descriptor each. */
 static void raise_fd_limit(void) {
   struct rlimit rl;
@@ -73,7 +103,7 @@ static void report(const bench_config *cfg, const bench_result *r) {
   double us_per_msg = r->window_received ? r->server_cpu_s * 1e6 / (double)r->window_received : 0;
   if (!cfg->quiet) {
     printf("%s %s: %u sessions (%u failed, connected in %.2f s), %.1f frames/s each, %u B\n",
-           bench_mode_name(cfg->mode), cfg->server, r->connected, r->failed,
+           bench_run_name(cfg), cfg->server, r->connected, r->failed,
            r->connect_s, cfg->rate, cfg->size);
     printf("  echoes: %llu sent, %llu received, %llu lost, %llu out of order, %llu corrupt\n",
            (unsigned long long)r->sent, (unsigned long long)r->received,
@@ -93,7 +123,7 @@ static void report(const bench_config *cfg, const bench_result *r) {
            "\"rate\":%.3f,\"size\":%u,\"sent\":%llu,\"received\":%llu,\"lost\":%llu,"
            "\"out_of_order\":%llu,\"corrupt\":%llu,\"msgs_per_s\":%.1f,"
            "\"rtt_p50_ms\":%.3f,\"rtt_p99_ms\":%.3f,\"rtt_p999_ms\":%.3f,\"rtt_max_ms\":%.3f",
-           bench_mode_name(cfg->mode), r->connected, r->failed, r->connect_s, cfg->rate,
+           bench_run_name(cfg), r->connected, r->failed, r->connect_s, cfg->rate,
            cfg->size, (unsigned long long)r->sent, (unsigned long long)r->received,
            (unsigned long long)r->lost, (unsigned long long)r->out_of_order,
            (unsigned long long)r->corrupt, msgs_s, (double)hist_quantile(&r->rtt, 0.5) * ms,
@@ -113,7 +143,7 @@ int main(int argc, char **argv) {
       .sessions = 100, .per_socket = 1000, .rate = 20, .size = 64,
       .duration_s = 10, .warmup_s = 2, .drain_s = 2,
   };
-  bool floor = false;
+  bool floor = false, have_pid = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -136,7 +166,23 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--drain")) { cfg.drain_s = num(a, v, 0.1, 3600); i++; }
     else if (!strcmp(a, "--ping-ms")) { cfg.ping_ms = (uint32_t)num(a, v, 1, 3600000); i++; }
     else if (!strcmp(a, "--server-pid")) { cfg.server_pid = (int)num(a, v, 1, 1e9); i++; }
-    else usage();
+    else if (!strcmp(a, "--token-key") && v) { read_key(v, cfg.token_key); cfg.v2 = true; i++; }
+    else if (!strcmp(a, "--protocol-id") && v) {
+      char *end;
+      errno = 0;
+      cfg.protocol_id = strtoull(v, &end, 0);
+      if (errno || *end || !*v)
+        usage();
+      have_pid = true;
+      i++;
+    } else usage();
+  }
+  if (cfg.v2 != have_pid ||
+      (cfg.v2 && cfg.mode != BENCH_KITE_UDP && cfg.mode != BENCH_KITE_TCP) ||
+      (cfg.v2 && floor)) {
+    fprintf(stderr, "kite-bench: --token-key and --protocol-id go together, "
+                    "with --udp or --tcp\n");
+    return 2;
   }
   if (!cfg.server || (floor && cfg.mode != BENCH_KITE_UDP))
     usage(); /* the floor is --udp only */

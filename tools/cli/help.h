@@ -7,7 +7,8 @@ static const char kite_cli_help[] =
     "    kite-cli - a terminal client for kited, kite's demo game\n"
     "\n"
     "SYNOPSIS\n"
-    "    kite-cli --name NAME [--server HOST:PORT] [--tcp] [--join ROOM]\n"
+    "    kite-cli --name NAME [--server HOST:PORT | --token FILE] [--tcp]\n"
+    "             [--join ROOM]\n"
     "    kite-cli --help\n"
     "\n"
     "DESCRIPTION\n"
@@ -21,6 +22,11 @@ static const char kite_cli_help[] =
     "OPTIONS\n"
     "    --name NAME          1 to 16 printable characters, no spaces (required)\n"
     "    --server HOST:PORT   kited's address (127.0.0.1:7001)\n"
+    "    --token FILE         connect with protocol version 2 from the connect\n"
+    "                         token in FILE (what kite-token writes: 800 bytes\n"
+    "                         raw, or 1600 hexadecimal digits with --hex), to\n"
+    "                         the token's servers in its order; --server is\n"
+    "                         then not used\n"
     "    --tcp                connect over TCP instead of KCP (UDP)\n"
     "    --join ROOM          join ROOM once logged in\n"
     "    -h, --help           print this and exit\n"
@@ -32,6 +38,9 @@ static const char kite_cli_help[] =
     "\n"
     "EXAMPLES\n"
     "    kite-cli --name alice --join arena\n"
-    "    kite-cli --name bob --server 192.0.2.7:7001 --tcp\n";
+    "    kite-cli --name bob --server 192.0.2.7:7001 --tcp\n"
+    "    kite-token --key-file game.key --protocol-id 0x4741 \\\n"
+    "               --addr 127.0.0.1:7001 > alice.tok\n"
+    "    kite-cli --name alice --token alice.tok\n";
 
 #endif

@@ -3,7 +3,12 @@
  * joins a room, then reads commands from stdin and prints what happens,
  * one line per event.
  *
- *   kite-cli --name NAME [--server HOST:PORT] [--tcp] [--join ROOM]
+ *   kite-cli --name NAME [--server HOST:PORT | --token FILE] [--tcp]
+ *            [--join ROOM]
+ *
+ * --token connects with protocol version 2 from a connect token (the
+ * file kite-token writes: 800 bytes raw, or as hexadecimal with --hex);
+ * the servers are the token's, in its order.
  *
  * Commands: /rooms  /join ROOM  /leave  /who  /move DX DY  /stop  /quit
  * /help; any other line is said in the room.
@@ -128,13 +133,65 @@ static bool read_input(cli *st, char *buf, size_t cap, size_t *have) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: kite-cli --name NAME [--server HOST:PORT] [--tcp] [--join ROOM]\n");
+  fprintf(stderr, "usage: kite-cli --name NAME [--server HOST:PORT | --token FILE] "
+                  "[--tcp] [--join ROOM]\n");
   exit(2);
+}
+
+static int hex_digit(int ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* A token file: exactly KITE_TOKEN_BYTES raw bytes, or twice as many
+ * hexadecimal digits (white space around and between lines ignored). */
+static bool read_token(const char *path, uint8_t out[KITE_TOKEN_BYTES]) {
+  static uint8_t raw[4 * KITE_TOKEN_BYTES];
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return false;
+  size_t n = fread(raw, 1, sizeof(raw), f);
+  fclose(f);
+  bool ok = false;
+  if (n == KITE_TOKEN_BYTES) {
+    memcpy(out, raw, n);
+    ok = true;
+  } else {
+    size_t digits = 0;
+    ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+      int d = hex_digit(raw[i]);
+      if (d < 0) {
+        ok = raw[i] == ' ' || raw[i] == '\n' || raw[i] == '\r' ||
+             raw[i] == '\t';
+        continue;
+      }
+      if (digits >= 2 * KITE_TOKEN_BYTES) {
+        ok = false;
+        break;
+      }
+      if (digits % 2 == 0)
+        out[digits / 2] = (uint8_t)(d << 4);
+      else
+        out[digits / 2] |= (uint8_t)d;
+      digits++;
+    }
+    ok = ok && digits == 2 * KITE_TOKEN_BYTES;
+  }
+  memset(raw, 0, sizeof(raw)); /* it holds the token's keys */
+  return ok;
 }
 
 int main(int argc, char **argv) {
   cli st = {0};
   const char *server = "127.0.0.1:7001";
+  const char *token_file = NULL;
+  static uint8_t token[KITE_TOKEN_BYTES];
   bool tcp = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -146,6 +203,8 @@ int main(int argc, char **argv) {
       st.name = argv[++i];
     else if (!strcmp(a, "--server") && v)
       server = argv[++i];
+    else if (!strcmp(a, "--token") && v)
+      token_file = argv[++i];
     else if (!strcmp(a, "--tcp"))
       tcp = true;
     else if (!strcmp(a, "--join") && v)
@@ -156,6 +215,11 @@ int main(int argc, char **argv) {
   if (!st.name || !demo_name_ok((const uint8_t *)st.name, strlen(st.name))) {
     fprintf(stderr, "kite-cli: --name takes 1 to 16 printable characters, no spaces\n");
     usage();
+  }
+  if (token_file && !read_token(token_file, token)) {
+    fprintf(stderr, "kite-cli: %s: not a token (800 bytes, or 1600 hex "
+                    "digits)\n", token_file);
+    return 2;
   }
   render_init(&st.view, stdout);
 
@@ -168,16 +232,21 @@ int main(int argc, char **argv) {
   cfg.log_level = KITE_LOG_WARN;
   kite_client *c;
   int rc = kite_client_create(&c, &cfg);
-  if (rc == 0)
+  if (rc == 0 && token_file)
+    rc = tcp ? kite_client_connect_token_tcp(c, token, NULL, &st.conn)
+             : kite_client_connect_token(c, token, NULL, &st.conn);
+  else if (rc == 0)
     rc = tcp ? kite_client_connect_tcp(c, server, NULL, &st.conn)
              : kite_client_connect(c, server, NULL, &st.conn);
+  memset(token, 0, sizeof(token)); /* the client keeps its own copy */
   if (rc < 0) {
     fprintf(stderr, "kite-cli: %s\n", kite_strerror(rc));
     kite_client_destroy(c);
     return 1;
   }
-  fprintf(stdout, "* connecting to %s over %s as %s\n", server, tcp ? "TCP" : "KCP",
-          st.name);
+  fprintf(stdout, "* connecting to %s over %s as %s\n",
+          token_file ? "the token's servers (protocol 2)" : server,
+          tcp ? "TCP" : "KCP", st.name);
   fflush(stdout);
 
   char buf[512];
