@@ -18,8 +18,8 @@ void kite__kcp_pool_config_default(kite__kcp_pool_config *cfg) {
   cfg->wnd_max = 256;
   cfg->max_segments = 65536;
   cfg->reserve = cfg->max_segments / 4;
-  cfg->keep_segments = 1024;
-  cfg->keep_rings = 256;
+  cfg->keep_segments = 256;
+  cfg->keep_rings = 64;
 }
 
 static uint32_t pow2_at_least(uint32_t v) {

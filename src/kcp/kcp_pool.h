@@ -48,8 +48,8 @@ typedef struct kite__kcp_pool_config {
   uint32_t wnd_max;      /* largest snd_wnd / rcv_wnd of any block (256) */
   uint32_t max_segments; /* budget across all blocks (65536) */
   uint32_t reserve; /* of which kept for in-order data (max_segments / 4) */
-  uint32_t keep_segments; /* chunks a trim never goes below (1024) */
-  uint32_t keep_rings;    /* free rings a trim never goes below (256) */
+  uint32_t keep_segments; /* chunks a trim never goes below (256) */
+  uint32_t keep_rings;    /* rings a trim never goes below (64) */
 } kite__kcp_pool_config;
 
 /* Refusals and use, counted per pool (per shard). */
