@@ -61,7 +61,8 @@ kite__lsess *kite__logic_slot(kite__logic *lg, uint32_t shard, uint32_t slot,
  * worker's thread could not start. Other modes: NULL. */
 const char *kite__logic_bind(kite__logic *lg, kite__lsess *ls,
                              kite_session_id id);
-/* Gives the worker back when the slot is freed. */
+/* Gives the worker back when the slot is freed, and frees the mailbox
+ * ring (its executor is done with it). The slot's shard thread. */
 void kite__logic_unbind(kite__logic *lg, kite__lsess *ls);
 
 /* The session |id| opened: on_connect now (inline) or on its worker. */

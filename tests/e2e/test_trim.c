@@ -19,6 +19,8 @@
 
 #include "base/clock.h"
 #include "e2e_poll.h"
+#include "logic/logic_internal.h"
+#include "server/server_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -61,9 +63,11 @@ static void cli_disconnect(kite_conn *c, int reason, void *u) {
   p->conn = NULL;
 }
 
-static kite_server *server_start(void) {
+static kite_server *server_start_mode(kite_worker_mode mode) {
   kite_server_config cfg;
   kite_server_config_init(&cfg);
+  cfg.worker_mode = mode;
+  cfg.workers = 2;
   cfg.udp_addr = "127.0.0.1:0";
   cfg.threads = SHARDS;
   cfg.mtu = MTU;
@@ -80,6 +84,10 @@ static kite_server *server_start(void) {
   assert_int_equal(kite_server_create(&srv, &cfg), 0);
   assert_int_equal(kite_server_start(srv), 0);
   return srv;
+}
+
+static kite_server *server_start(void) {
+  return server_start_mode(KITE_WORKERS_INLINE);
 }
 
 static kite_client *client_make(void) {
@@ -167,6 +175,38 @@ static void a_burst_is_given_back(void **state) {
   kite_server_destroy(srv);
 }
 
+/* In a worker mode each session that gets a frame has a mailbox ring
+ * (mailbox_depth pointers); it goes with the session, so a burst leaves no
+ * ring behind in any slot. */
+static void mailbox_rings_go_with_their_sessions(void **state) {
+  (void)state;
+  enum { N = 100 };
+  kite_server *srv = server_start_mode(KITE_WORKERS_HASH);
+  char addr[64];
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", kite_server_udp_port(srv));
+  kite_client *cli = client_make();
+  static peer peers[N];
+  for (int i = 0; i < N; i++) {
+    peers[i] = (peer){0};
+    assert_int_equal(kite_client_connect(cli, addr, &peers[i], &peers[i].conn), 0);
+  }
+  assert_true(POLL_UNTIL(cli, SUM_OF(peers, N, echoed) == N, 30000));
+  for (int i = 0; i < N; i++)
+    assert_int_equal(kite_conn_close(peers[i].conn), 0);
+  assert_true(POLL_UNTIL(cli, SUM_OF(peers, N, gone) == N, 30000));
+  kite_server_stats st;
+  assert_true(WAIT_STATS(cli, srv, st, st.sessions == 0, 30000));
+  kite_client_destroy(cli);
+  /* Stopped: its threads are joined, so the test thread may look. */
+  assert_int_equal(kite_server_stop(srv), 0);
+  const kite__logic *lg = srv->logic;
+  size_t rings = 0;
+  for (size_t i = 0; i < (size_t)lg->nshards * lg->slots; i++)
+    rings += lg->sessions[i].mb.ring != NULL;
+  assert_int_equal(rings, 0);
+  kite_server_destroy(srv);
+}
+
 /* trim_interval_ms: 0 (never) or 10 ms and more. */
 static void the_trim_interval_is_checked(void **state) {
   (void)state;
@@ -185,6 +225,7 @@ static void the_trim_interval_is_checked(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_burst_is_given_back),
+      cmocka_unit_test(mailbox_rings_go_with_their_sessions),
       cmocka_unit_test(the_trim_interval_is_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
