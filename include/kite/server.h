@@ -89,14 +89,15 @@ typedef struct kite_server_config {
   /* Memory a burst left idle goes back (docs/RUNTIME.md, "Memory given
    * back"). Every trim_interval_ms each shard frees the KCP chunks and
    * window rings its pool held through the whole last interval without
-   * needing them, down to the keeps below, and shrinks its handshake, conv
-   * and per-source tables once they are under 1/8 full; what it gives back
-   * is counted (pool_trimmed_bytes, map_shrinks). Then, when it freed
+   * needing them, down to the keeps below, and shrinks its handshake, conv,
+   * per-source and (inline mode) game-timer tables once they are under 1/8
+   * full; what it gives back is counted (pool_trimmed_bytes,
+   * map_shrinks). Then, when it freed
    * something, grew nothing in the interval and malloc holds at least
    * malloc_trim_min bytes free, it calls malloc_trim(0) (glibc: returns
    * free pages in every thread's arena), at most once per
    * trim_interval_ms server-wide, counted (malloc_trims). */
-  uint32_t trim_interval_ms;    /* 10000; 0: never trim; else 10..3600000 */
+  uint32_t trim_interval_ms;    /* ms (10000; 0: never; else 10..3600000) */
   uint32_t shard_segments_keep; /* KCP chunks a trim leaves a shard (256) */
   uint32_t shard_rings_keep;    /* KCP window rings likewise (64) */
   uint32_t malloc_trim_min;     /* bytes (4 MiB; 0: never call malloc_trim) */

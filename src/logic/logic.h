@@ -97,6 +97,9 @@ bool kite__logic_closing(const kite__lsess *ls);
 int kite__logic_shard_timeout_ms(kite__logic *lg, uint32_t shard,
                                  uint32_t now_ms, int cap);
 void kite__logic_shard_run(kite__logic *lg, uint32_t shard, uint32_t now_ms);
+/* Inline mode: shrinks the shard's table of live game timers once mostly
+ * empty (base/map.h), from the shard's trim pass. Bytes given back. */
+size_t kite__logic_shard_trim(kite__logic *lg, uint32_t shard);
 
 /* Any thread: the layer's counters into |out| (unrouted, drop_after_close,
  * temp_workers, temp_workers_started). */

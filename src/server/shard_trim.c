@@ -52,6 +52,8 @@ size_t kite__shard_trim(kite__shard *sh) {
     maps += m, shrunk++;
   if ((m = kite__srclimit_trim(&sh->srcs)))
     maps += m, shrunk++;
+  if ((m = kite__logic_shard_trim(sh->srv->logic, sh->index)))
+    maps += m, shrunk++;
   KITE__STAT_ADD(sh, pool_trimmed_bytes, pool);
   KITE__STAT_ADD(sh, map_shrinks, shrunk);
   atomic_store_explicit(&sh->stats[KITE__ST_pool_bytes],
