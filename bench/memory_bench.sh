@@ -8,20 +8,22 @@
 # kite-bench shares them, as bench/runtime_bench.sh's loads do not.
 # Prints one line per reading and the kite-bench JSON line.
 #
-#   bench/memory_bench.sh [BUILD_DIR] [SESSIONS] [RATE] [DURATION] [AFTER]
+#   bench/memory_bench.sh [BUILD_DIR] [SESSIONS] [RATE] [DURATION] [AFTER] \
+#                         [KITE-ECHO FLAGS...]   (e.g. --worker-mode hash)
 set -euo pipefail
 build=${1:-build/release}
 sessions=${2:-10000}
 rate=${3:-5}
 duration=${4:-10}
 after=${5:-25}
+shift $(($# < 5 ? $# : 5))
 . "$(dirname "$0")/lib.sh"
 need "$echo_bin" "$bench_bin"
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 : > "$work/kite.out"
-"$echo_bin" --udp 127.0.0.1:0 --threads 2 --metrics 127.0.0.1:0 \
+"$echo_bin" --udp 127.0.0.1:0 --threads 2 --metrics 127.0.0.1:0 "$@" \
   > "$work/kite.out" 2>&1 &
 pid=$!
 pids+=("$pid")
