@@ -4,8 +4,8 @@
 # of SESSIONS sessions echoing RATE frames a second for DURATION seconds,
 # a second after they all closed, and once the shards' trim passes have
 # run (trim_interval_ms, 10 s by default: AFTER seconds after the close).
-# The server has 2 shards on CPUs 0-1 (one per CPU, as by default) and
-# kite-bench shares them, as bench/runtime_bench.sh's loads do not.
+# The server has 2 shards; nothing is pinned (kite-bench shares the CPUs):
+# the figures are memory, not CPU.
 # Prints one line per reading and the kite-bench JSON line.
 #
 #   bench/memory_bench.sh [BUILD_DIR] [SESSIONS] [RATE] [DURATION] [AFTER] \
