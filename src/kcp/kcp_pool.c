@@ -197,10 +197,44 @@ static uint32_t slab_of(slab **sorted, uint32_t n, uintptr_t a) {
 
 /* Frees up to |excess| chunks' worth of slabs whose chunks are all on the
  * free list. Returns the bytes freed. */
+/* Every chunk is free (the usual case once a burst is over): the slabs
+ * past the first |keep| go, and the free list is rebuilt from the kept
+ * ones' memory, with no walk of the list. */
+static size_t trim_all_free(kite__kcp_pool *pool, uint32_t keep) {
+  slab **link = (slab **)&pool->slabs;
+  for (uint32_t i = 0; i < keep && *link; i++)
+    link = &(*link)->next;
+  uint32_t going = 0;
+  for (slab *s = *link, *next; s; s = next) {
+    next = s->next;
+    free(s);
+    going++;
+  }
+  *link = NULL;
+  pool->stats.slabs -= going;
+  pool->free_segs = NULL;
+  for (slab *s = pool->slabs; s; s = s->next)
+    for (int i = SLAB_SEGS - 1; i >= 0; i--) {
+      kite__kseg *seg = (kite__kseg *)(s->mem + (size_t)i * pool->seg_size);
+      seg->next = pool->free_segs;
+      pool->free_segs = seg;
+    }
+  return going * slab_bytes(pool);
+}
+
 static size_t trim_slabs(kite__kcp_pool *pool, uint32_t excess) {
   uint32_t n = pool->stats.slabs;
   if (excess < SLAB_SEGS || n == 0)
     return 0;
+  if (pool->stats.segs_used == 0)
+    return trim_all_free(pool, n - excess / SLAB_SEGS);
+  /* A walk that found no whole slab is not repeated at once: the next
+   * waits 1, 2, 4, then 8 passes, so a long-fragmented pool costs a walk
+   * of its free list once in 8 intervals. */
+  if (pool->walk_skip) {
+    pool->walk_skip--;
+    return 0;
+  }
   /* One scratch array: the slabs by address, then a free count each. */
   slab **sorted = malloc(n * (sizeof(slab *) + sizeof(uint32_t)));
   if (!sorted)
@@ -241,6 +275,12 @@ static size_t trim_slabs(kite__kcp_pool *pool, uint32_t excess) {
       }
     }
     pool->stats.slabs -= going;
+    pool->walk_backoff = 0;
+  } else {
+    pool->walk_backoff = pool->walk_backoff ? pool->walk_backoff * 2 : 1;
+    if (pool->walk_backoff > 8)
+      pool->walk_backoff = 8;
+    pool->walk_skip = pool->walk_backoff;
   }
   free(sorted);
   return going * slab_bytes(pool);

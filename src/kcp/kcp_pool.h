@@ -86,6 +86,8 @@ typedef struct kite__kcp_pool {
   /* The most in use since the last trim: what the working set needed. */
   uint32_t win_segs_peak, win_rings_peak;
   bool win_grew; /* memory was allocated since the last trim */
+  uint8_t walk_skip, walk_backoff; /* trim passes that skip the free-list
+                                      walk after one that found nothing */
   kite__kcp_pool_stats stats;
 } kite__kcp_pool;
 
@@ -111,16 +113,19 @@ bool kite__kcp_pool_can_get(const kite__kcp_pool *pool, uint32_t n);
 kite__kseg **kite__kcp_pool_ring_get(kite__kcp_pool *pool);
 void kite__kcp_pool_ring_put(kite__kcp_pool *pool, kite__kseg **ring);
 
-/* A trim pass, for the owner to call every so often (never on a hot
- * path: it walks the free list). Frees slabs whose chunks are all free
- * while the chunks held stay at or above the larger of keep_segments and
- * the most in use since the last pass, and free rings while those held
- * (used and free) stay above the larger of keep_rings and their most in
- * use since the last pass; then a new interval starts. So what one
- * interval did not need is given back at the next pass: a burst's peak
- * within two intervals of its end. Returns the bytes freed (0 with
- * KITE_NOMEMPOOL, where nothing is kept). |*grew|, when not NULL, is set
- * to whether the pool allocated anything during the interval. */
+/* A trim pass, for the owner to call every so often, never on a hot
+ * path. Frees slabs whose chunks are all free while the chunks held stay
+ * at or above the larger of keep_segments and the most in use since the
+ * last pass, and free rings while those held (used and free) stay above
+ * the larger of keep_rings and their most in use since the last pass; then
+ * a new interval starts. So what one interval did not need is given back
+ * at the next pass: a burst's peak within two intervals of its end.
+ * Cost: with every chunk free (a burst over), a walk of the slabs; else a
+ * walk of the free list (a few ms for 50,000 free chunks), and after a
+ * walk that found no whole slab the next 1, 2, 4, then 8 passes skip it.
+ * Returns the bytes freed (0 with KITE_NOMEMPOOL, where nothing is kept).
+ * |*grew|, when not NULL, is set to whether the pool allocated anything
+ * during the interval. */
 size_t kite__kcp_pool_trim(kite__kcp_pool *pool, bool *grew);
 
 /* Bytes the pool holds: slabs, rings (in use and free) and the flush

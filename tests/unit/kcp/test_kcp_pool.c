@@ -230,6 +230,49 @@ static void a_steady_working_set_is_kept(void **state) {
 #endif
 }
 
+/* A walk that found no whole slab to free is not repeated at the next
+ * pass but after 1, 2, 4, then 8 passes; one that frees resets that. */
+static void a_fruitless_walk_backs_off(void **state) {
+  (void)state;
+#ifdef KITE_NOMEMPOOL
+  skip();
+#else
+  enum { SEGS = 256 }; /* 4 slabs */
+  kite__kcp_pool *p = make_keeping(0, 0);
+  static kite__kseg *segs[SEGS];
+  for (int i = 0; i < SEGS; i++)
+    assert_non_null(segs[i] = kite__kcp_pool_seg_get(p, false));
+  for (int i = 0; i < SEGS; i++) /* one chunk of each slab stays in use */
+    if (i % 64 != 5)
+      kite__kcp_pool_seg_put(p, segs[i]);
+  kite__kcp_pool_trim(p, NULL); /* the burst's interval */
+  assert_int_equal(kite__kcp_pool_trim(p, NULL), 0); /* walked: nothing */
+  kite__kcp_pool_seg_put(p, segs[5]); /* slab 0 is whole now */
+  assert_int_equal(kite__kcp_pool_trim(p, NULL), 0); /* skipped (1) */
+  assert_int_equal(p->stats.slabs, 4);
+  assert_true(kite__kcp_pool_trim(p, NULL) > 0);     /* walked: freed */
+  assert_int_equal(p->stats.slabs, 3);
+  /* Fruitless walks now: skips of 1, 2, 4, 8, 8 passes between them. */
+  int skipped = 0, expect[] = {1, 2, 4, 8, 8};
+  for (int w = 0; w < 5; w++) {
+    assert_int_equal(kite__kcp_pool_trim(p, NULL), 0); /* a walk */
+    assert_int_equal(p->walk_skip, expect[w]);
+    for (skipped = 0; p->walk_skip; skipped++)
+      assert_int_equal(kite__kcp_pool_trim(p, NULL), 0);
+    assert_int_equal(skipped, expect[w]);
+  }
+  for (int i = 64; i < SEGS; i += 64)
+    kite__kcp_pool_seg_put(p, segs[i + 5]);
+  /* All free: no walk, whatever the backoff. The interval had 3 in use:
+   * one slab stays for them, then goes at the next pass. */
+  assert_true(kite__kcp_pool_trim(p, NULL) > 0);
+  assert_int_equal(p->stats.slabs, 1);
+  assert_true(kite__kcp_pool_trim(p, NULL) > 0);
+  assert_int_equal(p->stats.slabs, 0);
+  kite__kcp_pool_destroy(p);
+#endif
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(invalid_configs_are_refused),
@@ -239,6 +282,7 @@ int main(void) {
       cmocka_unit_test(a_burst_is_given_back_after_an_idle_interval),
       cmocka_unit_test(a_slab_in_use_is_kept),
       cmocka_unit_test(a_steady_working_set_is_kept),
+      cmocka_unit_test(a_fruitless_walk_backs_off),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
