@@ -159,7 +159,9 @@ void kite_client_config_init(kite_client_config *cfg);
 
 /* Validates |cfg| (copied; bind_addr is read only here), binds the socket
  * and allocates the tables for max_sessions, so that only the per-session
- * allocation of kite_client_connect() remains. Returns 0 and sets *out, or
+ * allocation of kite_client_connect() remains (and, now and then, the
+ * growth of a session map, which doubles as sessions come). Returns 0 and
+ * sets *out, or
  *   KITE_EINVAL  a bad value (the log says which field);
  *   KITE_ESYS    sodium_init(), a socket or an epoll call failed (the log
  *                says which);

@@ -93,6 +93,21 @@ typedef struct kite_server_config {
                                (REJECT full, counted reject_overload) this
                                long, so the players it has come first (1000;
                                0: never refuse for that) */
+  /* Memory a burst left idle goes back (docs/RUNTIME.md, "Memory given
+   * back"). Every trim_interval_ms each shard frees the KCP chunks and
+   * window rings its pool held through the whole last interval without
+   * needing them, down to the keeps below, and shrinks its handshake, conv,
+   * per-source and (inline mode) game-timer tables once they are under 1/8
+   * full; what it gives back is counted (pool_trimmed_bytes,
+   * map_shrinks). Then, when it freed
+   * something, grew nothing in the interval and malloc holds at least
+   * malloc_trim_min bytes free, it calls malloc_trim(0) (glibc: returns
+   * free pages in every thread's arena), at most once per
+   * trim_interval_ms server-wide, counted (malloc_trims). */
+  uint32_t trim_interval_ms;    /* ms (10000; 0: never; else 10..3600000) */
+  uint32_t shard_segments_keep; /* KCP chunks a trim leaves a shard (256) */
+  uint32_t shard_rings_keep;    /* KCP window rings likewise (64) */
+  uint32_t malloc_trim_min;     /* bytes (4 MiB; 0: never call malloc_trim) */
 
   /* Sessions per source over UDP (docs/SECURITY.md): a CONNECT that would
    * pass one is refused with REJECT full and counted (reject_per_source,
@@ -417,6 +432,10 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(inbox_full, "hand-offs refused: a shard's inbox was full")               \
   X(kcp_no_buffer, "segments refused by a shard's KCP budget")               \
   X(unrouted, "frames no route or default handler took")                     \
+  X(pool_bytes, "bytes the shards' KCP pools hold, as of their last trim pass") \
+  X(pool_trimmed_bytes, "bytes of idle KCP chunks and rings the pools freed") \
+  X(map_shrinks, "shard tables shrunk once mostly empty after a burst")        \
+  X(malloc_trims, "malloc_trim() calls after a shard freed memory")           \
   X(backpressure, "times a session's mailbox was full (reading paused)")  \
   X(temp_workers, "temporary workers running now (dynamic mode)")          \
   X(temp_workers_started, "temporary workers started (dynamic mode)")      \

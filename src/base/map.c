@@ -5,13 +5,10 @@
 #include <stdlib.h>
 
 int kite__map_init(kite__map *m, uint32_t max) {
-  uint32_t n = 8;
-  while (n < 2 * (uint64_t)max)
-    n <<= 1;
-  m->slots = calloc(n, sizeof(*m->slots));
+  m->slots = calloc(KITE__MAP_MIN_SLOTS, sizeof(*m->slots));
   if (!m->slots)
     return KITE_ENOMEM;
-  m->mask = n - 1;
+  m->mask = KITE__MAP_MIN_SLOTS - 1;
   m->count = 0;
   m->max = max;
   return 0;
@@ -27,12 +24,41 @@ static uint32_t home(const kite__map *m, uint64_t key) {
   return (uint32_t)(key ^ (key >> 32)) & m->mask;
 }
 
+/* Moves every entry into a fresh table of |n| slots (a power of two that
+ * holds them at load 1/2 at most). false, map unchanged, when out of
+ * memory. */
+static bool rehash(kite__map *m, uint32_t n) {
+  kite__map_entry *slots = calloc(n, sizeof(*slots));
+  if (!slots)
+    return false;
+  kite__map_entry *old = m->slots;
+  uint32_t old_n = m->mask + 1;
+  m->slots = slots;
+  m->mask = n - 1;
+  for (uint32_t i = 0; i < old_n; i++) {
+    if (!old[i].used)
+      continue;
+    uint32_t j = home(m, old[i].key);
+    while (slots[j].used)
+      j = (j + 1) & m->mask;
+    slots[j] = old[i];
+  }
+  free(old);
+  return true;
+}
+
 int kite__map_put(kite__map *m, uint64_t key, uint32_t value) {
   for (uint32_t i = home(m, key);; i = (i + 1) & m->mask) {
     kite__map_entry *e = &m->slots[i];
     if (!e->used) {
       if (m->count >= m->max)
         return KITE_EFULL;
+      if (2 * ((uint64_t)m->count + 1) > (uint64_t)m->mask + 1) {
+        /* Over load 1/2: double, then find the key's place again. */
+        if (!rehash(m, 2 * (m->mask + 1)))
+          return KITE_ENOMEM;
+        return kite__map_put(m, key, value);
+      }
       e->key = key;
       e->value = value;
       e->used = 1;
@@ -79,4 +105,16 @@ bool kite__map_del(kite__map *m, uint64_t key) {
   m->slots[hole].used = 0;
   m->count--;
   return true;
+}
+
+size_t kite__map_shrink(kite__map *m) {
+  uint32_t n = m->mask + 1;
+  if (n <= KITE__MAP_MIN_SLOTS || 8 * (uint64_t)m->count >= n)
+    return 0;
+  uint32_t to = n;
+  while (to > KITE__MAP_MIN_SLOTS && 4 * (uint64_t)m->count <= to / 2)
+    to /= 2;
+  if (!rehash(m, to))
+    return 0;
+  return (size_t)(n - to) * sizeof(kite__map_entry);
 }

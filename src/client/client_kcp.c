@@ -56,9 +56,13 @@ int kite__cli_kcp_start(kite_conn *conn, uint32_t mtu, uint16_t peer_wnd,
         rc == KITE_ENOMEM ? KITE__CLOSE_NORMAL : KITE__CLOSE_PROTOCOL);
     return -1;
   }
-  if (kite__map_put(&cli->by_conv,
-                    kite__cli_conv_key(conn->conv, &conn->server),
-                    conn->slot) < 0) {
+  rc = kite__map_put(&cli->by_conv,
+                     kite__cli_conv_key(conn->conv, &conn->server), conn->slot);
+  if (rc == KITE_ENOMEM) { /* the map could not grow */
+    kite__cli_conn_close(conn, KITE_CLIENT_NOMEM, KITE__CLOSE_NORMAL);
+    return -1;
+  }
+  if (rc < 0) {
     /* Another live session of ours has this conv from this server, which
      * the server promises never to do (section 2). */
     protocol_error(conn, "ACCEPT with the conv of a live session");

@@ -14,6 +14,11 @@
  * pool, since only one block flushes at a time on a thread.
  * Every dropped segment lands in exactly one in_* counter below.
  *
+ * A burst's chunks and rings are kept for reuse, not for ever: the owner
+ * calls kite__kcp_pool_trim() now and then (a shard: every
+ * trim_interval_ms), and each call frees what the last interval did not
+ * need, above a bounded working set (keep_segments, keep_rings).
+ *
  * Not thread-safe: a pool and all its blocks belong to one thread.
  * With KITE_NOMEMPOOL (the sanitizer build) every chunk and ring is
  * malloc'd and freed on its own, so ASan sees each use; budgets still hold.
@@ -43,11 +48,16 @@ typedef struct kite__kcp_pool_config {
   uint32_t wnd_max;      /* largest snd_wnd / rcv_wnd of any block (256) */
   uint32_t max_segments; /* budget across all blocks (65536) */
   uint32_t reserve; /* of which kept for in-order data (max_segments / 4) */
+  uint32_t keep_segments; /* chunks a trim never goes below (256) */
+  uint32_t keep_rings;    /* rings a trim never goes below (64) */
 } kite__kcp_pool_config;
 
 /* Refusals and use, counted per pool (per shard). */
 typedef struct kite__kcp_pool_stats {
   uint32_t segs_used, segs_peak, rings_used;
+  uint32_t slabs;            /* slabs held (SLAB_SEGS chunks each) */
+  uint32_t rings_free;       /* rings on the free list */
+  uint64_t trimmed_bytes;    /* given back by kite__kcp_pool_trim() */
   uint64_t in_short;         /* datagram shorter than a segment header */
   uint64_t in_bad_conv;      /* segment of another conv inside a datagram */
   uint64_t in_bad_len;       /* len past the datagram's end, or above mss */
@@ -73,6 +83,11 @@ typedef struct kite__kcp_pool {
   void *slabs;        /* singly linked, freed at destroy */
   void *free_rings;   /* rings on a free list, linked through slot 0 */
   uint8_t *flush_buf; /* mtu bytes, shared by the blocks */
+  /* The most in use since the last trim: what the working set needed. */
+  uint32_t win_segs_peak, win_rings_peak;
+  bool win_grew; /* memory was allocated since the last trim */
+  uint8_t walk_skip, walk_backoff; /* trim passes that skip the free-list
+                                      walk after one that found nothing */
   kite__kcp_pool_stats stats;
 } kite__kcp_pool;
 
@@ -97,5 +112,24 @@ bool kite__kcp_pool_can_get(const kite__kcp_pool *pool, uint32_t n);
  * be all NULL again when put back. */
 kite__kseg **kite__kcp_pool_ring_get(kite__kcp_pool *pool);
 void kite__kcp_pool_ring_put(kite__kcp_pool *pool, kite__kseg **ring);
+
+/* A trim pass, for the owner to call every so often, never on a hot
+ * path. Frees slabs whose chunks are all free while the chunks held stay
+ * at or above the larger of keep_segments and the most in use since the
+ * last pass, and free rings while those held (used and free) stay above
+ * the larger of keep_rings and their most in use since the last pass; then
+ * a new interval starts. So what one interval did not need is given back
+ * at the next pass: a burst's peak within two intervals of its end.
+ * Cost: with every chunk free (a burst over), a walk of the slabs; else a
+ * walk of the free list (a few ms for 50,000 free chunks), and after a
+ * walk that found no whole slab the next 1, 2, 4, then 8 passes skip it.
+ * Returns the bytes freed (0 with KITE_NOMEMPOOL, where nothing is kept).
+ * |*grew|, when not NULL, is set to whether the pool allocated anything
+ * during the interval. */
+size_t kite__kcp_pool_trim(kite__kcp_pool *pool, bool *grew);
+
+/* Bytes the pool holds: slabs, rings (in use and free) and the flush
+ * buffer. */
+size_t kite__kcp_pool_bytes(const kite__kcp_pool *pool);
 
 #endif

@@ -86,6 +86,12 @@ const char *kite__logic_bind(kite__logic *lg, kite__lsess *ls,
 }
 
 void kite__logic_unbind(kite__logic *lg, kite__lsess *ls) {
+  /* The session's mailbox ring goes with it: kept per slot, a burst in a
+   * worker mode pinned one ring (mailbox_depth pointers) per slot it had
+   * used, for the life of the server. Its executor is done with it (its
+   * on_disconnect ran, DONE; or it never opened); the next session that
+   * gets a frame allocates one again. */
+  kite__mailbox_clear(&ls->mb);
   kite__worker *w = atomic_load_explicit(&ls->mb.bound, memory_order_relaxed);
   if (!w)
     return;

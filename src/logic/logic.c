@@ -325,6 +325,12 @@ void kite__logic_shard_run(kite__logic *lg, uint32_t shard, uint32_t now_ms) {
   kite__timers_advance(&lg->shard_timers[shard], now_ms);
 }
 
+size_t kite__logic_shard_trim(kite__logic *lg, uint32_t shard) {
+  if (!lg->shard_timers)
+    return 0;
+  return kite__map_shrink(&lg->shard_timers[shard].live);
+}
+
 void kite__logic_stats(const kite__logic *lg, kite_server_stats *out) {
   uint64_t handled = 0;
   for (uint32_t i = 0; lg->shard_handled && i < lg->nshards; i++)

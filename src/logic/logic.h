@@ -61,7 +61,8 @@ kite__lsess *kite__logic_slot(kite__logic *lg, uint32_t shard, uint32_t slot,
  * worker's thread could not start. Other modes: NULL. */
 const char *kite__logic_bind(kite__logic *lg, kite__lsess *ls,
                              kite_session_id id);
-/* Gives the worker back when the slot is freed. */
+/* Gives the worker back when the slot is freed, and frees the mailbox
+ * ring (its executor is done with it). The slot's shard thread. */
 void kite__logic_unbind(kite__logic *lg, kite__lsess *ls);
 
 /* The session |id| opened: on_connect now (inline) or on its worker. */
@@ -96,6 +97,9 @@ bool kite__logic_closing(const kite__lsess *ls);
 int kite__logic_shard_timeout_ms(kite__logic *lg, uint32_t shard,
                                  uint32_t now_ms, int cap);
 void kite__logic_shard_run(kite__logic *lg, uint32_t shard, uint32_t now_ms);
+/* Inline mode: shrinks the shard's table of live game timers once mostly
+ * empty (base/map.h), from the shard's trim pass. Bytes given back. */
+size_t kite__logic_shard_trim(kite__logic *lg, uint32_t shard);
 
 /* Any thread: the layer's counters into |out| (unrouted, drop_after_close,
  * temp_workers, temp_workers_started). */

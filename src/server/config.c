@@ -32,6 +32,10 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->udp_rcvbuf = 4u << 20;
   cfg->udp_sndbuf = 4u << 20;
   cfg->overload_refuse_ms = 1000;
+  cfg->trim_interval_ms = 10000;
+  cfg->shard_segments_keep = 256;
+  cfg->shard_rings_keep = 64;
+  cfg->malloc_trim_min = 4u << 20;
   cfg->max_sessions_per_addr = 64;
   cfg->max_sessions_per_prefix = 256;
   cfg->max_halfopen_per_addr = 16;
@@ -77,6 +81,9 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK(c->udp_sndbuf >= 4096 && c->udp_sndbuf <= (1u << 30), "udp_sndbuf");
   CHECK(c->overload_refuse_ms <= 600000, "overload_refuse_ms");
   CHECK(c->inbox_max >= 16, "inbox_max");
+  CHECK(c->trim_interval_ms == 0 ||
+            (c->trim_interval_ms >= 10 && c->trim_interval_ms <= 3600000),
+        "trim_interval_ms");
   CHECK(c->tcp_send_max >= c->max_frame + KITE__FRAME_HDR && c->tcp_send_max <= (1u << 30),
         "tcp_send_max (must hold a max_frame)");
   /* Version 2 sends a frame as records (18 bytes more per 16 KiB), in a

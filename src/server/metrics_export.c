@@ -52,7 +52,8 @@ static void write_stats(kite__prom *p, const kite_server_stats *st) {
     if (group_of(stat_names[k]) >= 0)
       continue;
     bool gauge = !strcmp(stat_names[k], "sessions") ||
-                 !strcmp(stat_names[k], "temp_workers");
+                 !strcmp(stat_names[k], "temp_workers") ||
+                 !strcmp(stat_names[k], "pool_bytes");
     snprintf(family, sizeof(family), "kite_%s%s", stat_names[k],
              gauge ? "" : "_total");
     kite__prom_family(p, family, gauge ? "gauge" : "counter", stat_helps[k]);

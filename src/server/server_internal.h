@@ -64,6 +64,10 @@ struct kite_server {
   kite__logic *logic;          /* the layer above: logic/logic.h */
   uint32_t slots_per_shard;
   _Atomic uint64_t bcast_refused; /* broadcast hand-overs an inbox refused */
+  /* When a shard last called malloc_trim() (its clock, ms, | 1; 0: never):
+   * any shard reads it, the one that wins a compare-exchange on it calls
+   * malloc_trim, so at most one call per trim_interval_ms (shard_trim.c). */
+  _Atomic uint32_t malloc_trim_ms;
   struct kite__metrics_http *metrics; /* cfg.metrics_addr's endpoint, or NULL */
   pthread_mutex_t stop_lock;
 };

@@ -49,6 +49,8 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
     pc.wnd_max = 256; /* a client may announce up to this */
   pc.max_segments = cfg->shard_segments_max;
   pc.reserve = pc.max_segments / 4;
+  pc.keep_segments = cfg->shard_segments_keep;
+  pc.keep_rings = cfg->shard_rings_keep;
   sh->pool = kite__kcp_pool_create(&pc);
   kite__kcp_config_default(&sh->kcp_cfg);
   sh->kcp_cfg.snd_wnd = cfg->snd_wnd;
@@ -97,6 +99,8 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
     s->free_next = sh->free;
     sh->free = s;
   }
+  atomic_store_explicit(&sh->stats[KITE__ST_pool_bytes],
+                        kite__kcp_pool_bytes(sh->pool), memory_order_relaxed);
   sh->now = kite__now_ms();
   kite__wheel_init(&sh->wheel, sh->now);
   kite__wheel_init(&sh->linger_wheel, sh->now);
@@ -498,6 +502,7 @@ void *kite__shard_main(void *arg) {
       kite__tokens_expire(&srv->tokens, sh->index % srv->tokens.n,
                           (uint64_t)time(NULL));
     }
+    kite__shard_trim_tick(sh);
     flush_dirty(sh);
     kite__udp_tx_flush(sh->tx);
     account_tx(sh, &sent, &dropped, &bytes);

@@ -111,6 +111,11 @@ struct kite__shard {
                                  are refused until then (0: not overloaded) */
   uint32_t logs_due_ms; /* the next look at what the ratelogs held back */
   uint32_t tokens_due_ms; /* the next expiry of its token record stripe */
+  /* Giving memory back (shard_trim.c), the shard thread's alone: when the
+   * next trim pass runs (0: not scheduled yet), and the most sessions the
+   * shard held since the last one (a fall from it: memory was freed). */
+  uint32_t trim_due_ms;
+  uint32_t trim_sessions_peak;
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
 };
@@ -152,6 +157,15 @@ static inline bool kite__shard_overloaded(const kite__shard *sh) {
  * its second is over (never a count of 0). Cheap: once per loop iteration,
  * after the events, with sh->now fresh. */
 void kite__shard_logs_flush(kite__shard *sh);
+
+/* shard_trim.c */
+/* From the loop, every iteration with sh->now fresh: cheap until a trim
+ * pass is due (trim_interval_ms), then runs it (kite__shard_trim). */
+void kite__shard_trim_tick(kite__shard *sh);
+/* A trim pass: the pool's idle chunks and rings, the tables once mostly
+ * empty, then maybe malloc_trim (kite_server_config.trim_interval_ms).
+ * Counts what it gave back. Returns the bytes the pool and tables freed. */
+size_t kite__shard_trim(kite__shard *sh);
 
 /* shard.c */
 /* The open, half-open or closing UDP session (version 1 or 2) |conv|

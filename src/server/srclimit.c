@@ -96,11 +96,14 @@ static bool over(const kite__src_count *c, uint32_t max, uint32_t max_halfopen,
   return *why != 0;
 }
 
+static void drop(kite__srclimit *l, uint64_t key, bool was_open);
+
 static kite__src_count *get_or_make(kite__srclimit *l, uint64_t key) {
   kite__src_count *c = find(l, key);
   if (c || !key)
     return c;
-  /* Sized for two records a session: a free one is always there. */
+  /* Sized for two records a session: a free one is always there; only
+   * the map's growth can fail (out of memory). */
   uint32_t i = l->free_head;
   if (i == NONE || kite__map_put(&l->map, key, i) < 0)
     return NULL;
@@ -119,6 +122,13 @@ int kite__srclimit_add(kite__srclimit *l, const kite__src_keys *k) {
     return why;
   kite__src_count *a = get_or_make(l, k->addr);
   kite__src_count *p = get_or_make(l, k->prefix);
+  if ((k->addr && !a) || (k->prefix && !p)) {
+    /* Out of memory to count it: refused, since it could not be limited;
+     * a record made just now, with nothing in it, goes again. */
+    if (a && !a->open && !a->halfopen)
+      drop(l, k->addr, false);
+    return KITE__SRC_OVER_SESSIONS;
+  }
   if (a)
     a->halfopen++;
   if (p)

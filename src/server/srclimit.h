@@ -5,10 +5,11 @@
  * Without it one address takes every slot with one HELLO and CONNECT per
  * slot, and keeps them with a segment every few seconds.
  *
- * A fixed table: a hash map from a keyed hash (SipHash, libsodium) of the
- * address or prefix to a count record, both sized at creation for the
- * most sources the shard's sessions can come from; a record is freed when
- * its counts reach 0. Nothing is allocated after init. Transport-neutral:
+ * A hash map from a keyed hash (SipHash, libsodium) of the address or
+ * prefix to a count record: the records are sized at creation for the
+ * most sources the shard's sessions can come from; the map grows with the
+ * sources counted and shrinks when the shard trims (kite__srclimit_trim);
+ * a record is freed when its counts reach 0. Transport-neutral:
  * a TCP accept path can count its sessions in the same table.
  *
  * Ownership: one table per shard, touched by the shard thread alone.
@@ -62,13 +63,18 @@ void kite__srclimit_free(kite__srclimit *l);
 kite__src_keys kite__srclimit_keys(const kite__srclimit *l, const struct sockaddr *a);
 
 /* One more half-open session from |k|: 0 (counted), or KITE__SRC_OVER_*
- * (nothing counted) when it would pass a limit. */
+ * (nothing counted) when it would pass a limit (or, out of memory, could
+ * not be counted: KITE__SRC_OVER_SESSIONS). */
 int kite__srclimit_add(kite__srclimit *l, const kite__src_keys *k);
 /* A counted session from |k| opened: half-open no more. */
 void kite__srclimit_opened(kite__srclimit *l, const kite__src_keys *k);
 /* A counted session from |k| ended (|was_open|: it had opened). */
 void kite__srclimit_remove(kite__srclimit *l, const kite__src_keys *k,
                            bool was_open);
+/* Shrinks the map once mostly empty (base/map.h): bytes given back. */
+static inline size_t kite__srclimit_trim(kite__srclimit *l) {
+  return l->counts ? kite__map_shrink(&l->map) : 0;
+}
 /* Records in use (tests, metrics). */
 static inline uint32_t kite__srclimit_sources(const kite__srclimit *l) {
   return l->counts ? l->map.count : 0;
