@@ -81,6 +81,15 @@ typedef struct kite_server_config {
   uint32_t stop_timeout_ms; /* graceful stop waits this long for acks (3000) */
   uint32_t close_timeout_ms; /* kite_session_close() waits this long for what
                                 was sent before it to be acknowledged (3000) */
+  /* CLOSE has no acknowledgement: a version 1 KCP session the server
+   * closed is remembered this long, per shard, and a datagram for it from
+   * its peer's address gets its CLOSE again, at most one per 100 ms
+   * (close_resent), so a peer that lost all three copies still learns why.
+   * 0 (either): not remembered. */
+  uint32_t closed_linger_ms;  /* ms (10000; at most 600000) */
+  uint32_t closed_linger_max; /* sessions remembered per shard (4096; at most
+                                 2^20); more: the oldest is forgotten
+                                 (close_linger_forgotten) */
   bool steering;            /* steer segments to their shard in the kernel (true) */
   uint32_t udp_rcvbuf, udp_sndbuf; /* each shard's UDP socket buffers asked
                                of the kernel, bytes (4 MiB each; 4 KiB..1 GiB).
@@ -390,6 +399,8 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(drop_truncated, "datagrams larger than a receive buffer")                \
   X(drop_control, "control packets malformed, of unknown type or misplaced") \
   X(drop_unknown_conv, "segments for no live session")                       \
+  X(close_resent, "CLOSEs sent again to a peer of a closed session")        \
+  X(close_linger_forgotten, "closed sessions forgotten early (closed_linger_max)") \
   X(drop_wrong_addr, "segments for a session from another address")          \
   X(drop_kcp, "segments the KCP engine refused")                             \
   X(drop_close, "CLOSE packets with a wrong conv, token or address")         \

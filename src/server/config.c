@@ -28,6 +28,8 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->inbox_max = 65536;
   cfg->stop_timeout_ms = 3000;
   cfg->close_timeout_ms = 3000;
+  cfg->closed_linger_ms = 10000;
+  cfg->closed_linger_max = 4096;
   cfg->steering = true;
   cfg->udp_rcvbuf = 4u << 20;
   cfg->udp_sndbuf = 4u << 20;
@@ -76,6 +78,8 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK(c->dead_link_ms >= 100, "dead_link_ms");
   CHECK(c->send_queue_max >= 16 && c->send_queue_max <= 65535, "send_queue_max");
   CHECK(c->close_timeout_ms >= 1 && c->close_timeout_ms <= 600000, "close_timeout_ms");
+  CHECK(c->closed_linger_ms <= 600000, "closed_linger_ms");
+  CHECK(c->closed_linger_max <= (1u << 20), "closed_linger_max");
   CHECK(c->shard_segments_max >= 64, "shard_segments_max");
   CHECK(c->udp_rcvbuf >= 4096 && c->udp_rcvbuf <= (1u << 30), "udp_rcvbuf");
   CHECK(c->udp_sndbuf >= 4096 && c->udp_sndbuf <= (1u << 30), "udp_sndbuf");

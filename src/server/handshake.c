@@ -50,11 +50,28 @@ void kite__handshake_send_accept(kite__session *s) {
 }
 
 void kite__handshake_send_close(kite__session *s, uint8_t reason) {
+  kite__shard *sh = s->shard;
   kite__ctrl c = {.type = KITE__CTRL_CLOSE, .conv = s->conv, .reason = reason};
   memcpy(c.token, s->token, sizeof(c.token));
-  /* No acknowledgement exists for CLOSE: three copies (PROTOCOL.md). */
+  /* No acknowledgement exists for CLOSE: three copies (PROTOCOL.md), and
+   * the session remembered a while, for a peer that lost all three. */
   for (int i = 0; i < 3; i++)
-    kite__shard_send_ctrl(s->shard, &c, &s->peer, &s->local);
+    kite__shard_send_ctrl(sh, &c, &s->peer, &s->local);
+  if (kite__closed_add(&sh->closed, s->conv, &s->peer, &s->local, s->token,
+                       reason, sh->now))
+    KITE__STAT_INC(sh, close_linger_forgotten);
+}
+
+void kite__handshake_closed_heard(kite__shard *sh, uint32_t conv,
+                                  const kite__addr *from, size_t len) {
+  const kite__closed_entry *e =
+      kite__closed_heard(&sh->closed, conv, from, len, sh->now);
+  if (!e)
+    return;
+  kite__ctrl c = {.type = KITE__CTRL_CLOSE, .conv = conv, .reason = e->reason};
+  memcpy(c.token, e->token, sizeof(c.token));
+  kite__shard_send_ctrl(sh, &c, &e->peer, &e->local);
+  KITE__STAT_INC(sh, close_resent);
 }
 
 /* A keyed hash of (address, port, nonce): which shard owns the session it

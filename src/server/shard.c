@@ -83,6 +83,8 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
       kite__map_init(&sh->hs, per_shard) < 0 ||
       kite__map_init(&sh->convs, per_shard) < 0 ||
       kite__srclimit_init(&sh->srcs, &lim, per_shard, srv->route_key) < 0 ||
+      kite__closed_init(&sh->closed, cfg->closed_linger_max,
+                        cfg->closed_linger_ms) < 0 ||
       kite__mpsc_init(&sh->inbox, cfg->inbox_max) < 0 ||
       kite__mpsc_init(&sh->notices, per_shard + 16) < 0)
     return KITE_ENOMEM;
@@ -140,6 +142,7 @@ void kite__shard_free(kite__shard *sh) {
   kite__map_free(&sh->hs);
   kite__map_free(&sh->convs);
   kite__srclimit_free(&sh->srcs);
+  kite__closed_free(&sh->closed);
   kite__kcp_pool_destroy(sh->pool);
   free(sh->slots);
   free(sh->rx);
@@ -223,6 +226,7 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
   kite__session *s = kite__shard_session_by_conv(sh, conv);
   if (!s) {
     KITE__STAT_INC(sh, drop_unknown_conv);
+    kite__handshake_closed_heard(sh, conv, from, len);
     return;
   }
   if (s->tr == &kite__transport_v2) { /* its own address rules: section 7 */

@@ -24,6 +24,7 @@
 #include "server/conv.h"
 #include "server/cookie.h"
 #include "server/session.h"
+#include "server/closed.h"
 #include "server/srclimit.h"
 #include "server/tcp_conn.h"
 
@@ -68,6 +69,7 @@ struct kite__shard {
   kite__map hs; /* (addr, port, nonce) -> slot, for idempotent CONNECT */
   kite__map convs; /* kite__conv_key(conv) -> slot: the KCP sessions with
                       a network side (half-open, open, closing) */
+  kite__closed closed; /* v1 sessions it closed, whose CLOSE may be lost */
   kite__srclimit srcs; /* KCP sessions per source address and prefix */
 
   kite__session *slots;
@@ -139,6 +141,11 @@ uint64_t kite__handshake_key(const kite_server *srv, const kite__addr *a,
                              const uint8_t nonce[8]);
 void kite__handshake_send_accept(kite__session *s);
 void kite__handshake_send_close(kite__session *s, uint8_t reason);
+/* A datagram of |len| bytes for |conv|, which has no session, came from
+ * |from|: the CLOSE again if the shard closed that session lately and the
+ * datagram comes from its peer (closed.h). */
+void kite__handshake_closed_heard(kite__shard *sh, uint32_t conv,
+                                  const kite__addr *from, size_t len);
 /* A refused handshake, at warn, at most one line a second per shard with
  * the count held back; |transport| prefixes the line ("" or "tcp "). */
 void kite__handshake_log_refused(kite__shard *sh, const char *transport,
