@@ -18,6 +18,8 @@ pkgs=(
   libwslay-dev                      # WebSocket framing (src/net/ws.c)
   nettle-dev                        # SHA-1 and base64 of the WebSocket handshake
   nodejs                            # clients/js: node --test (Node 18 or later)
+  libhiredis-dev                    # libkite_cluster: the Redis client (docs/CLUSTER.md)
+  redis-server                      # the cluster tests and run.sh --cluster start their own
 )
 
 [ $# -gt 0 ] && pkgs=("$@")

@@ -6,6 +6,8 @@
  *
  *   kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]
  *         [--workers N] [--max-rooms N] [--metrics HOST:PORT] [--verbose]
+ *         [--redis HOST:PORT [--public-addr HOST:PORT] [--node-id ID]
+ *          [--seats N]]
  *
  * Players connect over KCP or TCP; TCP listens on the UDP address unless
  * told otherwise.
@@ -27,7 +29,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]\n"
           "             [--workers N] [--max-rooms N] [--metrics HOST:PORT]\n"
-          "             [--http-root DIR] [--verbose]\n");
+          "             [--http-root DIR] [--verbose]\n"
+          "             [--redis HOST:PORT [--public-addr HOST:PORT] [--node-id ID] [--seats N]]\n");
   exit(2);
 }
 
@@ -49,6 +52,7 @@ int main(int argc, char **argv) {
   cfg.max_sessions = 10000;
   uint32_t max_rooms = 64;
   bool tcp = true;
+  kited_cluster_opts co = {0}; /* --redis: a node of a cluster (cluster.c) */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -77,6 +81,18 @@ int main(int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--http-root") && v) {
       cfg.http_root = v; /* plain GETs on the TCP port: files under it */
+      i++;
+    } else if (!strcmp(a, "--redis") && v) {
+      co.redis = v;
+      i++;
+    } else if (!strcmp(a, "--public-addr") && v) {
+      co.public_addr = v;
+      i++;
+    } else if (!strcmp(a, "--node-id") && v) {
+      co.node_id = v;
+      i++;
+    } else if (!strcmp(a, "--seats")) {
+      co.seats = number(a, v);
       i++;
     } else if (!strcmp(a, "--verbose")) {
       cfg.log_level = KITE_LOG_DEBUG;
@@ -114,8 +130,16 @@ int main(int argc, char **argv) {
     return 1;
   }
   game_route(w.srv, &w);
+  co.udp_addr = cfg.udp_addr;
+  if (co.redis && (rc = kited_cluster_start(&w, &co, kite_server_udp_port(w.srv))) < 0) {
+    fprintf(stderr, "kited: cannot join the cluster: %s\n", kite_strerror(rc));
+    kite_server_destroy(w.srv);
+    world_free(&w);
+    return 1;
+  }
   if ((rc = kite_server_start(w.srv)) < 0) {
     fprintf(stderr, "kited: %s\n", kite_strerror(rc));
+    kited_cluster_stop(&w);
     kite_server_destroy(w.srv);
     world_free(&w);
     return 1;
@@ -131,6 +155,7 @@ int main(int argc, char **argv) {
   int sig;
   sigwait(&sigs, &sig);
   kite_server_stop(w.srv); /* every player's on_disconnect runs */
+  kited_cluster_stop(&w);  /* leaves the cluster: registration, leases */
   kite_server_stats st;
   kite_server_stats_get(w.srv, &st);
   printf("kited stopped: players %" PRIu64 ", frames in %" PRIu64 ", out %" PRIu64 "\n",
