@@ -140,7 +140,8 @@ int kite_cluster_create(kite_cluster **out, const kite_cluster_config *cfg) {
   c->groups = calloc(cfg->max_groups, sizeof(*c->groups));
   c->subs = calloc(cfg->max_groups, sizeof(*c->subs));
   c->rooms = calloc(cfg->max_rooms, sizeof(*c->rooms));
-  if (!c->groups || !c->subs || !c->rooms || kite__mpsc_init(&c->q, cfg->queue_max) < 0)
+  c->argv = calloc(11 + (size_t)cfg->max_rooms, sizeof(*c->argv));
+  if (!c->groups || !c->subs || !c->rooms || !c->argv || kite__mpsc_init(&c->q, cfg->queue_max) < 0)
     goto fail;
   rc = KITE_ESYS;
   c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -162,6 +163,7 @@ fail:
   free(c->groups);
   free(c->subs);
   free(c->rooms);
+  free(c->argv);
   pthread_mutex_destroy(&c->glock);
   free(c);
   return rc;
@@ -185,6 +187,7 @@ void kite_cluster_destroy(kite_cluster *c) {
   free(c->groups);
   free(c->subs);
   free(c->rooms);
+  free(c->argv);
   pthread_mutex_destroy(&c->glock);
   free(c);
 }

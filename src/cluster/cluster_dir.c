@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Seats a directory reserves stay counted in a node's load this long
- * after the last one (the player has connected by then, and counts as a
- * session instead). */
+/* Seats a directory reserves count in a node's load until its next
+ * renewal consumes them (the players count as its sessions by then); this
+ * bounds how long they count if the node never renews (it died). */
 #define RESV_MS 10000
 
 struct kite_directory {

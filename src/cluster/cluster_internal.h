@@ -78,8 +78,10 @@ struct kite_cluster {
   /* The cluster thread's own. */
   struct redisContext *cmd, *sub;
   uint64_t next_try_ms, backoff_ms, next_renew_ms;
+  bool warned; /* the loss of Redis was logged: next, its return */
   kite__clroom *rooms;
   uint32_t nrooms;
+  const char **argv; /* a renewal's arguments: 11 + max_rooms */
   kite_cluster_group **subs; /* groups whose SUBSCRIBE came (max_groups) */
   uint32_t nsubs;
 

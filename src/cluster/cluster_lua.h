@@ -8,18 +8,33 @@
 #ifndef KITE_CLUSTER_LUA_H
 #define KITE_CLUSTER_LUA_H
 
-/* A node's renewal. ARGV: prefix, id, addr, seats, sessions, rooms,
- * node_ttl_ms. Its load (the sorted set's score) is its sessions plus the
- * seats the directory reserved on it lately. */
+/* A node's renewal: its registration and every lease it holds, in one
+ * step, so that a directory never sees the node back without its rooms
+ * (after an outage both have lapsed). ARGV: prefix, id, addr, seats,
+ * sessions, rooms (n), node_ttl_ms, lease_ttl_ms, then the n room names.
+ * Its load (the sorted set's score) is its sessions plus the seats the
+ * directory reserved on it since the last renewal (players on their way:
+ * the earlier ones are sessions by now), which are consumed. Returns one integer per room: 1 ours
+ * (taken with SET NX PX, or renewed), 0 another node's. */
 #define KITE__LUA_REGISTER                                                   \
   "local P, id = ARGV[1], ARGV[2]\n"                                         \
   "local k = P .. 'node:' .. id\n"                                           \
   "redis.call('HSET', k, 'addr', ARGV[3], 'seats', ARGV[4],"                 \
   " 'sessions', ARGV[5], 'rooms', ARGV[6])\n"                                \
   "redis.call('PEXPIRE', k, ARGV[7])\n"                                      \
-  "local r = tonumber(redis.call('GET', P .. 'resv:' .. id) or '0')\n"       \
+  "local rk = P .. 'resv:' .. id\n"                                          \
+  "local r = tonumber(redis.call('GET', rk) or '0')\n"                       \
+  "redis.call('DEL', rk)\n"                                                  \
   "redis.call('ZADD', P .. 'nodes', tonumber(ARGV[5]) + r, id)\n"            \
-  "return 1\n"
+  "local out = {}\n"                                                         \
+  "for i = 9, 8 + tonumber(ARGV[6]) do\n"                                    \
+  "  local rk = P .. 'room:' .. ARGV[i]\n"                                   \
+  "  if redis.call('SET', rk, id, 'NX', 'PX', ARGV[8]) then out[#out+1] = 1\n" \
+  "  elseif redis.call('GET', rk) == id then\n"                              \
+  "    redis.call('PEXPIRE', rk, ARGV[8]) out[#out+1] = 1\n"                 \
+  "  else out[#out+1] = 0 end\n"                                             \
+  "end\n"                                                                    \
+  "return out\n"
 
 /* A node leaving gracefully. ARGV: prefix, id. */
 #define KITE__LUA_UNREGISTER                                                 \

@@ -35,11 +35,12 @@ static void fail(kite_cluster *c, const char *what) {
                     : c->sub && c->sub->err ? c->sub->errstr
                                             : "no answer";
   KITE__CL_COUNT(c, redis_errors);
-  if (connected(c) || c->backoff_ms == 0)
+  if (!c->warned) /* once per outage; the counter has every failure */
     kite__logf(&c->log, KITE_LOG_WARN,
                "cluster: Redis %s:%d lost at %s (%s): the node keeps serving,"
                " its registration lapses; retrying",
                c->redis_host, c->redis_port, what, why);
+  c->warned = true;
   if (c->cmd)
     redisFree(c->cmd);
   if (c->sub)
@@ -112,9 +113,10 @@ static void try_connect(kite_cluster *c) {
     return;
   KITE__CL_COUNT(c, connects);
   atomic_store(&c->st_connected, 1);
-  if (c->backoff_ms)
+  if (c->warned)
     kite__logf(&c->log, KITE_LOG_INFO, "cluster: Redis %s:%d answers again",
                c->redis_host, c->redis_port);
+  c->warned = false;
   c->backoff_ms = 0;
   c->next_renew_ms = 0; /* register now */
 }
@@ -124,33 +126,54 @@ static void append_lease(kite_cluster *c, const char *room) {
                      c->prefix, room, c->node_id, c->cfg.lease_ttl_ms);
 }
 
-/* The registration and every lease, renewed in one pipeline. */
+/* The registration and every lease, renewed in one script (atomic). */
 static void renew(kite_cluster *c) {
   kite_server_stats st;
   kite_server_stats_get(c->cfg.srv, &st);
-  redisAppendCommand(c->cmd, "EVAL %s 0 %s %s %s %u %llu %u %u",
-                     KITE__LUA_REGISTER, c->prefix, c->node_id, c->public_addr,
-                     c->cfg.seats, (unsigned long long)st.sessions, c->nrooms,
-                     c->cfg.node_ttl_ms);
+  char seats[16], sessions[24], nrooms[16], node_ttl[16], lease_ttl[16];
+  snprintf(seats, sizeof(seats), "%u", c->cfg.seats);
+  snprintf(sessions, sizeof(sessions), "%llu", (unsigned long long)st.sessions);
+  snprintf(nrooms, sizeof(nrooms), "%u", c->nrooms);
+  snprintf(node_ttl, sizeof(node_ttl), "%u", c->cfg.node_ttl_ms);
+  snprintf(lease_ttl, sizeof(lease_ttl), "%u", c->cfg.lease_ttl_ms);
+  const char **argv = c->argv;
+  size_t n = 0;
+  argv[n++] = "EVAL";
+  argv[n++] = KITE__LUA_REGISTER;
+  argv[n++] = "0";
+  argv[n++] = c->prefix;
+  argv[n++] = c->node_id;
+  argv[n++] = c->public_addr;
+  argv[n++] = seats;
+  argv[n++] = sessions;
+  argv[n++] = nrooms;
+  argv[n++] = node_ttl;
+  argv[n++] = lease_ttl;
   for (uint32_t i = 0; i < c->nrooms; i++)
-    append_lease(c, c->rooms[i].name);
-  if (!replies(c, 1, "register"))
+    argv[n++] = c->rooms[i].name;
+  redisReply *r = redisCommandArgv(c->cmd, (int)n, argv, NULL);
+  if (!r) {
+    fail(c, "renewal");
     return;
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != c->nrooms) {
+    KITE__CL_COUNT(c, redis_errors);
+    kite__logf(&c->log, KITE_LOG_WARN, "cluster: renewal: %s",
+               r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
+    freeReplyObject(r);
+    return;
+  }
   for (uint32_t i = 0; i < c->nrooms; i++) {
-    redisReply *r;
-    if (redisGetReply(c->cmd, (void **)&r) != REDIS_OK || !r) {
-      fail(c, "lease renewal");
-      return;
-    }
-    bool ours = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    const redisReply *e = r->element[i];
+    bool ours = e->type == REDIS_REPLY_INTEGER && e->integer == 1;
     if (!ours && c->rooms[i].ours) /* lost it, or never had it */
       kite__logf(&c->log, KITE_LOG_WARN,
                  "cluster: room %s is leased by another node", c->rooms[i].name);
     if (!ours)
       KITE__CL_COUNT(c, rooms_conflict);
     c->rooms[i].ours = ours;
-    freeReplyObject(r);
   }
+  freeReplyObject(r);
   KITE__CL_COUNT(c, renewals);
 }
 
