@@ -185,8 +185,9 @@ static int find_room(const kite_cluster *c, const char *name) {
 }
 
 /* One request: state changes now, Redis work appended on |cmd| (*n
- * counts the replies to read). */
-static void handle(kite_cluster *c, kite__clcmd *cmd, uint32_t *n) {
+ * counts the replies to read, *npub the publishes among them). */
+static void handle(kite_cluster *c, kite__clcmd *cmd, uint32_t *n,
+                   uint32_t *npub) {
   bool up = connected(c);
   switch (cmd->kind) {
   case KITE__CL_SUBSCRIBE:
@@ -203,8 +204,8 @@ static void handle(kite_cluster *c, kite__clcmd *cmd, uint32_t *n) {
     }
     redisAppendCommand(c->cmd, "PUBLISH %s %b", cmd->group->channel,
                        cmd->data, cmd->len);
-    KITE__CL_COUNT(c, published);
     (*n)++;
+    (*npub)++;
     break;
   case KITE__CL_HOLD: {
     if (find_room(c, cmd->name) >= 0)
@@ -241,14 +242,18 @@ static void handle(kite_cluster *c, kite__clcmd *cmd, uint32_t *n) {
 
 /* Every request queued, in order, their replies read at the end. */
 static void drain(kite_cluster *c) {
-  uint32_t n = 0;
+  uint32_t n = 0, npub = 0;
   kite__clcmd *cmd;
   while ((cmd = kite__mpsc_pop(&c->q))) {
-    handle(c, cmd, &n);
+    handle(c, cmd, &n, &npub);
     free(cmd);
   }
-  if (connected(c) && n)
-    replies(c, n, "publish or lease");
+  if (connected(c) && n) {
+    if (replies(c, n, "publish or lease")) /* Redis has them: counted */
+      atomic_fetch_add(&c->st_published, npub);
+    else
+      atomic_fetch_add(&c->st_publish_dropped, npub);
+  }
   if (connected(c))
     sub_flush(c);
 }
