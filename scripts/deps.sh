@@ -20,6 +20,7 @@ pkgs=(
   nodejs                            # clients/js: node --test (Node 18 or later)
   libhiredis-dev                    # libkite_cluster: the Redis client (docs/CLUSTER.md)
   redis-server                      # the cluster tests and run.sh --cluster start their own
+  curl                              # scripts/cluster-play.sh asks the lobby
 )
 
 [ $# -gt 0 ] && pkgs=("$@")

@@ -77,23 +77,29 @@ int proc_wait_int(const proc *p, const char *marker, const char *fmt,
   return -1;
 }
 
-void proc_signal(proc *p, int sig) {
+static int ended(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int proc_signal(proc *p, int sig) {
   if (p->pid <= 0)
-    return;
+    return 0;
   kill(p->pid, sig);
   if (sig != SIGTERM && sig != SIGKILL)
-    return;
+    return 0;
+  int status = 0;
   for (int i = 0; i < 250; i++) {
-    if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
+    if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
       p->pid = 0;
-      return;
+      return ended(status);
     }
     usleep(20000);
   }
   kill(p->pid, SIGCONT);
   kill(p->pid, SIGKILL);
-  waitpid(p->pid, NULL, 0);
+  waitpid(p->pid, &status, 0);
   p->pid = 0;
+  return ended(status);
 }
 
 int free_tcp_port(void) {

@@ -30,8 +30,9 @@ int proc_wait_int(const proc *p, const char *marker, const char *fmt,
                   int *value, int ms);
 
 /* Sends |sig|; for SIGTERM and SIGKILL, waits (up to 5 s, then SIGKILL)
- * and forgets the PID. */
-void proc_signal(proc *p, int sig);
+ * and forgets the PID. Returns how it ended: its exit code, 128 + the
+ * signal that ended it, or 0 (not running, or not waited for). */
+int proc_signal(proc *p, int sig);
 
 /* A free TCP port on 127.0.0.1 (bound and released: a race the caller
  * covers by retrying). */

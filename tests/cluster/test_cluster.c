@@ -292,14 +292,40 @@ static int teardown(void **state) {
     kite_client_destroy(cli[i]);
   if (rc)
     redisFree(rc);
-  proc_signal(&lobby_p, SIGTERM);
+  /* A graceful stop of what still runs exits 0: a crash or a sanitizer
+   * report in a node or the lobby fails the test here. */
+  int bad = proc_signal(&lobby_p, SIGTERM) != 0;
   for (int i = 0; i < NODES; i++)
-    proc_signal(&node_p[i], SIGTERM);
+    if (proc_signal(&node_p[i], SIGTERM) != 0) {
+      print_message("kited n%d did not stop cleanly: see %s\n", i, node_p[i].log);
+      bad = 1;
+    }
   if (redis_p.pid)
     kill(redis_p.pid, SIGCONT);
   proc_signal(&redis_p, SIGKILL);
-  procs_cleanup();
-  return 0;
+  if (!bad)
+    procs_cleanup();
+  return bad ? -1 : 0;
+}
+
+/* Calls of one Redis command so far (INFO commandstats), and the keys. */
+static long long redis_calls(const char *cmd) {
+  redisReply *r = redisCommand(rc, "INFO commandstats");
+  long long n = 0;
+  char pat[64];
+  snprintf(pat, sizeof(pat), "cmdstat_%s:calls=", cmd);
+  const char *at = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, pat) : NULL;
+  if (at)
+    n = atoll(at + strlen(pat));
+  if (r)
+    freeReplyObject(r);
+  return n;
+}
+
+static long long redis_keys(void) {
+  long long n = 0;
+  redis_cmd_int(&n, "DBSIZE");
+  return n;
 }
 
 /* ---- the phases ---- */
@@ -394,8 +420,16 @@ static void test_placement(void **state) {
     assert_true(per_node[k] <= nplayers / NODES + nplayers / 10);
   }
   assert_true(joined_or_say(60000));
-  /* Past the lobby's first lease: the nodes hold the rooms now. */
+  /* Past the lobby's first lease: the nodes hold the rooms now. What
+   * the cluster costs Redis at rest meanwhile (docs/CLUSTER.md). */
+  long long evals = redis_calls("eval"), all = redis_calls("ping");
+  uint64_t t0 = now_ms();
   poll_all(NODE_TTL_MS + 500);
+  double secs = (double)(now_ms() - t0) / 1000.0;
+  print_message("redis at rest, %d nodes, %d players, %d rooms: %lld keys,"
+                " %.1f EVAL/s (renewals), %.1f PING/s\n", NODES, nplayers,
+                ROOMS, redis_keys(), (double)(redis_calls("eval") - evals) / secs,
+                (double)(redis_calls("ping") - all) / secs);
   for (int r = 0; r < ROOMS && r < nplayers; r++) {
     redisReply *rep = redisCommand(rc, "GET kite:room:%s", players[r].room);
     assert_non_null(rep);
@@ -429,7 +463,12 @@ static void test_broadcast_once(void **state) {
   player *from[NODES];
   for (int k = 0; k < NODES; k++)
     assert_non_null(from[k] = first_on(k));
+  long long pubs = redis_calls("publish");
   broadcast_marks(0, from, NODES); /* marks 0..2, then 3 */
+  /* One PUBLISH per broadcast, whatever the players and nodes. */
+  print_message("4 broadcasts to %d players on %d nodes: %lld PUBLISH\n",
+                nplayers, NODES, redis_calls("publish") - pubs);
+  assert_int_equal(redis_calls("publish") - pubs, 4);
 }
 
 static void test_redis_outage(void **state) {
