@@ -117,6 +117,17 @@ int free_tcp_port(void) {
 }
 
 int http_get(int port, const char *path, char *body, size_t cap, int ms) {
+  char req[4096];
+  int n = snprintf(req, sizeof(req),
+                   "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                   path);
+  if (n < 0 || (size_t)n >= sizeof(req))
+    return 0;
+  return http_raw(port, req, (size_t)n, body, cap, ms);
+}
+
+int http_raw(int port, const char *req, size_t len, char *body, size_t cap,
+             int ms) {
   body[0] = 0;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
@@ -126,13 +137,10 @@ int http_get(int port, const char *path, char *body, size_t cap, int ms) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  char req[512], resp[8192];
-  int n = snprintf(req, sizeof(req),
-                   "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-                   path);
+  char resp[8192];
   size_t got = 0;
   if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-      send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
+      send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len) {
     ssize_t r;
     while (got < sizeof(resp) - 1 &&
            (r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0)) > 0)

@@ -41,6 +41,9 @@ int free_tcp_port(void);
 /* GET http://127.0.0.1:port|path| within |ms|: the status (0 when no
  * answer) and the body, NUL-terminated, into |body| (cap bytes). */
 int http_get(int port, const char *path, char *body, size_t cap, int ms);
+/* The same for a request written out whole (|len| bytes at |req|). */
+int http_raw(int port, const char *req, size_t len, char *body, size_t cap,
+             int ms);
 
 /* The string value of "key":"..." in a flat JSON object, into |out|. */
 bool json_str(const char *json, const char *key, char *out, size_t cap);

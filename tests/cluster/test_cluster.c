@@ -104,6 +104,30 @@ static void room_chat_works(int node, const char *text) {
   assert_true(wait_for(room_heard, 10000));
 }
 
+/* Bad requests to the lobby: each refused with its status, and the lobby
+ * goes on serving. */
+static void test_lobby_refusals(void **state) {
+  char body[4096];
+  static const char *const bad[] = {
+      "/login", "/login?name=alice", "/login?room=arena",
+      "/login?name=al%20ice&room=arena", "/login?name=alice&room=",
+      "/login?name=aaaaaaaaaaaaaaaaa&room=arena", "/login?name=a&room=a\"b"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(http_get(lobby_port, bad[i], body, sizeof(body), 5000), 400);
+  assert_int_equal(http_get(lobby_port, "/nothing", body, sizeof(body), 5000), 404);
+  static const char brew[] = "BREW /login?name=a&room=b HTTP/1.1\r\n\r\n";
+  assert_int_equal(http_raw(lobby_port, brew, sizeof(brew) - 1, body,
+                            sizeof(body), 5000), 404);
+  static const char junk[] = "\x01\x02 junk\r\n\r\n";
+  assert_int_equal(http_raw(lobby_port, junk, sizeof(junk) - 1, body,
+                            sizeof(body), 5000), 400);
+  char longer[3200] = "/login?name=a&room=b&pad=";
+  memset(longer + strlen(longer), 'x', sizeof(longer) - strlen(longer) - 1);
+  assert_int_equal(http_get(lobby_port, longer, body, sizeof(body), 5000), 400);
+  player probe = {.name = "probe0", .room = "probe0-room"};
+  assert_int_equal(lobby_login(&probe, body, sizeof(body)), 200);
+}
+
 static void test_placement(void **state) {
   char body[4096];
   int per_node[NODES] = {0};
@@ -339,6 +363,7 @@ int main(int argc, char **argv) {
     return 1;
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_lobby_refusals),
       cmocka_unit_test(test_placement),
       cmocka_unit_test(test_broadcast_once),
       cmocka_unit_test(test_redis_outage),
