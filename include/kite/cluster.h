@@ -123,10 +123,13 @@ kite_cluster_group *kite_cluster_group_open(kite_cluster *c, const char *name,
 
 /* Sends a frame to every member of the group on every node, once each:
  * to this node's members now (kite_group_broadcast on |local|), and to the
- * other nodes by one PUBLISH from the cluster thread (|body| is copied).
+ * other nodes by one PUBLISH from the cluster thread (|body| is copied
+ * into one allocation, freed once published: a broadcast is a game event,
+ * not a packet).
  * Returns the local count (as kite_group_broadcast), or KITE_EINVAL,
  * KITE_EMSGSIZE (len over max_body), KITE_ENOMEM, or KITE_EFULL (the
- * queue is full: delivered locally only, counted in publish_dropped).
+ * queue is full: delivered locally only, counted in publish_dropped and
+ * queue_full).
  * Any thread. */
 KITE_API
 int kite_cluster_broadcast(kite_cluster_group *g, uint16_t msg_id,
@@ -155,7 +158,7 @@ int kite_cluster_room_release(kite_cluster *c, const char *name);
   X(rooms_held, "room leases held now")                                       \
   X(rooms_conflict, "room leases found held by another node")                 \
   X(rooms_refused, "room holds refused over max_rooms")                       \
-  X(published, "broadcasts published to the other nodes")                     \
+  X(published, "broadcasts Redis accepted for the other nodes")               \
   X(publish_dropped, "broadcasts not published (queue full, Redis away)")     \
   X(received, "broadcasts received from other nodes and delivered")           \
   X(received_bad, "pub/sub messages refused as malformed or unknown")         \

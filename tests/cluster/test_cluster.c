@@ -327,7 +327,7 @@ static void test_node_death(void **state) {
   assert_true(wait_for(movers_closed, 10000));
   print_loads("before the moves");
   char body[4096];
-  int first_of_room[ROOMS];
+  int first_of_room[ROOMS], landed[NODES] = {0};
   for (int r = 0; r < ROOMS; r++)
     first_of_room[r] = -1;
   for (int i = 0; i < nplayers; i++) {
@@ -342,10 +342,14 @@ static void test_node_death(void **state) {
       first_of_room[r] = i;
     else
       assert_string_equal(p->node, players[first_of_room[r]].node);
+    landed[node_index(p->node)]++;
     connect_player(p, i);
   }
-  print_message("%d players of n2 moved to the other nodes\n", moved);
+  print_message("%d players of n2 moved to the other nodes: %d on n0, %d on"
+                " n1\n", moved, landed[0], landed[1]);
   print_loads("after the moves");
+  /* Spread by load again (rooms of 5 players: within a few rooms). */
+  assert_true(landed[0] >= moved / 4 && landed[1] >= moved / 4);
   assert_true(joined_or_say(60000));
   for (int i = 0; i < nplayers; i++) /* the others noticed nothing */
     if (!players[i].moving) {
