@@ -9,6 +9,7 @@
  */
 #include "game.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,15 @@ int kited_cluster_start(world *w, const kited_cluster_opts *o, int udp_port) {
 }
 
 void kited_cluster_stop(world *w) {
+  if (w->cl) {
+    kite_cluster_stats st;
+    kite_cluster_stats_get(w->cl, &st);
+    printf("kited cluster: renewals %" PRIu64 ", redis errors %" PRIu64
+           ", rooms conflicted %" PRIu64 ", broadcasts published %" PRIu64
+           ", dropped %" PRIu64 ", received %" PRIu64 ", refused %" PRIu64 "\n",
+           st.renewals, st.redis_errors, st.rooms_conflict, st.published,
+           st.publish_dropped, st.received, st.received_bad);
+  }
   kite_cluster_destroy(w->cl); /* registration and leases go now */
   w->cl = NULL;
   w->all_cl = NULL;
