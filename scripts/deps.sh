@@ -19,6 +19,9 @@ pkgs=(
   nettle-dev                        # SHA-1 and base64 of the WebSocket handshake
   nodejs                            # clients/js: node --test (Node 18 or later)
   chromium                          # the arena page's end-to-end test (headless)
+  libhiredis-dev                    # libkite_cluster: the Redis client (docs/CLUSTER.md)
+  redis-server                      # the cluster tests and run.sh --cluster start their own
+  curl                              # scripts/cluster-play.sh asks the lobby
 )
 
 [ $# -gt 0 ] && pkgs=("$@")

@@ -16,7 +16,7 @@ prefix=$(realpath -m "$1")
 shift
 cd "$(dirname "$0")/.."
 
-./scripts/deps.sh build-essential cmake pkg-config libsodium-dev zlib1g-dev
+./scripts/deps.sh build-essential cmake pkg-config libsodium-dev zlib1g-dev libhiredis-dev
 
 dir=build/install
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -6,9 +6,15 @@
 # kited prints the arena's URL (http://127.0.0.1:7001/): open it in a
 # browser to play. Or, in another terminal:
 #   build/release/tools/cli/kite-cli --name alice --join arena
+# With --cluster: Redis, three nodes and kite-lobby instead
+# (scripts/cluster.sh, docs/CLUSTER.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if [ "${1:-}" = "--cluster" ]; then
+  cmake --build build/release -j"$(nproc)" --target kited kite-cli kite-lobby >/dev/null
+  exec scripts/cluster.sh
+fi
 cmake --build build/release -j"$(nproc)" --target kited kite-cli >/dev/null
 exec build/release/examples/kited/kited "$@"

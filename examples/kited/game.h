@@ -12,6 +12,7 @@
 #define KITED_GAME_H
 
 #include "demo_proto.h"
+#include "kite/cluster.h"
 #include "kite/kite.h"
 
 #include <pthread.h>
@@ -51,7 +52,22 @@ typedef struct world {
   room **rooms;
   uint32_t nrooms, max_rooms;
   _Atomic uint32_t next_id;
+  /* cluster.c, with --redis: set before the server starts, cleared after
+   * it stops (no player runs then); NULL without --redis. */
+  kite_cluster *cl;
+  kite_group *all;                /* every logged-in player here */
+  kite_cluster_group *all_cl;     /* "world": all, on every node */
+  char node_id[KITE_CLUSTER_ID_MAX + 1];
 } world;
+
+/* cluster.c: kited's options for joining a cluster. */
+typedef struct kited_cluster_opts {
+  const char *redis;       /* NULL: no cluster */
+  const char *public_addr; /* NULL: the UDP host and its bound port */
+  const char *node_id;     /* NULL: public_addr, with ':' as '-' */
+  const char *udp_addr;
+  uint32_t seats;          /* 0: kite_cluster's default */
+} kited_cluster_opts;
 
 int world_init(world *w, uint32_t max_rooms);
 /* After the server is stopped and destroyed: every player has gone. */
@@ -64,6 +80,15 @@ void game_on_disconnect(kite_server *srv, kite_session_id id, int reason,
 void game_route(kite_server *srv, world *w);
 void game_error(const kite_request *r, const char *why);
 
+/* cluster.c (docs/CLUSTER.md). start: 0 or a KITE_E* code. */
+int kited_cluster_start(world *w, const kited_cluster_opts *o, int udp_port);
+void kited_cluster_stop(world *w);
+void kited_cluster_player_in(world *w, player *p);
+/* The room got its first player (used) or lost its last. */
+void kited_cluster_room_used(world *w, room *rm, bool used);
+/* true when the line was a '!' world chat (sent, or refused). */
+bool kited_cluster_chat(const kite_request *r, const player *p);
+
 /* room.c */
 room *room_find_or_create(world *w, const char *name, size_t len);
 void room_join(const kite_request *r);
@@ -71,6 +96,6 @@ void room_leave(const kite_request *r);
 void room_chat(const kite_request *r);
 void room_move(const kite_request *r);
 /* On the room's executor: |p| leaves (LEAVE, or its session ended). */
-void room_remove(kite_server *srv, room *rm, player *p);
+void room_remove(kite_server *srv, world *w, room *rm, player *p);
 
 #endif

@@ -26,12 +26,12 @@ void game_on_connect(kite_server *srv, kite_session_id id, void *user) {
 /* Runs on the player's executor: the room's, once it joined one. */
 void game_on_disconnect(kite_server *srv, kite_session_id id, int reason,
                         void *user) {
-  (void)reason; (void)user;
+  (void)reason;
   player *p = kite_session_user(srv, id);
   if (!p)
     return;
   if (p->room) {
-    room_remove(srv, p->room, p);
+    room_remove(srv, user, p->room, p);
   } else if (p->joining) {
     p->gone = true; /* the pending join frees it, on this same thread */
     return;
@@ -57,6 +57,7 @@ static void login(const kite_request *r) {
   demo_put_u32(out, p->id);
   memcpy(out + 4, p->name, r->len);
   kite_reply(r, DEMO_WELCOME, out, 4 + r->len);
+  kited_cluster_player_in(w, p);
 }
 
 static void list_rooms(const kite_request *r) {

@@ -8,6 +8,8 @@
  *         [--workers N] [--max-rooms N] [--metrics HOST:PORT]
  *         [--http-root DIR | --no-http] [--verbose]
  *         [--token-key FILE] [--protocol-id N] [--versions 1|2|1,2]
+ *         [--redis HOST:PORT [--public-addr HOST:PORT] [--node-id ID]
+ *          [--seats N]]
  *
  * Players connect over KCP or TCP; TCP listens on the UDP address unless
  * told otherwise. Browsers too: a plain GET on the TCP port gets the arena
@@ -39,7 +41,8 @@ static void usage(void) {
           "usage: kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]\n"
           "             [--workers N] [--max-rooms N] [--metrics HOST:PORT]\n"
           "             [--http-root DIR | --no-http] [--verbose] [--token-key FILE]\n"
-          "             [--protocol-id N] [--versions 1|2|1,2]\n");
+          "             [--protocol-id N] [--versions 1|2|1,2]\n"
+          "             [--redis HOST:PORT [--public-addr HOST:PORT] [--node-id ID] [--seats N]]\n");
   exit(2);
 }
 
@@ -80,6 +83,7 @@ int main(int argc, char **argv) {
   bool tcp = true;
   bool web_given = false; /* --http-root or --no-http: no default page */
   char web_buf[PATH_MAX];
+  kited_cluster_opts co = {0}; /* --redis: a node of a cluster (cluster.c) */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -125,6 +129,18 @@ int main(int argc, char **argv) {
       if (v2flag_versions("kited", v, &cfg) < 0)
         usage();
       i++;
+    } else if (!strcmp(a, "--redis") && v) {
+      co.redis = v;
+      i++;
+    } else if (!strcmp(a, "--public-addr") && v) {
+      co.public_addr = v;
+      i++;
+    } else if (!strcmp(a, "--node-id") && v) {
+      co.node_id = v;
+      i++;
+    } else if (!strcmp(a, "--seats")) {
+      co.seats = number(a, v);
+      i++;
     } else if (!strcmp(a, "--verbose")) {
       cfg.log_level = KITE_LOG_DEBUG;
     } else {
@@ -162,6 +178,10 @@ int main(int argc, char **argv) {
   cfg.user = &w;
   /* versions left 0: 1 and 2 with a key (both: stock clients still
    * play), 1 alone without. */
+  /* The lobby sends players (and lists in their tokens) the public
+   * address: version 2 tokens must be taken for it too. */
+  if (co.public_addr)
+    cfg.public_addr = co.public_addr;
   int rc = kite_server_create(&w.srv, &cfg);
   memset(cfg.token_key, 0, sizeof(cfg.token_key)); /* the server has its copy */
   if (rc < 0) {
@@ -170,8 +190,16 @@ int main(int argc, char **argv) {
     return 1;
   }
   game_route(w.srv, &w);
+  co.udp_addr = cfg.udp_addr;
+  if (co.redis && (rc = kited_cluster_start(&w, &co, kite_server_udp_port(w.srv))) < 0) {
+    fprintf(stderr, "kited: cannot join the cluster: %s\n", kite_strerror(rc));
+    kite_server_destroy(w.srv);
+    world_free(&w);
+    return 1;
+  }
   if ((rc = kite_server_start(w.srv)) < 0) {
     fprintf(stderr, "kited: %s\n", kite_strerror(rc));
+    kited_cluster_stop(&w);
     kite_server_destroy(w.srv);
     world_free(&w);
     return 1;
@@ -189,6 +217,7 @@ int main(int argc, char **argv) {
   int sig;
   sigwait(&sigs, &sig);
   kite_server_stop(w.srv); /* every player's on_disconnect runs */
+  kited_cluster_stop(&w);  /* leaves the cluster: registration, leases */
   kite_server_stats st;
   kite_server_stats_get(w.srv, &st);
   printf("kited stopped: players %" PRIu64 ", frames in %" PRIu64 ", out %" PRIu64 "\n",

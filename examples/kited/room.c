@@ -68,6 +68,7 @@ static void tick(kite_server *srv, kite_timer_id id, void *user) {
 static void join_here(kite_server *srv, kite_timer_id id, void *user) {
   (void)id;
   join_task *t = user;
+  world *t_w = t->w;
   room *rm = t->rm;
   player *p = t->p;
   free(t);
@@ -92,6 +93,8 @@ static void join_here(kite_server *srv, kite_timer_id id, void *user) {
     kite_session_send(srv, p->sid, DEMO_ENTER, out, encode_enter(rm->members[i], out));
   rm->members[rm->n++] = p;
   atomic_store(&rm->count, rm->n);
+  if (rm->n == 1)
+    kited_cluster_room_used(t_w, rm, true);
   kite_group_broadcast(rm->group, DEMO_ENTER, out, encode_enter(p, out));
   if (!rm->tick)
     kite_timer_start(srv, rm->key, 1000 / DEMO_TICK_HZ, 1000 / DEMO_TICK_HZ,
@@ -132,7 +135,7 @@ void room_join(const kite_request *r) {
   }
 }
 
-void room_remove(kite_server *srv, room *rm, player *p) {
+void room_remove(kite_server *srv, world *w, room *rm, player *p) {
   kite_group_leave(rm->group, p->sid);
   rm->members[p->slot] = rm->members[--rm->n];
   rm->members[p->slot]->slot = p->slot;
@@ -141,6 +144,8 @@ void room_remove(kite_server *srv, room *rm, player *p) {
   uint8_t out[4];
   demo_put_u32(out, p->id);
   kite_group_broadcast(rm->group, DEMO_EXIT, out, sizeof(out));
+  if (rm->n == 0)
+    kited_cluster_room_used(w, rm, false);
   if (rm->n == 0 && rm->tick) { /* an empty room costs nothing */
     kite_timer_stop(srv, rm->tick);
     rm->tick = 0;
@@ -153,7 +158,7 @@ void room_leave(const kite_request *r) {
     game_error(r, "you are in no room");
     return;
   }
-  room_remove(r->srv, p->room, p);
+  room_remove(r->srv, r->user, p->room, p);
   kite_reply(r, DEMO_LEFT, NULL, 0);
   kite_session_set_affinity(r->srv, r->session, r->session);
 }
@@ -173,6 +178,8 @@ void room_chat(const kite_request *r) {
       game_error(r, "no control characters in chat");
       return;
     }
+  if (kited_cluster_chat(r, p))
+    return;
   uint8_t out[4 + DEMO_CHAT_MAX];
   demo_put_u32(out, p->id);
   memcpy(out + 4, r->body, r->len);

@@ -85,7 +85,10 @@ void render_message(render *r, uint16_t msg_id, const uint8_t *b, size_t len) {
     if (len < 4)
       break;
     safe(text, sizeof(text), b + 4, len - 4);
-    fprintf(r->out, "<%s> %s\n", name_of(r, demo_get_u32(b)), text);
+    if (demo_get_u32(b) == 0) /* kited's world chat: "name@node: line" */
+      fprintf(r->out, "[world] %s\n", text);
+    else
+      fprintf(r->out, "<%s> %s\n", name_of(r, demo_get_u32(b)), text);
     break;
   case DEMO_STATE:
     if (len < 6)
