@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds kite and installs it under PREFIX: libkite.so and libkite.a, the
 # headers (include/kite/), kite.pc, the CMake package (lib/cmake/kite/) and
-# the programs (kited, kite-echo, kite-cli, kite-bench, kite-chaos).
+# the programs (kited, kite-echo, kite-cli, kite-bench, kite-chaos, kite-lobby).
 # Installs the few Debian packages the build needs first (scripts/deps.sh).
 # Usage: scripts/install.sh PREFIX [cmake options...]
 #   scripts/install.sh "$HOME/.local"
@@ -16,7 +16,7 @@ prefix=$(realpath -m "$1")
 shift
 cd "$(dirname "$0")/.."
 
-./scripts/deps.sh build-essential cmake pkg-config libsodium-dev zlib1g-dev libhiredis-dev
+./scripts/deps.sh build-essential cmake pkg-config libsodium-dev zlib1g-dev nettle-dev libwslay-dev libhiredis-dev
 
 dir=build/install
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
