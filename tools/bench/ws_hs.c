@@ -39,6 +39,11 @@ int ws_hs_key(ws_random *r, char key[25], char accept[29]) {
     return -1;
   base64_encode_raw(key, sizeof(nonce), nonce);
   key[BASE64_ENCODE_RAW_LENGTH(sizeof(nonce))] = 0;
+  ws_hs_accept(key, accept);
+  return 0;
+}
+
+void ws_hs_accept(const char *key, char accept[29]) {
   struct sha1_ctx sha;
   uint8_t digest[SHA1_DIGEST_SIZE];
   sha1_init(&sha);
@@ -47,7 +52,6 @@ int ws_hs_key(ws_random *r, char key[25], char accept[29]) {
   sha1_digest(&sha, sizeof(digest), digest);
   base64_encode_raw(accept, sizeof(digest), digest);
   accept[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE)] = 0;
-  return 0;
 }
 
 int ws_hs_request(char *out, size_t cap, const char *host, const char *path,

@@ -28,6 +28,10 @@ void ws_random_init(ws_random *r);
  * kernel gave none. */
 int ws_random_fill(ws_random *r, uint8_t *out, size_t len);
 
+/* The Sec-WebSocket-Accept for |key| (RFC 6455 section 4.2.2: base64 of
+ * the SHA-1 of the key and the GUID), 28 characters and a NUL. */
+void ws_hs_accept(const char *key, char accept[29]);
+
 /* A Sec-WebSocket-Key (base64 of 16 random bytes, 24 characters and a NUL)
  * into |key|, and the Sec-WebSocket-Accept a server must answer it with
  * (28 characters and a NUL) into |accept|. 0, or -1 (no random bytes). */
