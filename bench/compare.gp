@@ -1,7 +1,7 @@
 # bench/compare's plots, from the sweep_SERVER.dat files compare_tables.awk
 # writes (columns: sessions, CPU us per echo, p50 ms, p99 ms). Run in the
 # directory that holds them; writes compare_cpu.png and compare_rtt.png.
-servers = "floor kite kite-hash kite-tcp kite-tcp-hash kcp-go enet"
+servers = "floor kite kite-hash kite-tcp kite-tcp-hash kite-ws kcp-go enet"
 file(s) = sprintf("sweep_%s.dat", s)
 set terminal pngcairo size 900,520 font "sans,10"
 set key outside right

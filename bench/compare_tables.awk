@@ -107,13 +107,14 @@ function bad(k) { return sum(k SUBSEP "lost") + sum(k SUBSEP "ooo") + sum(k SUBS
 }
 
 END {
-  split("floor kite kite-hash kite-tcp kite-tcp-hash kite-v2 kite-tcp-v2 kcp-go enet", order, " ")
+  split("floor kite kite-hash kite-tcp kite-tcp-hash kite-ws kite-v2 kite-tcp-v2 kcp-go enet", order, " ")
   name["floor"] = "UDP echo floor"; name["kite"] = "kite, KCP, inline"
   name["kite-hash"] = "kite, KCP, hash (1 worker)"; name["kite-tcp"] = "kite, TCP, inline"
   name["kite-tcp-hash"] = "kite, TCP, hash (1 worker)"; name["kcp-go"] = "kcp-go"
+  name["kite-ws"] = "kite, WebSocket, inline"
   name["enet"] = "ENet"
   name["kite-v2"] = "kite v2, KCP, inline"; name["kite-tcp-v2"] = "kite v2, TCP, inline"
-  nrows = split("floor kite kite-hash kite-tcp kite-tcp-hash kite-v2 kite-tcp-v2 kcp-go enet kite@kcp-go kite-hash@kcp-go kcp-go@kcp-go", rows_all, " ")
+  nrows = split("floor kite kite-hash kite-tcp kite-tcp-hash kite-ws kite-v2 kite-tcp-v2 kcp-go enet kite@kcp-go kite-hash@kcp-go kcp-go@kcp-go", rows_all, " ")
   for (i in order) {
     sv = order[i]
     # both runs clean and counted, or the fixed costs would not cancel
@@ -238,6 +239,13 @@ END {
   printf "- At least 3x lower than ENet's: ENet / kite %s by CPU, %s by instructions, %s.\n",
          ratio(ec, kc), ratio(ipm["enet"], ipm["kite"]),
          verdict(kok && have(ek SUBSEP "cpu") && !bad(ek), ec >= 3 * kc)
+  wk = "sweep" SUBSEP "kite-ws" SUBSEP main; tk = "sweep" SUBSEP "kite-tcp" SUBSEP main
+  if (have(wk SUBSEP "cpu"))
+    printf "- WebSocket's framing and masking over plain TCP (no goal of its own): kite-ws / kite-tcp %s by CPU, %s by instructions; kite-ws / floor %s%s.\n",
+           ratio(med(wk SUBSEP "cpu"), med(tk SUBSEP "cpu")), ratio(ipm["kite-ws"], ipm["kite-tcp"]),
+           ratio(med(wk SUBSEP "cpu"), fc),
+           bad(wk) ? sprintf(" (%d echoes lost, %d out of order, %d sessions failed)", sum(wk SUBSEP "lost"),
+                             sum(wk SUBSEP "ooo"), sum(wk SUBSEP "failed") + sum(wk SUBSEP "error")) : ""
   pk = "idle-ping" SUBSEP "kite"
   if (pk in pct)
     printf "- 10,000 pinging sessions under 5%% of a core and 100 MB: %.1f%%, %.1f MB, %s.\n",

@@ -6,7 +6,8 @@
  * sessions through the client library over KCP or TCP (load_kite.c); bare
  * datagrams to a plain UDP echo (load_floor.c), the floor kite is compared
  * with; and, for servers that are not kite, bare KCP with one socket per
- * session (load_kcp.c) and ENet peers (load_enet.c).
+ * session (load_kcp.c) and ENet peers (load_enet.c); and kite sessions over
+ * WebSocket on kite's TCP port, as a browser's (load_ws.c).
  */
 #ifndef KITE_BENCH_H
 #define KITE_BENCH_H
@@ -22,10 +23,12 @@ typedef enum bench_mode {
   BENCH_FLOOR,    /* bare datagrams to bench/udp_echo_floor (--floor) */
   BENCH_KCP,      /* bare KCP, no kite handshake or framing (--kcp) */
   BENCH_ENET,     /* ENet peers, reliable packets on channel 0 (--enet) */
+  BENCH_KITE_WS,  /* kite sessions over WebSocket, on the TCP port (--ws) */
 } bench_mode;
 
 typedef struct bench_config {
   const char *server;  /* HOST:PORT */
+  const char *ws_path; /* --ws: the upgrade's request-target; NULL: /kite */
   bench_mode mode;
   uint32_t sessions;
   uint32_t per_socket; /* sessions per client socket */
@@ -74,6 +77,7 @@ int bench_run_kite(const bench_config *cfg, bench_result *res);
 int bench_run_floor(const bench_config *cfg, bench_result *res);
 int bench_run_kcp(const bench_config *cfg, bench_result *res);
 int bench_run_enet(const bench_config *cfg, bench_result *res);
+int bench_run_ws(const bench_config *cfg, bench_result *res);
 const char *bench_mode_name(bench_mode m);
 /* The run's name in reports: the mode's, "-v2" added for version 2. */
 const char *bench_run_name(const bench_config *cfg);

@@ -39,7 +39,8 @@ static void usage(void) {
           "usage: kite-bench --udp|--tcp|--kcp|--enet HOST:PORT [--sessions N] [--rate R]\n"
           "                  [--size B] [--duration S] [--warmup S] [--drain S] [--per-socket N]\n"
           "                  [--ping-ms MS] [--server-pid PID] [--floor] [--json] [--quiet]\n"
-          "                  [--token-key FILE --protocol-id N]\n");
+          "                  [--token-key FILE --protocol-id N]\n"
+          "       kite-bench --ws HOST:PORT [--ws-path /kite] [the same options]\n");
   exit(2);
 }
 
@@ -61,6 +62,7 @@ const char *bench_mode_name(bench_mode m) {
   case BENCH_FLOOR: return "floor";
   case BENCH_KCP: return "kcp";
   case BENCH_ENET: return "enet";
+  case BENCH_KITE_WS: return "kite-ws";
   }
   return "?";
 }
@@ -157,6 +159,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--tcp") && v) { cfg.server = v; cfg.mode = BENCH_KITE_TCP; i++; }
     else if (!strcmp(a, "--kcp") && v) { cfg.server = v; cfg.mode = BENCH_KCP; i++; }
     else if (!strcmp(a, "--enet") && v) { cfg.server = v; cfg.mode = BENCH_ENET; i++; }
+    else if (!strcmp(a, "--ws") && v) { cfg.server = v; cfg.mode = BENCH_KITE_WS; i++; }
+    else if (!strcmp(a, "--ws-path") && v && v[0] == '/') { cfg.ws_path = v; i++; }
     else if (!strcmp(a, "--sessions")) { cfg.sessions = (uint32_t)num(a, v, 1, 1e6); i++; }
     else if (!strcmp(a, "--per-socket")) { cfg.per_socket = (uint32_t)num(a, v, 1, 1e6); i++; }
     else if (!strcmp(a, "--rate")) { cfg.rate = num(a, v, 0, 1e5); i++; }
@@ -203,6 +207,7 @@ int main(int argc, char **argv) {
   switch (cfg.mode) {
   case BENCH_FLOOR: rc = bench_run_floor(&cfg, &res); break;
   case BENCH_KCP: rc = bench_run_kcp(&cfg, &res); break;
+  case BENCH_KITE_WS: rc = bench_run_ws(&cfg, &res); break;
   case BENCH_ENET:
 #ifdef KITE_BENCH_ENET
     rc = bench_run_enet(&cfg, &res);
