@@ -15,6 +15,9 @@ if [ -z "$addr" ]; then
   exit 1
 fi
 echo "* the lobby placed $1 on node $node ($addr)"
-# The answer's "token" is a version-2 connect token for $addr; kite-cli
-# speaks version 1 until v2 sessions land, so it connects to the address.
-exec build/release/tools/cli/kite-cli --name "$1" --server "$addr" --join "$2"
+# The answer's "token" is a version-2 connect token for $addr (1600 hex
+# digits): kite-cli connects with it, encrypted and authenticated.
+tok=$(mktemp)
+trap 'rm -f "$tok"' EXIT
+(umask 077 && printf '%s' "$answer" | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p' >"$tok")
+build/release/tools/cli/kite-cli --name "$1" --token "$tok" --join "$2"

@@ -28,13 +28,19 @@ for _ in $(seq 50); do
   redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
   sleep 0.1
 done
+# The game's private key, shared by the lobby (which mints the tokens) and
+# the nodes (which open them): made anew for each run, readable by us alone.
+key="$logs/game.key"
+(umask 077 && "$bin/tools/token/kite-token" --new-key >"$key")
 for n in 1 2 3; do
   "$bin/examples/kited/kited" --udp "127.0.0.1:710$n" --redis "127.0.0.1:$redis_port" \
-    --node-id "n$n" >"$logs/kited-n$n.log" 2>&1 &
+    --node-id "n$n" --token-key "$key" --protocol-id 0x4B495445 \
+    >"$logs/kited-n$n.log" 2>&1 &
   pids+=($!)
 done
 "$bin/tools/lobby/kite-lobby" --redis "127.0.0.1:$redis_port" \
-  --listen 127.0.0.1:8080 >"$logs/lobby.log" 2>&1 &
+  --listen 127.0.0.1:8080 --key-file "$key" --protocol-id 0x4B495445 \
+  >"$logs/lobby.log" 2>&1 &
 pids+=($!)
 sleep 1
 cat <<MSG

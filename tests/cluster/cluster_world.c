@@ -103,8 +103,14 @@ int lobby_login(player *p, char *body, size_t cap) {
   int st = http_get(lobby_port, path, body, cap, 5000);
   if (st != 200)
     return st;
+  char hex[2 * KITE_TOKEN_BYTES + 1];
+  size_t n = 0;
   if (!json_str(body, "node", p->node, sizeof(p->node)) ||
-      !json_str(body, "addr", p->addr, sizeof(p->addr)))
+      !json_str(body, "addr", p->addr, sizeof(p->addr)) ||
+      !json_str(body, "token", hex, sizeof(hex)) ||
+      sodium_hex2bin(p->token, sizeof(p->token), hex, strlen(hex), NULL, &n,
+                     NULL) != 0 ||
+      n != sizeof(p->token))
     return -1;
   return 200;
 }
@@ -144,11 +150,9 @@ void connect_player(player *p, int i) {
    * of half-open sessions per prefix (64), as real players do. */
   wait_for(few_connecting, 10000);
   p->state = 1;
-  /* The one place the version-2 connect goes once v2 sessions land: the
-   * token the lobby answered is presented here instead of a v1 HELLO to
-   * its address (kite_client_connect with the token). Until then nodes
-   * cannot verify tokens, and the player connects over v1. */
-  int rc2 = kite_client_connect(cli[i % CLIENTS], p->addr, p, &p->conn);
+  /* Version 2 with the token the lobby answered: the node opens it under
+   * the key it shares with the lobby, and serves nothing else. */
+  int rc2 = kite_client_connect_token(cli[i % CLIENTS], p->token, p, &p->conn);
   if (rc2 < 0)
     p->state = 0;
 }
@@ -207,8 +211,26 @@ static int start_redis(void) {
   return -1;
 }
 
+/* The game's private key, shared by the lobby (it mints) and the nodes
+ * (they open): a file of 64 hex characters, made for this run. */
+static char key_path[64];
+
+static int write_key(void) {
+  uint8_t key[KITE_TOKEN_KEY_BYTES];
+  char hex[2 * KITE_TOKEN_KEY_BYTES + 1];
+  snprintf(key_path, sizeof(key_path), "/tmp/kite-cluster-key-XXXXXX");
+  int fd = mkstemp(key_path);
+  if (fd < 0 || kite_token_key_new(key) < 0)
+    return -1;
+  sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+  sodium_memzero(key, sizeof(key));
+  bool ok = write(fd, hex, strlen(hex)) == (ssize_t)strlen(hex);
+  close(fd);
+  return ok ? 0 : -1;
+}
+
 int setup(void **state) {
-  if (procs_init() < 0 || start_redis() < 0)
+  if (procs_init() < 0 || write_key() < 0 || start_redis() < 0)
     return -1;
   char redis[32];
   snprintf(redis, sizeof(redis), "127.0.0.1:%d", redis_port);
@@ -218,14 +240,16 @@ int setup(void **state) {
     snprintf(name, sizeof(name), "kited-%s", id);
     char *argv[] = {(char *)kited_bin, "--udp", "127.0.0.1:0", "--no-tcp",
                     "--threads", "1", "--workers", "1", "--redis", redis,
-                    "--node-id", id, NULL};
+                    "--node-id", id, "--token-key", key_path,
+                    "--protocol-id", "0x4B495445", "--versions", "2", NULL};
     if (proc_start(&node_p[i], name, argv) < 0 ||
         proc_wait_int(&node_p[i], "kited listening on udp 127.0.0.1:0 port ",
                       "%d", &node_port[i], 10000) < 0)
       return -1;
   }
   char *largv[] = {(char *)lobby_bin, "--redis", redis, "--listen",
-                   "127.0.0.1:0", NULL};
+                   "127.0.0.1:0", "--key-file", key_path, "--protocol-id",
+                   "0x4B495445", NULL};
   if (proc_start(&lobby_p, "lobby", largv) < 0 ||
       proc_wait_int(&lobby_p, "listening on http://127.0.0.1:", "%d",
                     &lobby_port, 10000) < 0)
@@ -249,6 +273,8 @@ int setup(void **state) {
 }
 
 int teardown(void **state) {
+  if (key_path[0])
+    unlink(key_path);
   for (int i = 0; i < CLIENTS; i++)
     kite_client_destroy(cli[i]);
   if (rc)

@@ -22,6 +22,7 @@
 
 typedef struct player {
   char name[17], room[17], node[33], addr[64];
+  uint8_t token[KITE_TOKEN_BYTES]; /* the lobby's answer: v2 to that node */
   kite_conn *conn;
   int state;       /* 0 none, 1 connecting, 2 welcomed, 3 in its room */
   bool moving;     /* its node died: it logs in again (test's own close) */
