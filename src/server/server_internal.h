@@ -96,5 +96,15 @@ kite__session *kite__kcp_session_new(kite__shard *sh, const kite__addr *peer,
 /* A datagram for the session (its conv and address checked). */
 void kite__kcp_session_input(kite__shard *sh, kite__session *s,
                              const uint8_t *data, size_t len);
+/* What every session on a KCP engine does alike, version 1 or 2 (the
+ * engine is |kcp|, whatever carries its segments): hands the whole frames
+ * KCP holds to the application while it takes them (a broken one is a
+ * protocol error, a refused one waits in KCP: backpressure); queues a
+ * frame (0, or KITE_EFULL: the queue, the window or the shard's budget);
+ * reads the engine's round-trip figures. Shard thread. */
+void kite__kcp_pump_frames(kite__session *s, kite__kcp *kcp);
+int kite__kcp_session_sendv(kite__session *s, kite__kcp *kcp,
+                            struct iovec *iov, int n);
+void kite__kcp_session_rtt(const kite__kcp *kcp, kite__rtt *out);
 
 #endif

@@ -74,9 +74,8 @@ kite__session *kite__kcp_session_new(kite__shard *sh, const kite__addr *peer,
 /* Frames straight out of the KCP receive queue (kcp_stream.c): no copy for
  * a frame inside one segment, the shard's scratch for one that spans. A
  * partial frame stays in KCP, where the window bounds it. */
-static void pump_frames(kite__session *s) {
+void kite__kcp_pump_frames(kite__session *s, kite__kcp *kcp) {
   kite__shard *sh = s->shard;
-  kite__kcp *kcp = kcp_of(s);
   uint32_t max_frame = sh->srv->cfg.max_frame;
   while (s->close_pending == KITE__NO_CLOSE && !s->blocked &&
          (s->state == KITE__S_OPEN || s->state == KITE__S_CLOSING)) {
@@ -111,6 +110,8 @@ static void pump_frames(kite__session *s) {
   }
 }
 
+static void pump_frames(kite__session *s) { kite__kcp_pump_frames(s, kcp_of(s)); }
+
 void kite__kcp_session_input(kite__shard *sh, kite__session *s,
                              const uint8_t *data, size_t len) {
   int rc = kite__kcp_input(kcp_of(s), data, len, sh->now);
@@ -140,8 +141,8 @@ static void publish(kite__session *s, kite__kcp *kcp) {
   atomic_store_explicit(&s->queued, kite__kcp_queued(kcp), memory_order_relaxed);
 }
 
-static int kcp_sendv(kite__session *s, struct iovec *iov, int n) {
-  kite__kcp *kcp = kcp_of(s);
+int kite__kcp_session_sendv(kite__session *s, kite__kcp *kcp,
+                            struct iovec *iov, int n) {
   int rc = kite__kcp_sendv(kcp, iov, n);
   if (rc == KITE_EFULL) {
     /* The queue is full, but the window may have room: move it along
@@ -160,6 +161,10 @@ static int kcp_sendv(kite__session *s, struct iovec *iov, int n) {
   publish(s, kcp);
   kite__session_mark_dirty(s);
   return 0;
+}
+
+static int kcp_sendv(kite__session *s, struct iovec *iov, int n) {
+  return kite__kcp_session_sendv(s, kcp_of(s), iov, n);
 }
 
 static void kcp_flush(kite__session *s) {
@@ -208,13 +213,17 @@ static void kcp_teardown(kite__session *s) {
   kite__srclimit_remove(&sh->srcs, &s->src_keys, s->src_open);
 }
 
-static void kcp_rtt(const kite__session *s, kite__rtt *out) {
+void kite__kcp_session_rtt(const kite__kcp *kcp, kite__rtt *out) {
   kite__kcp_stats st;
-  kite__kcp_get_stats(kcp_of(s), &st);
+  kite__kcp_get_stats(kcp, &st);
   out->srtt_ms = st.srtt_ms;
   out->rttvar_ms = st.rttvar_ms;
   out->rto_ms = st.rto_ms;
   out->retransmits = st.retransmits + st.fast_retransmits;
+}
+
+static void kcp_rtt(const kite__session *s, kite__rtt *out) {
+  kite__kcp_session_rtt(kcp_of(s), out);
 }
 
 const kite__transport kite__transport_kcp = {

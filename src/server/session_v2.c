@@ -115,42 +115,7 @@ int kite__v2_session_new(kite__shard *sh, kite__session *s,
 void kite__v2_session_free(kite__session *s) { v2_free(kite__v2_of(s)); }
 
 /* Frames straight out of the KCP receive queue, as session_kcp.c. */
-static void pump_frames(kite__session *s) {
-  kite__shard *sh = s->shard;
-  kite__kcp *kcp = kcp_of(s);
-  uint32_t max_frame = sh->srv->cfg.max_frame;
-  while (s->close_pending == KITE__NO_CLOSE && !s->blocked &&
-         (s->state == KITE__S_OPEN || s->state == KITE__S_CLOSING)) {
-    size_t avail = kite__kcp_readable(kcp);
-    if (avail < KITE__FRAME_HDR)
-      return;
-    uint8_t raw[KITE__FRAME_HDR];
-    kite__kcp_peek(kcp, raw, sizeof(raw));
-    kite__frame_hdr h;
-    kite__frame_hdr_decode(raw, &h);
-    int why = kite__frame_check_hdr(&h, max_frame);
-    if (why == 0 && avail < KITE__FRAME_HDR + (size_t)h.len)
-      return;
-    size_t total = KITE__FRAME_HDR + (size_t)h.len;
-    const uint8_t *frame = NULL;
-    if (why == 0) {
-      frame = kite__kcp_peek_contig(kcp, total);
-      if (!frame) {
-        kite__kcp_peek(kcp, sh->scratch, total);
-        frame = sh->scratch;
-      }
-      why = kite__frame_check_body(&h, frame + KITE__FRAME_HDR);
-    }
-    if (why != 0) {
-      kite__session_protocol_error(s, why);
-      return;
-    }
-    if (!kite__session_deliver(s, &h, frame + KITE__FRAME_HDR))
-      return;
-    if (s->state == KITE__S_OPEN || s->state == KITE__S_CLOSING)
-      kite__kcp_consume(kcp, total);
-  }
-}
+static void pump_frames(kite__session *s) { kite__kcp_pump_frames(s, kcp_of(s)); }
 
 /* Broken items: the datagram verified, so only the peer sent them. */
 static void items_refused(kite__session *s, int why) {
@@ -286,23 +251,7 @@ void kite__v2_session_input(kite__shard *sh, kite__session *s, const uint8_t *da
 }
 
 static int v2_sendv(kite__session *s, struct iovec *iov, int n) {
-  kite__kcp *kcp = kcp_of(s);
-  int rc = kite__kcp_sendv(kcp, iov, n);
-  if (rc == KITE_EFULL) {
-    kite__kcp_flush(kcp, s->shard->now);
-    rc = kite__kcp_sendv(kcp, iov, n);
-  }
-  if (rc == KITE_ENOMEM) {
-    KITE__STAT_INC(s->shard, kcp_no_buffer);
-    rc = KITE_EFULL;
-  } else if (rc == KITE_EMSGSIZE) {
-    rc = KITE_EFULL;
-  }
-  if (rc < 0)
-    return rc;
-  atomic_store_explicit(&s->queued, kite__kcp_queued(kcp), memory_order_relaxed);
-  kite__session_mark_dirty(s);
-  return 0;
+  return kite__kcp_session_sendv(s, kcp_of(s), iov, n);
 }
 
 /* One of the last three numbers went out with CLOSE 7: the session ends
@@ -375,12 +324,7 @@ static void v2_teardown(kite__session *s) {
 }
 
 static void v2_rtt(const kite__session *s, kite__rtt *out) {
-  kite__kcp_stats st;
-  kite__kcp_get_stats(kcp_of(s), &st);
-  out->srtt_ms = st.srtt_ms;
-  out->rttvar_ms = st.rttvar_ms;
-  out->rto_ms = st.rto_ms;
-  out->retransmits = st.retransmits + st.fast_retransmits;
+  kite__kcp_session_rtt(kcp_of(s), out);
 }
 
 const kite__transport kite__transport_v2 = {
