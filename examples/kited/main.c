@@ -8,21 +8,26 @@
  *         [--workers N] [--max-rooms N] [--metrics HOST:PORT]
  *         [--http-root DIR | --no-http] [--verbose]
  *         [--token-key FILE] [--protocol-id N] [--versions 1|2|1,2]
+ *         [--login HOST:PORT | --no-login] [--public-addr HOST:PORT]
  *
  * Players connect over KCP or TCP; TCP listens on the UDP address unless
  * told otherwise. Browsers too: a plain GET on the TCP port gets the arena
  * page (web/arena, found beside kited: webroot.h), which then plays over a
  * WebSocket on the same port, so http://HOST:PORT/ is all a player needs.
- * With --token-key (the game's private key, 64 hex characters, never
- * printed) it serves protocol version 2 beside version 1 by default, so
- * stock KCP clients still play; --versions 2 is the production setting
- * (version 1 admits anyone, in clear).
+ * It serves protocol version 2 beside version 1 by default, so stock KCP
+ * clients still play; --versions 2 is the production setting (version 1
+ * admits anyone, in clear). Its tokens come from its own demo login route
+ * (login.h: POST /login with a name, plain HTTP on loopback, the UDP port
+ * + 1 by default), minted under a key kited draws at start and never
+ * prints; --token-key FILE (64 hex characters) takes the key a real
+ * backend shares instead.
  *
  * Hash worker mode: each room has an affinity key, so a room's players and
  * its tick run on one worker and its state needs no lock (game.h).
  */
 #include "game.h"
 #include "help.h"
+#include "login.h"
 #include "webroot.h"
 #include "../v2_flags.h"
 
@@ -39,7 +44,8 @@ static void usage(void) {
           "usage: kited [--udp HOST:PORT] [--tcp HOST:PORT | --no-tcp] [--threads N]\n"
           "             [--workers N] [--max-rooms N] [--metrics HOST:PORT]\n"
           "             [--http-root DIR | --no-http] [--verbose] [--token-key FILE]\n"
-          "             [--protocol-id N] [--versions 1|2|1,2]\n");
+          "             [--protocol-id N] [--versions 1|2|1,2]\n"
+          "             [--login HOST:PORT | --no-login] [--public-addr HOST:PORT]\n");
   exit(2);
 }
 
@@ -54,9 +60,8 @@ static uint32_t number(const char *opt, const char *s) {
   return (uint32_t)v;
 }
 
-/* The arena's address for a browser: the TCP address's host (loopback's
- * in place of a wildcard) and the port it got. */
-static void print_url(const char *addr, int port, const char *root) {
+/* |addr|'s host, for a client: loopback's in place of a wildcard. */
+static void client_host(const char *addr, char *out, size_t cap) {
   const char *colon = strrchr(addr, ':');
   int hlen = colon ? (int)(colon - addr) : (int)strlen(addr);
   const char *host = addr;
@@ -67,8 +72,64 @@ static void print_url(const char *addr, int port, const char *root) {
     host = "[::1]";
     hlen = 5;
   }
-  printf("arena in a browser: http://%.*s:%d/ (files from %s)\n", hlen, host,
-         port, root);
+  snprintf(out, cap, "%.*s", hlen, host);
+}
+
+/* The port number |addr| asks for (0 when it has none). */
+static int addr_port(const char *addr) {
+  const char *colon = strrchr(addr, ':');
+  return colon ? atoi(colon + 1) : 0;
+}
+
+/* The arena's address for a browser: the TCP address's host (loopback's
+ * in place of a wildcard) and the port it got. */
+static void print_url(const char *addr, int port, const char *root) {
+  char host[256];
+  client_host(addr, host, sizeof(host));
+  printf("arena in a browser: http://%s:%d/ (files from %s)\n", host, port,
+         root);
+}
+
+/* The login route, for kited's own address(es): --public-addr, else the
+ * UDP address and the TCP one when it differs. */
+static login *start_login(kite_server *srv, const kite_server_config *cfg,
+                          const char *login_addr, const uint8_t *key) {
+  char buf[2][300], host[256], laddr[300];
+  const char *addrs[2];
+  size_t n = 0;
+  if (cfg->public_addr) {
+    addrs[n++] = cfg->public_addr;
+  } else {
+    client_host(cfg->udp_addr, host, sizeof(host));
+    snprintf(buf[0], sizeof(buf[0]), "%s:%d", host, kite_server_udp_port(srv));
+    addrs[n++] = buf[0];
+    if (cfg->tcp_addr) {
+      client_host(cfg->tcp_addr, host, sizeof(host));
+      snprintf(buf[1], sizeof(buf[1]), "%s:%d", host, kite_server_tcp_port(srv));
+      if (strcmp(buf[0], buf[1]))
+        addrs[n++] = buf[1];
+    }
+  }
+  if (!login_addr) { /* loopback, the UDP port + 1 (any, with port 0) */
+    int p = addr_port(cfg->udp_addr);
+    snprintf(laddr, sizeof(laddr), "127.0.0.1:%d", p ? p + 1 : 0);
+    login_addr = laddr;
+  }
+  login_config lc = {.addr = login_addr, .key = key,
+                     .protocol_id = cfg->protocol_id, .token_addrs = addrs,
+                     .ntoken_addrs = n};
+  login *l;
+  if (login_start(&l, &lc) < 0)
+    return NULL;
+  char lhost[256];
+  client_host(login_addr, lhost, sizeof(lhost));
+  printf("login: POST http://%s:%d/login with name=NAME answers a token for "
+         "%s%s%s (plain HTTP for the demo: production puts TLS and real "
+         "authentication in front)\n", lhost, login_port(l), addrs[0],
+         n > 1 ? " and " : "", n > 1 ? addrs[1] : "");
+  printf("try: kite-cli --login http://%s:%d/login --name alice --join arena\n",
+         lhost, login_port(l));
+  return l;
 }
 
 int main(int argc, char **argv) {
@@ -80,6 +141,8 @@ int main(int argc, char **argv) {
   bool tcp = true;
   bool web_given = false; /* --http-root or --no-http: no default page */
   char web_buf[PATH_MAX];
+  const char *login_addr = NULL;
+  bool login_on = true;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -125,6 +188,14 @@ int main(int argc, char **argv) {
       if (v2flag_versions("kited", v, &cfg) < 0)
         usage();
       i++;
+    } else if (!strcmp(a, "--login") && v) {
+      login_addr = v;
+      i++;
+    } else if (!strcmp(a, "--no-login")) {
+      login_on = false;
+    } else if (!strcmp(a, "--public-addr") && v) {
+      cfg.public_addr = v;
+      i++;
     } else if (!strcmp(a, "--verbose")) {
       cfg.log_level = KITE_LOG_DEBUG;
     } else {
@@ -160,8 +231,22 @@ int main(int argc, char **argv) {
   cfg.on_connect = game_on_connect;
   cfg.on_disconnect = game_on_disconnect;
   cfg.user = &w;
-  /* versions left 0: 1 and 2 with a key (both: stock clients still
-   * play), 1 alone without. */
+  /* No --token-key: a key of kited's own, drawn now and never shown.
+   * kited's login route is then the only backend, so nothing else needs
+   * it; tokens from before a restart no longer open. */
+  bool own_key = !cfg.token_key_set;
+  if (own_key) {
+    if (kite_token_key_new(cfg.token_key) < 0) {
+      fprintf(stderr, "kited: cannot draw a token key\n");
+      world_free(&w);
+      return 1;
+    }
+    cfg.token_key_set = true;
+  }
+  /* versions left 0: 1 and 2 (both: stock clients still play). */
+  bool v2 = cfg.versions == 0 || (cfg.versions & KITE_VERSION_2);
+  uint8_t key[KITE_TOKEN_KEY_BYTES]; /* the login route's copy, until it has its own */
+  memcpy(key, cfg.token_key, sizeof(key));
   int rc = kite_server_create(&w.srv, &cfg);
   memset(cfg.token_key, 0, sizeof(cfg.token_key)); /* the server has its copy */
   if (rc < 0) {
@@ -172,6 +257,7 @@ int main(int argc, char **argv) {
   game_route(w.srv, &w);
   if ((rc = kite_server_start(w.srv)) < 0) {
     fprintf(stderr, "kited: %s\n", kite_strerror(rc));
+    memset(key, 0, sizeof(key));
     kite_server_destroy(w.srv);
     world_free(&w);
     return 1;
@@ -181,13 +267,44 @@ int main(int argc, char **argv) {
     printf(", tcp port %d", kite_server_tcp_port(w.srv));
   if (cfg.metrics_addr)
     printf(", metrics on tcp port %d", kite_server_metrics_port(w.srv));
-  printf("; try: kite-cli --name alice --join arena\n");
+  printf("; protocol versions %s\n", !v2 ? "1" : cfg.versions == KITE_VERSION_2 ? "2" : "1 and 2");
+  printf("token key: %s\n", own_key ? "drawn at start for kited's own login, "
+                                       "held in memory only (--token-key FILE "
+                                       "shares a backend's)"
+                                     : "from --token-key");
+  login *lg = NULL;
+  if (login_on && v2) {
+    lg = start_login(w.srv, &cfg, login_addr, key);
+    if (!lg) {
+      memset(key, 0, sizeof(key));
+      kite_server_stop(w.srv);
+      kite_server_destroy(w.srv);
+      world_free(&w);
+      return 1;
+    }
+  } else if (login_on) {
+    printf("login: off (--versions 1: tokens would open nothing)\n");
+  }
+  memset(key, 0, sizeof(key)); /* the login route has its copy */
   if (cfg.tcp_addr && cfg.http_root)
     print_url(cfg.tcp_addr, kite_server_tcp_port(w.srv), cfg.http_root);
   fflush(stdout);
 
   int sig;
   sigwait(&sigs, &sig);
+  if (lg) {
+    login_stats ls;
+    login_stats_get(lg, &ls);
+    login_stop(lg);
+    printf("kited login: tokens %" PRIu64 ", refused %" PRIu64
+           ", timeouts %" PRIu64 ", evictions %" PRIu64 "\n",
+           ls.outcome[LOGIN_tokens],
+           ls.outcome[LOGIN_bad_requests] + ls.outcome[LOGIN_bad_names] +
+               ls.outcome[LOGIN_not_found] + ls.outcome[LOGIN_bad_method] +
+               ls.outcome[LOGIN_no_length] + ls.outcome[LOGIN_too_large] +
+               ls.outcome[LOGIN_bad_type] + ls.outcome[LOGIN_mint_failures],
+           ls.timeouts, ls.evictions);
+  }
   kite_server_stop(w.srv); /* every player's on_disconnect runs */
   kite_server_stats st;
   kite_server_stats_get(w.srv, &st);
