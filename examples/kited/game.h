@@ -51,6 +51,7 @@ typedef struct world {
   room **rooms;
   uint32_t nrooms, max_rooms;
   _Atomic uint32_t next_id;
+  _Atomic uint32_t logins_v2;     /* LOGINs over protocol version 2 */
 } world;
 
 int world_init(world *w, uint32_t max_rooms);

@@ -188,8 +188,8 @@ static void accept_some(login *l) {
         oldest = c;
     }
     if (!slot) {
+      bump(&l->evictions); /* before the close a client may see */
       conn_close(oldest);
-      bump(&l->evictions);
       slot = oldest;
     }
     slot->fd = fd;

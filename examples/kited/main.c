@@ -308,8 +308,9 @@ int main(int argc, char **argv) {
   kite_server_stop(w.srv); /* every player's on_disconnect runs */
   kite_server_stats st;
   kite_server_stats_get(w.srv, &st);
-  printf("kited stopped: players %" PRIu64 ", frames in %" PRIu64 ", out %" PRIu64 "\n",
-         st.sessions_opened, st.frames_in, st.frames_out);
+  printf("kited stopped: players %" PRIu64 " (%u logged in over protocol 2), "
+         "frames in %" PRIu64 ", out %" PRIu64 "\n", st.sessions_opened,
+         atomic_load(&w.logins_v2), st.frames_in, st.frames_out);
   kite_server_destroy(w.srv);
   world_free(&w);
   return 0;
