@@ -129,6 +129,10 @@ static login *start_login(kite_server *srv, const kite_server_config *cfg,
          n > 1 ? " and " : "", n > 1 ? addrs[1] : "");
   printf("try: kite-cli --login http://%s:%d/login --name alice --join arena\n",
          lhost, login_port(l));
+  client_host(cfg->udp_addr, host, sizeof(host));
+  if (!cfg->public_addr && strncmp(cfg->udp_addr, host, strlen(host)))
+    printf("login: tokens name loopback for the wildcard address; "
+           "--public-addr HOST:PORT names the one other players reach\n");
   return l;
 }
 
