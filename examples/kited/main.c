@@ -110,8 +110,11 @@ static login *start_login(kite_server *srv, const kite_server_config *cfg,
         addrs[n++] = buf[1];
     }
   }
-  if (!login_addr) { /* loopback, the UDP port + 1 (any, with port 0) */
+  if (!login_addr) { /* loopback, the UDP port + 1 (any, with port 0, or
+                        when TCP took that one) */
     int p = addr_port(cfg->udp_addr);
+    if (p && cfg->tcp_addr && kite_server_tcp_port(srv) == p + 1)
+      p = -1;
     snprintf(laddr, sizeof(laddr), "127.0.0.1:%d", p ? p + 1 : 0);
     login_addr = laddr;
   }
