@@ -24,6 +24,9 @@
 #define LOGIN_IN_MAX (LOGIN_HEAD_MAX + LOGIN_BODY_MAX)
 #define LOGIN_OUT_MAX 1024 /* a head of under 200 bytes and the token */
 #define LOGIN_ACCEPTS 16   /* accepted per wakeup */
+/* The pause after accept() fails for want of descriptors or memory: the
+ * connection stays queued, so retrying at once would spin. */
+#define LOGIN_BACKOFF_MS 100
 
 enum { CONN_FREE, CONN_READING, CONN_WRITING, CONN_DRAINING };
 
@@ -51,9 +54,10 @@ struct login {
   conn *conns;
   struct pollfd *pfds;
   uint64_t next_seq, next_client_id;
+  uint64_t accept_after_ms; /* accept() paused until then (0: not paused) */
   /* Written by the login thread, read by any (login_stats_get()). */
   _Atomic uint64_t outcome[LOGIN_OUTCOME_COUNT];
-  _Atomic uint64_t timeouts, evictions;
+  _Atomic uint64_t timeouts, evictions, accept_backoffs;
 };
 
 static uint64_t now_ms(void) {
@@ -177,8 +181,14 @@ static void conn_write(conn *c) {
 static void accept_some(login *l) {
   for (int i = 0; i < LOGIN_ACCEPTS; i++) {
     int fd = accept4(l->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                   errno == ENOMEM)) {
+      bump(&l->accept_backoffs);
+      l->accept_after_ms = now_ms() + LOGIN_BACKOFF_MS;
+      return;
+    }
     if (fd < 0)
-      return; /* EAGAIN, or out of descriptors: the next wakeup retries */
+      return; /* EAGAIN, or a connection reset while queued */
     conn *slot = NULL, *oldest = NULL;
     for (uint32_t j = 0; j < l->conns_max && !slot; j++) {
       conn *c = &l->conns[j];
@@ -205,8 +215,13 @@ static void *login_main(void *arg) {
     uint64_t now = now_ms();
     int wait = -1;
     nfds_t n = 0;
+    if (l->accept_after_ms && now >= l->accept_after_ms)
+      l->accept_after_ms = 0;
+    if (l->accept_after_ms)
+      wait = (int)(l->accept_after_ms - now);
     l->pfds[n++] = (struct pollfd){.fd = l->wake[0], .events = POLLIN};
-    l->pfds[n++] = (struct pollfd){.fd = l->lfd, .events = POLLIN};
+    l->pfds[n++] = (struct pollfd){.fd = l->lfd,
+                                   .events = l->accept_after_ms ? 0 : POLLIN};
     for (uint32_t i = 0; i < l->conns_max; i++) {
       conn *c = &l->conns[i];
       if (c->state != CONN_FREE && now >= c->deadline_ms) {
@@ -378,6 +393,8 @@ void login_stats_get(const login *l, login_stats *out) {
     out->outcome[i] = atomic_load_explicit(&m->outcome[i], memory_order_relaxed);
   out->timeouts = atomic_load_explicit(&m->timeouts, memory_order_relaxed);
   out->evictions = atomic_load_explicit(&m->evictions, memory_order_relaxed);
+  out->accept_backoffs =
+      atomic_load_explicit(&m->accept_backoffs, memory_order_relaxed);
 }
 
 void login_stop(login *l) {

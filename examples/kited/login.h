@@ -71,6 +71,8 @@ typedef struct login_stats {
   uint64_t outcome[LOGIN_OUTCOME_COUNT]; /* by enum login_outcome */
   uint64_t timeouts;  /* connections closed at the deadline, unanswered */
   uint64_t evictions; /* oldest connections closed: conns_max were open */
+  uint64_t accept_backoffs; /* pauses after accept() ran out of descriptors
+                               or memory (the connection waits queued) */
 } login_stats;
 
 /* Parses the |len| bytes a connection has sent so far (login_req.c; pure,

@@ -21,10 +21,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -295,6 +297,55 @@ static void test_connection_bound(void **state) {
   login_stop(l);
 }
 
+/* Out of descriptors, accept() fails: the route pauses (counted) instead
+ * of spinning on the queued connection, and serves it once one is free. */
+static void test_accept_backoff(void **state) {
+  (void)state;
+  uint8_t key[32], tok[800];
+  assert_int_equal(kite_token_key_new(key), 0);
+  login *l = start(key, 0, 0);
+  int port = login_port(l);
+  struct rlimit old, low;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+  int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  assert_true(probe >= 0);
+  close(probe);
+  low = old;
+  low.rlim_cur = (rlim_t)probe + 16;
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  int fill[32], nfill = 0, fd;
+  while (nfill < 32 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+    fill[nfill++] = fd;
+  assert_true(nfill > 0 && nfill < 32); /* the table is full */
+  close(fill[--nfill]);                 /* one left: the client's socket */
+  uint64_t t0 = kite__now_us();
+  int c = dial(port);                   /* queued; accept() has none */
+  login_stats st;
+  uint64_t end = t0 + WAIT_US;
+  do
+    login_stats_get(l, &st);
+  while (st.accept_backoffs < 2 && kite__now_us() < end);
+  uint64_t elapsed_ms = (kite__now_us() - t0) / 1000;
+  assert_true(st.accept_backoffs >= 2);
+  /* At most one pause per LOGIN_BACKOFF_MS (100 ms) since the connect,
+   * however slow the machine: no spinning. */
+  if (st.accept_backoffs > elapsed_ms / 100 + 2)
+    fail_msg("%llu backoffs in %llu ms: accept() spins",
+             (unsigned long long)st.accept_backoffs,
+             (unsigned long long)elapsed_ms);
+  while (nfill)
+    close(fill[--nfill]);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+  const char req[] = "POST /login HTTP/1.1\r\nContent-Length: 8\r\n\r\nname=eve";
+  assert_int_equal(send(c, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+  char full[2048];
+  read_all(c, full, sizeof(full));
+  assert_int_equal(strncmp(full, "HTTP/1.1 200 ", 13), 0);
+  close(c);
+  login_as(port, "name=frank", tok);
+  login_stop(l);
+}
+
 /* Every prefix of a good request is "more", the whole is a name. */
 static void test_parse_prefixes(void **state) {
   (void)state;
@@ -329,6 +380,7 @@ int main(void) {
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_slow_requests),
       cmocka_unit_test(test_connection_bound),
+      cmocka_unit_test(test_accept_backoff),
       cmocka_unit_test(test_parse_prefixes),
       cmocka_unit_test(test_bad_addresses),
   };
