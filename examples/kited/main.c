@@ -304,13 +304,14 @@ int main(int argc, char **argv) {
     login_stats_get(lg, &ls);
     login_stop(lg);
     printf("kited login: tokens %" PRIu64 ", refused %" PRIu64
-           ", timeouts %" PRIu64 ", evictions %" PRIu64 "\n",
+           ", timeouts %" PRIu64 ", evictions %" PRIu64
+           ", accept pauses %" PRIu64 "\n",
            ls.outcome[LOGIN_tokens],
            ls.outcome[LOGIN_bad_requests] + ls.outcome[LOGIN_bad_names] +
                ls.outcome[LOGIN_not_found] + ls.outcome[LOGIN_bad_method] +
                ls.outcome[LOGIN_no_length] + ls.outcome[LOGIN_too_large] +
                ls.outcome[LOGIN_bad_type] + ls.outcome[LOGIN_mint_failures],
-           ls.timeouts, ls.evictions);
+           ls.timeouts, ls.evictions, ls.accept_backoffs);
   }
   kite_server_stop(w.srv); /* every player's on_disconnect runs */
   kite_server_stats st;
