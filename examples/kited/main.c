@@ -258,13 +258,14 @@ int main(int argc, char **argv) {
   memset(cfg.token_key, 0, sizeof(cfg.token_key)); /* the server has its copy */
   if (rc < 0) {
     fprintf(stderr, "kited: %s\n", kite_strerror(rc));
+    explicit_bzero(key, sizeof(key));
     world_free(&w);
     return 1;
   }
   game_route(w.srv, &w);
   if ((rc = kite_server_start(w.srv)) < 0) {
     fprintf(stderr, "kited: %s\n", kite_strerror(rc));
-    memset(key, 0, sizeof(key));
+    explicit_bzero(key, sizeof(key));
     kite_server_destroy(w.srv);
     world_free(&w);
     return 1;
@@ -283,7 +284,7 @@ int main(int argc, char **argv) {
   if (login_on && v2) {
     lg = start_login(w.srv, &cfg, login_addr, key);
     if (!lg) {
-      memset(key, 0, sizeof(key));
+      explicit_bzero(key, sizeof(key));
       kite_server_stop(w.srv);
       kite_server_destroy(w.srv);
       world_free(&w);
@@ -292,7 +293,7 @@ int main(int argc, char **argv) {
   } else if (login_on) {
     printf("login: off (--versions 1: tokens would open nothing)\n");
   }
-  memset(key, 0, sizeof(key)); /* the login route has its copy */
+  explicit_bzero(key, sizeof(key)); /* the login route has its copy */
   if (cfg.tcp_addr && cfg.http_root)
     print_url(cfg.tcp_addr, kite_server_tcp_port(w.srv), cfg.http_root);
   fflush(stdout);
