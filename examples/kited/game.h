@@ -58,6 +58,7 @@ typedef struct world {
   kite_group *all;                /* every logged-in player here */
   kite_cluster_group *all_cl;     /* "world": all, on every node */
   char node_id[KITE_CLUSTER_ID_MAX + 1];
+  _Atomic uint32_t logins_v2;     /* LOGINs over protocol version 2 */
 } world;
 
 /* cluster.c: kited's options for joining a cluster. */

@@ -50,6 +50,19 @@ static void login(const kite_request *r) {
     game_error(r, "a name is 1 to 16 printable characters, no spaces");
     return;
   }
+  /* Version 2: the login route sealed the name into the token (its
+   * user_data), so a player logs in under that name and no other. */
+  kite_session_info info;
+  bool v2 = kite_session_get_info(r->srv, r->session, &info) == 0 &&
+            info.version == 2;
+  if (v2 && info.user_data[0] &&
+      (strnlen((const char *)info.user_data, sizeof(info.user_data)) != r->len ||
+       memcmp(info.user_data, r->body, r->len))) {
+    game_error(r, "your login token names you otherwise");
+    return;
+  }
+  if (v2)
+    atomic_fetch_add(&w->logins_v2, 1);
   memcpy(p->name, r->body, r->len);
   p->name[r->len] = 0;
   p->id = atomic_fetch_add(&w->next_id, 1) + 1;

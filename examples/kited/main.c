@@ -8,23 +8,27 @@
  *         [--workers N] [--max-rooms N] [--metrics HOST:PORT]
  *         [--http-root DIR | --no-http] [--verbose]
  *         [--token-key FILE] [--protocol-id N] [--versions 1|2|1,2]
- *         [--redis HOST:PORT [--public-addr HOST:PORT] [--node-id ID]
- *          [--seats N]]
+ *         [--login HOST:PORT | --no-login] [--public-addr HOST:PORT]
+ *         [--redis HOST:PORT [--node-id ID] [--seats N]]
  *
  * Players connect over KCP or TCP; TCP listens on the UDP address unless
  * told otherwise. Browsers too: a plain GET on the TCP port gets the arena
  * page (web/arena, found beside kited: webroot.h), which then plays over a
  * WebSocket on the same port, so http://HOST:PORT/ is all a player needs.
- * With --token-key (the game's private key, 64 hex characters, never
- * printed) it serves protocol version 2 beside version 1 by default, so
- * stock KCP clients still play; --versions 2 is the production setting
- * (version 1 admits anyone, in clear).
+ * It serves protocol version 2 beside version 1 by default, so stock KCP
+ * clients still play; --versions 2 is the production setting (version 1
+ * admits anyone, in clear). Its tokens come from its own demo login route
+ * (login.h: POST /login with a name, plain HTTP on loopback, the UDP port
+ * + 1 by default), minted under a key kited draws at start and never
+ * prints; --token-key FILE (64 hex characters) takes the key a real
+ * backend shares instead.
  *
  * Hash worker mode: each room has an affinity key, so a room's players and
  * its tick run on one worker and its state needs no lock (game.h).
  */
 #include "game.h"
 #include "help.h"
+#include "login.h"
 #include "webroot.h"
 #include "../v2_flags.h"
 
@@ -42,7 +46,8 @@ static void usage(void) {
           "             [--workers N] [--max-rooms N] [--metrics HOST:PORT]\n"
           "             [--http-root DIR | --no-http] [--verbose] [--token-key FILE]\n"
           "             [--protocol-id N] [--versions 1|2|1,2]\n"
-          "             [--redis HOST:PORT [--public-addr HOST:PORT] [--node-id ID] [--seats N]]\n");
+          "             [--login HOST:PORT | --no-login] [--public-addr HOST:PORT]\n"
+          "             [--redis HOST:PORT [--node-id ID] [--seats N]]\n");
   exit(2);
 }
 
@@ -57,9 +62,8 @@ static uint32_t number(const char *opt, const char *s) {
   return (uint32_t)v;
 }
 
-/* The arena's address for a browser: the TCP address's host (loopback's
- * in place of a wildcard) and the port it got. */
-static void print_url(const char *addr, int port, const char *root) {
+/* |addr|'s host, for a client: loopback's in place of a wildcard. */
+static void client_host(const char *addr, char *out, size_t cap) {
   const char *colon = strrchr(addr, ':');
   int hlen = colon ? (int)(colon - addr) : (int)strlen(addr);
   const char *host = addr;
@@ -70,8 +74,71 @@ static void print_url(const char *addr, int port, const char *root) {
     host = "[::1]";
     hlen = 5;
   }
-  printf("arena in a browser: http://%.*s:%d/ (files from %s)\n", hlen, host,
-         port, root);
+  snprintf(out, cap, "%.*s", hlen, host);
+}
+
+/* The port number |addr| asks for (0 when it has none). */
+static int addr_port(const char *addr) {
+  const char *colon = strrchr(addr, ':');
+  return colon ? atoi(colon + 1) : 0;
+}
+
+/* The arena's address for a browser: the TCP address's host (loopback's
+ * in place of a wildcard) and the port it got. */
+static void print_url(const char *addr, int port, const char *root) {
+  char host[256];
+  client_host(addr, host, sizeof(host));
+  printf("arena in a browser: http://%s:%d/ (files from %s)\n", host, port,
+         root);
+}
+
+/* The login route, for kited's own address(es): --public-addr, else the
+ * UDP address and the TCP one when it differs. */
+static login *start_login(kite_server *srv, const kite_server_config *cfg,
+                          const char *login_addr, const uint8_t *key) {
+  char buf[2][300], host[256], laddr[300];
+  const char *addrs[2];
+  size_t n = 0;
+  if (cfg->public_addr) {
+    addrs[n++] = cfg->public_addr;
+  } else {
+    client_host(cfg->udp_addr, host, sizeof(host));
+    snprintf(buf[0], sizeof(buf[0]), "%s:%d", host, kite_server_udp_port(srv));
+    addrs[n++] = buf[0];
+    if (cfg->tcp_addr) {
+      client_host(cfg->tcp_addr, host, sizeof(host));
+      snprintf(buf[1], sizeof(buf[1]), "%s:%d", host, kite_server_tcp_port(srv));
+      if (strcmp(buf[0], buf[1]))
+        addrs[n++] = buf[1];
+    }
+  }
+  if (!login_addr) { /* loopback, the UDP port + 1 (any, with port 0, or
+                        when TCP took that one) */
+    int p = addr_port(cfg->udp_addr);
+    if (p && cfg->tcp_addr && kite_server_tcp_port(srv) == p + 1)
+      p = -1;
+    snprintf(laddr, sizeof(laddr), "127.0.0.1:%d", p ? p + 1 : 0);
+    login_addr = laddr;
+  }
+  login_config lc = {.addr = login_addr, .key = key,
+                     .protocol_id = cfg->protocol_id, .token_addrs = addrs,
+                     .ntoken_addrs = n};
+  login *l;
+  if (login_start(&l, &lc) < 0)
+    return NULL;
+  char lhost[256];
+  client_host(login_addr, lhost, sizeof(lhost));
+  printf("login: POST http://%s:%d/login with name=NAME answers a token for "
+         "%s%s%s (plain HTTP for the demo: production puts TLS and real "
+         "authentication in front)\n", lhost, login_port(l), addrs[0],
+         n > 1 ? " and " : "", n > 1 ? addrs[1] : "");
+  printf("try: kite-cli --login http://%s:%d/login --name alice --join arena\n",
+         lhost, login_port(l));
+  client_host(cfg->udp_addr, host, sizeof(host));
+  if (!cfg->public_addr && strncmp(cfg->udp_addr, host, strlen(host)))
+    printf("login: tokens name loopback for the wildcard address; "
+           "--public-addr HOST:PORT names the one other players reach\n");
+  return l;
 }
 
 int main(int argc, char **argv) {
@@ -84,6 +151,8 @@ int main(int argc, char **argv) {
   bool web_given = false; /* --http-root or --no-http: no default page */
   char web_buf[PATH_MAX];
   kited_cluster_opts co = {0}; /* --redis: a node of a cluster (cluster.c) */
+  const char *login_addr = NULL;
+  bool login_on = true;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -132,14 +201,23 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--redis") && v) {
       co.redis = v;
       i++;
-    } else if (!strcmp(a, "--public-addr") && v) {
-      co.public_addr = v;
-      i++;
     } else if (!strcmp(a, "--node-id") && v) {
       co.node_id = v;
       i++;
     } else if (!strcmp(a, "--seats")) {
       co.seats = number(a, v);
+      i++;
+    } else if (!strcmp(a, "--login") && v) {
+      login_addr = v;
+      i++;
+    } else if (!strcmp(a, "--no-login")) {
+      login_on = false;
+    } else if (!strcmp(a, "--public-addr") && v) {
+      /* Where players reach kited (behind NAT): tokens name it, the
+       * server takes tokens naming it, and the cluster's lobby sends
+       * players there. */
+      cfg.public_addr = v;
+      co.public_addr = v;
       i++;
     } else if (!strcmp(a, "--verbose")) {
       cfg.log_level = KITE_LOG_DEBUG;
@@ -176,16 +254,30 @@ int main(int argc, char **argv) {
   cfg.on_connect = game_on_connect;
   cfg.on_disconnect = game_on_disconnect;
   cfg.user = &w;
-  /* versions left 0: 1 and 2 with a key (both: stock clients still
-   * play), 1 alone without. */
-  /* The lobby sends players (and lists in their tokens) the public
-   * address: version 2 tokens must be taken for it too. */
-  if (co.public_addr)
-    cfg.public_addr = co.public_addr;
+  /* No --token-key: a key of kited's own, drawn now and never shown.
+   * kited's login route is then the only backend, so nothing else needs
+   * it; tokens from before a restart no longer open. */
+  bool own_key = !cfg.token_key_set;
+  if (own_key) {
+    if (kite_token_key_new(cfg.token_key) < 0) {
+      fprintf(stderr, "kited: cannot draw a token key\n");
+      world_free(&w);
+      return 1;
+    }
+    cfg.token_key_set = true;
+    if (co.redis)
+      fprintf(stderr, "kited: --redis without --token-key: the lobby's tokens "
+                      "will not open here (give both the same key)\n");
+  }
+  /* versions left 0: 1 and 2 (both: stock clients still play). */
+  bool v2 = cfg.versions == 0 || (cfg.versions & KITE_VERSION_2);
+  uint8_t key[KITE_TOKEN_KEY_BYTES]; /* the login route's copy, until it has its own */
+  memcpy(key, cfg.token_key, sizeof(key));
   int rc = kite_server_create(&w.srv, &cfg);
   memset(cfg.token_key, 0, sizeof(cfg.token_key)); /* the server has its copy */
   if (rc < 0) {
     fprintf(stderr, "kited: %s\n", kite_strerror(rc));
+    explicit_bzero(key, sizeof(key));
     world_free(&w);
     return 1;
   }
@@ -200,6 +292,7 @@ int main(int argc, char **argv) {
   if ((rc = kite_server_start(w.srv)) < 0) {
     fprintf(stderr, "kited: %s\n", kite_strerror(rc));
     kited_cluster_stop(&w);
+    explicit_bzero(key, sizeof(key));
     kite_server_destroy(w.srv);
     world_free(&w);
     return 1;
@@ -209,19 +302,52 @@ int main(int argc, char **argv) {
     printf(", tcp port %d", kite_server_tcp_port(w.srv));
   if (cfg.metrics_addr)
     printf(", metrics on tcp port %d", kite_server_metrics_port(w.srv));
-  printf("; try: kite-cli --name alice --join arena\n");
+  printf("; protocol versions %s\n", !v2 ? "1" : cfg.versions == KITE_VERSION_2 ? "2" : "1 and 2");
+  printf("token key: %s\n", own_key ? "drawn at start for kited's own login, "
+                                       "held in memory only (--token-key FILE "
+                                       "shares a backend's)"
+                                     : "from --token-key");
+  login *lg = NULL;
+  if (login_on && v2) {
+    lg = start_login(w.srv, &cfg, login_addr, key);
+    if (!lg) {
+      explicit_bzero(key, sizeof(key));
+      kite_server_stop(w.srv);
+      kite_server_destroy(w.srv);
+      world_free(&w);
+      return 1;
+    }
+  } else if (login_on) {
+    printf("login: off (--versions 1: tokens would open nothing)\n");
+  }
+  explicit_bzero(key, sizeof(key)); /* the login route has its copy */
   if (cfg.tcp_addr && cfg.http_root)
     print_url(cfg.tcp_addr, kite_server_tcp_port(w.srv), cfg.http_root);
   fflush(stdout);
 
   int sig;
   sigwait(&sigs, &sig);
+  if (lg) {
+    login_stats ls;
+    login_stats_get(lg, &ls);
+    login_stop(lg);
+    printf("kited login: tokens %" PRIu64 ", refused %" PRIu64
+           ", timeouts %" PRIu64 ", evictions %" PRIu64
+           ", accept pauses %" PRIu64 "\n",
+           ls.outcome[LOGIN_tokens],
+           ls.outcome[LOGIN_bad_requests] + ls.outcome[LOGIN_bad_names] +
+               ls.outcome[LOGIN_not_found] + ls.outcome[LOGIN_bad_method] +
+               ls.outcome[LOGIN_no_length] + ls.outcome[LOGIN_too_large] +
+               ls.outcome[LOGIN_bad_type] + ls.outcome[LOGIN_mint_failures],
+           ls.timeouts, ls.evictions, ls.accept_backoffs);
+  }
   kite_server_stop(w.srv); /* every player's on_disconnect runs */
   kited_cluster_stop(&w);  /* leaves the cluster: registration, leases */
   kite_server_stats st;
   kite_server_stats_get(w.srv, &st);
-  printf("kited stopped: players %" PRIu64 ", frames in %" PRIu64 ", out %" PRIu64 "\n",
-         st.sessions_opened, st.frames_in, st.frames_out);
+  printf("kited stopped: players %" PRIu64 " (%u logged in over protocol 2), "
+         "frames in %" PRIu64 ", out %" PRIu64 "\n", st.sessions_opened,
+         atomic_load(&w.logins_v2), st.frames_in, st.frames_out);
   kite_server_destroy(w.srv);
   world_free(&w);
   return 0;

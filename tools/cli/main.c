@@ -3,12 +3,13 @@
  * joins a room, then reads commands from stdin and prints what happens,
  * one line per event.
  *
- *   kite-cli --name NAME [--server HOST:PORT | --token FILE] [--tcp]
- *            [--join ROOM]
+ *   kite-cli --name NAME [--server HOST:PORT | --token FILE | --login URL]
+ *            [--tcp] [--join ROOM]
  *
  * --token connects with protocol version 2 from a connect token (the
  * file kite-token writes: 800 bytes raw, or as hexadecimal with --hex);
- * the servers are the token's, in its order.
+ * the servers are the token's, in its order. --login gets that token from
+ * a login route first (kited's POST /login: login.h).
  *
  * Commands: /rooms  /join ROOM  /leave  /who  /move DX DY  /stop  /quit
  * /help; any other line is said in the room.
@@ -18,6 +19,7 @@
 #include "../../examples/kited/demo_proto.h"
 #include "render.h"
 #include "help.h"
+#include "login.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -32,13 +34,14 @@ typedef struct cli {
   render view;
   const char *name, *join;
   bool open, done;
+  bool v2; /* connected from a token */
   int status; /* the exit code */
 } cli;
 
 static void on_connect(kite_conn *c, void *user) {
   cli *st = user;
   st->open = true;
-  fprintf(stdout, "* connected\n");
+  fprintf(stdout, st->v2 ? "* connected (protocol 2)\n" : "* connected\n");
   kite_conn_send(c, DEMO_LOGIN, st->name, strlen(st->name));
   if (st->join)
     kite_conn_send(c, DEMO_JOIN, st->join, strlen(st->join));
@@ -133,8 +136,8 @@ static bool read_input(cli *st, char *buf, size_t cap, size_t *have) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: kite-cli --name NAME [--server HOST:PORT | --token FILE] "
-                  "[--tcp] [--join ROOM]\n");
+  fprintf(stderr, "usage: kite-cli --name NAME [--server HOST:PORT | --token FILE |\n"
+                  "                --login URL] [--tcp] [--join ROOM]\n");
   exit(2);
 }
 
@@ -190,7 +193,7 @@ static bool read_token(const char *path, uint8_t out[KITE_TOKEN_BYTES]) {
 int main(int argc, char **argv) {
   cli st = {0};
   const char *server = "127.0.0.1:7001";
-  const char *token_file = NULL;
+  const char *token_file = NULL, *login_url = NULL;
   static uint8_t token[KITE_TOKEN_BYTES];
   bool tcp = false;
   for (int i = 1; i < argc; i++) {
@@ -205,6 +208,8 @@ int main(int argc, char **argv) {
       server = argv[++i];
     else if (!strcmp(a, "--token") && v)
       token_file = argv[++i];
+    else if (!strcmp(a, "--login") && v)
+      login_url = argv[++i];
     else if (!strcmp(a, "--tcp"))
       tcp = true;
     else if (!strcmp(a, "--join") && v)
@@ -216,11 +221,25 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kite-cli: --name takes 1 to 16 printable characters, no spaces\n");
     usage();
   }
+  if (token_file && login_url) {
+    fprintf(stderr, "kite-cli: --token or --login, not both\n");
+    usage();
+  }
   if (token_file && !read_token(token_file, token)) {
     fprintf(stderr, "kite-cli: %s: not a token (800 bytes, or 1600 hex "
                     "digits)\n", token_file);
     return 2;
   }
+  if (login_url) {
+    char why[512];
+    fprintf(stdout, "* logging in at %s as %s\n", login_url, st.name);
+    fflush(stdout);
+    if (cli_login(login_url, st.name, token, why, sizeof(why)) < 0) {
+      fprintf(stderr, "kite-cli: login failed: %s\n", why);
+      return 1;
+    }
+  }
+  st.v2 = token_file || login_url;
   render_init(&st.view, stdout);
 
   kite_client_config cfg;
@@ -232,7 +251,7 @@ int main(int argc, char **argv) {
   cfg.log_level = KITE_LOG_WARN;
   kite_client *c;
   int rc = kite_client_create(&c, &cfg);
-  if (rc == 0 && token_file)
+  if (rc == 0 && st.v2)
     rc = tcp ? kite_client_connect_token_tcp(c, token, NULL, &st.conn)
              : kite_client_connect_token(c, token, NULL, &st.conn);
   else if (rc == 0)
@@ -245,7 +264,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   fprintf(stdout, "* connecting to %s over %s as %s\n",
-          token_file ? "the token's servers (protocol 2)" : server,
+          st.v2 ? "the token's servers (protocol 2)" : server,
           tcp ? "TCP" : "KCP", st.name);
   fflush(stdout);
 
