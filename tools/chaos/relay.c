@@ -3,7 +3,9 @@
 #include "base/map.h"
 #include "net/addr.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@ typedef struct flow {
   uint32_t gen;       /* bumped on free: queued datagrams check it */
   uint64_t last_ms;
   uint64_t key;
+  uint32_t moves;     /* rebinds so far: picks the next source address */
 } flow;
 
 typedef struct pending {
@@ -174,6 +177,54 @@ static void flow_free(chaos_relay *r, uint32_t i) {
   r->st.flows--;
 }
 
+/* A socket toward the server for flow |i|, bound to the source address
+ * its moves pick (rebind_addrs > 1) or to any, connected, in the epoll
+ * set under |i|; -1 on failure. */
+static int upstream(chaos_relay *r, uint32_t i) {
+  int fd = socket(r->server.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  big_buffers(fd);
+  if (r->cfg.rebind_addrs > 1 && r->server.sa.sa_family == AF_INET) {
+    uint32_t host = 1 + r->flows[i].moves % r->cfg.rebind_addrs;
+    struct sockaddr_in src = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(0x7F000000u | host)};
+    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+  if (connect(fd, &r->server.sa, kite__addr_len(&r->server)) < 0 ||
+      epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* NAT rebinding: every flow leaves from a new socket (a new source port,
+ * and the next source address); the old one is closed, so what the
+ * server still sends there is lost, as behind a NAT whose mapping went.
+ * Datagrams queued upward leave from the new one. */
+static void rebind_flows(chaos_relay *r) {
+  for (uint32_t i = 0; i < r->cfg.max_flows; i++) {
+    flow *f = &r->flows[i];
+    if (f->fd < 0)
+      continue;
+    f->moves++;
+    int fd = upstream(r, i);
+    if (fd < 0) {
+      f->moves--;
+      r->st.rebind_failed++;
+      continue;
+    }
+    close(f->fd);
+    f->fd = fd;
+    r->st.rebinds++;
+  }
+}
+
 /* The flow of a client address, opened on first sight. */
 static int flow_for(chaos_relay *r, const kite__addr *client, uint64_t now) {
   uint64_t key = addr_key(client);
@@ -185,14 +236,11 @@ static int flow_for(chaos_relay *r, const kite__addr *client, uint64_t now) {
   if (i == r->cfg.max_flows)
     return -1;
   flow *f = &r->flows[i];
-  f->fd = socket(r->server.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  f->moves = 0;
+  f->fd = upstream(r, i);
   if (f->fd < 0)
     return -1;
-  big_buffers(f->fd);
-  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
-  if (connect(f->fd, &r->server.sa, kite__addr_len(&r->server)) < 0 ||
-      epoll_ctl(r->epfd, EPOLL_CTL_ADD, f->fd, &ev) < 0 ||
-      kite__map_put(&r->by_addr, key, i) < 0) {
+  if (kite__map_put(&r->by_addr, key, i) < 0) {
     close(f->fd);
     f->fd = -1;
     return -1;
@@ -281,13 +329,22 @@ static void expire_flows(chaos_relay *r, uint64_t now) {
 
 int chaos_relay_run(chaos_relay *r, atomic_bool *stop) {
   uint64_t next_expiry = now_ms() + 1000;
+  uint64_t next_rebind = r->cfg.rebind_every_ms ? now_ms() + r->cfg.rebind_every_ms
+                                                : UINT64_MAX;
   struct epoll_event ev[64];
   while (!atomic_load(stop)) {
     uint64_t now = now_ms();
     int timeout = 100;
+    if (next_rebind <= now) {
+      rebind_flows(r);
+      next_rebind = now + r->cfg.rebind_every_ms;
+    }
+    if (next_rebind - now < (uint64_t)timeout)
+      timeout = (int)(next_rebind - now);
     if (r->nheap)
       timeout = r->heap[0].at <= now ? 0
-                : r->heap[0].at - now < 100 ? (int)(r->heap[0].at - now) : 100;
+                : r->heap[0].at - now < (uint64_t)timeout ? (int)(r->heap[0].at - now)
+                                                          : timeout;
     int n = epoll_wait(r->epfd, ev, 64, timeout);
     if (n < 0 && errno != EINTR)
       return -1;
