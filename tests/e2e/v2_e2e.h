@@ -32,6 +32,7 @@ static const uint8_t e2e_key[KITE_TOKEN_KEY_BYTES] = {
  * order them. */
 typedef struct srv_rec {
   int version, transport;
+  kite_session_id id;
   uint64_t client_id;
   char user[KITE_TOKEN_USER_DATA_MAX + 1];
   atomic_int reason; /* -1 until on_disconnect */
@@ -63,6 +64,7 @@ static void srv_on_connect(kite_server *s, kite_session_id id, void *u) {
   r->version = in.version;
   r->transport = (int)in.transport;
   r->client_id = in.client_id;
+  r->id = id;
   memcpy(r->user, in.user_data, KITE_TOKEN_USER_DATA_MAX);
   kite_session_set_user(s, id, r);
   atomic_store(&r->ready, true); /* publishes |r| */
@@ -95,7 +97,7 @@ static void srv_on_disconnect(kite_server *s, kite_session_id id, int reason,
 }
 
 /* The index of the record for |client_id|, or -1. */
-static int srv_find(uint64_t client_id) {
+static inline int srv_find(uint64_t client_id) {
   for (int i = 0; i < E2E_SESSIONS_MAX; i++)
     if (atomic_load(&srv_recs[i].ready) && srv_recs[i].client_id == client_id)
       return i;

@@ -8,6 +8,7 @@
  *              [--delay MS] [--jitter MS]
  *              [--blackout-every MS --blackout-for MS]
  *              [--rebind-every MS [--rebind-addrs N]]
+ *              [--spoof-every MS --spoof-addr IP]
  *              [--up-loss P] [--down-loss P] ...
  *
  * An option without a direction sets both; "--up-" (client to server) or
@@ -40,7 +41,8 @@ static void usage(void) {
           "                  [--[up-|down-]reorder P] [--[up-|down-]reorder-ms MS]\n"
           "                  [--[up-|down-]delay MS] [--[up-|down-]jitter MS]\n"
           "                  [--[up-|down-]blackout-every MS] [--[up-|down-]blackout-for MS]\n"
-          "                  [--rebind-every MS [--rebind-addrs N]]\n");
+          "                  [--rebind-every MS [--rebind-addrs N]]\n"
+          "                  [--spoof-every MS --spoof-addr IP]\n");
   exit(2);
 }
 
@@ -100,6 +102,10 @@ int main(int argc, char **argv) {
       cfg.rebind_every_ms = (uint32_t)number(a, v, 86400000);
     } else if (!strcmp(name, "rebind-addrs")) {
       cfg.rebind_addrs = (uint32_t)number(a, v, 254);
+    } else if (!strcmp(name, "spoof-every")) {
+      cfg.spoof_every_ms = (uint32_t)number(a, v, 86400000);
+    } else if (!strcmp(name, "spoof-addr")) {
+      cfg.spoof_addr = v;
     } else if (!strcmp(name, "seed")) {
       cfg.seed = (uint64_t)number(a, v, 1e18);
     } else if (!strncmp(name, "up-", 3)) {
@@ -113,7 +119,7 @@ int main(int argc, char **argv) {
     }
     i++;
   }
-  if (!cfg.server_addr)
+  if (!cfg.server_addr || !cfg.spoof_every_ms != !cfg.spoof_addr)
     usage();
 
   char err[256];
@@ -135,10 +141,12 @@ int main(int argc, char **argv) {
          " in, %" PRIu64 " out; dropped %" PRIu64 ", blacked out %" PRIu64
          ", duplicated %" PRIu64 ", reordered %" PRIu64 ", queue full %" PRIu64
          ", flows %" PRIu64 " (refused %" PRIu64 "), rebinds %" PRIu64
-         " (failed %" PRIu64 ")\n",
+         " (failed %" PRIu64 "), spoofed %" PRIu64 " (%" PRIu64 " bytes; answered %"
+         PRIu64 ", %" PRIu64 " bytes)\n",
          st.up_in, st.up_out, st.down_in, st.down_out, st.dropped, st.blacked_out,
          st.duplicated, st.reordered, st.queue_full, st.flows_opened, st.flows_refused,
-         st.rebinds, st.rebind_failed);
+         st.rebinds, st.rebind_failed, st.spoofed, st.spoofed_bytes, st.spoof_replies,
+         st.spoof_reply_bytes);
   chaos_relay_destroy(r);
   return rc < 0 ? 1 : 0;
 }

@@ -16,6 +16,7 @@
 
 #define DGRAM_MAX 65536
 #define FRONT ((uint32_t)-1) /* epoll tag of the client-facing socket */
+#define SPOOF ((uint32_t)-2) /* and of the attacker's socket */
 
 typedef struct flow {
   kite__addr client;
@@ -37,6 +38,8 @@ typedef struct pending {
 struct chaos_relay {
   chaos_config cfg;
   int front, epfd;
+  int spoof;          /* the attacker's socket toward the server, or -1 */
+  uint64_t next_spoof;
   kite__addr server;
   int port;
   flow *flows;
@@ -127,7 +130,7 @@ chaos_relay *chaos_relay_create(const chaos_config *c, char *err, size_t errlen)
     return NULL;
   }
   r->cfg = *c;
-  r->front = r->epfd = -1;
+  r->front = r->epfd = r->spoof = -1;
   kite__addr listen;
   if (kite__addr_parse(&listen, c->listen_addr) < 0 ||
       kite__addr_parse(&r->server, c->server_addr) < 0) {
@@ -157,6 +160,23 @@ chaos_relay *chaos_relay_create(const chaos_config *c, char *err, size_t errlen)
   if (r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->front, &ev) < 0) {
     fail(err, errlen, "epoll");
     goto out;
+  }
+  if (c->spoof_every_ms && c->spoof_addr) {
+    kite__addr src;
+    char text[80];
+    snprintf(text, sizeof(text), "%s:0", c->spoof_addr);
+    if (kite__addr_parse(&src, text) < 0 || src.sa.sa_family != r->server.sa.sa_family) {
+      snprintf(err, errlen, "the spoof address is not an IP of the server's family");
+      goto out;
+    }
+    r->spoof = socket(src.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct epoll_event sev = {.events = EPOLLIN, .data.u32 = SPOOF};
+    if (r->spoof < 0 || bind(r->spoof, &src.sa, kite__addr_len(&src)) < 0 ||
+        connect(r->spoof, &r->server.sa, kite__addr_len(&r->server)) < 0 ||
+        epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->spoof, &sev) < 0) {
+      fail(err, errlen, "spoof socket");
+      goto out;
+    }
   }
   chaos_dir_init(&r->up, &c->up, c->seed, 1);
   chaos_dir_init(&r->down, &c->down, c->seed, 2);
@@ -289,6 +309,15 @@ static void read_front(chaos_relay *r, uint64_t now) {
   }
 }
 
+/* What the server sent the attacker: counted, dropped. */
+static void read_spoof(chaos_relay *r) {
+  ssize_t n;
+  while ((n = recv(r->spoof, r->buf, sizeof(r->buf), 0)) >= 0) {
+    r->st.spoof_replies++;
+    r->st.spoof_reply_bytes += (uint64_t)n;
+  }
+}
+
 static void read_flow(chaos_relay *r, uint32_t fi, uint64_t now) {
   for (;;) {
     ssize_t n = recv(r->flows[fi].fd, r->buf, sizeof(r->buf), 0);
@@ -308,6 +337,13 @@ static void send_due(chaos_relay *r, uint64_t now) {
     flow *f = &r->flows[p.flow];
     if (f->fd >= 0 && f->gen == p.gen) {
       if (p.up) {
+        if (r->spoof >= 0 && now >= r->next_spoof) { /* the copy goes first */
+          r->next_spoof = now + r->cfg.spoof_every_ms;
+          if (send(r->spoof, p.data, p.len, 0) >= 0) {
+            r->st.spoofed++;
+            r->st.spoofed_bytes += p.len;
+          }
+        }
         if (send(f->fd, p.data, p.len, 0) >= 0)
           r->st.up_out++;
       } else if (sendto(r->front, p.data, p.len, 0, &f->client.sa,
@@ -352,6 +388,8 @@ int chaos_relay_run(chaos_relay *r, atomic_bool *stop) {
     for (int i = 0; i < n; i++) {
       if (ev[i].data.u32 == FRONT)
         read_front(r, now);
+      else if (ev[i].data.u32 == SPOOF)
+        read_spoof(r);
       else
         read_flow(r, ev[i].data.u32, now);
     }
@@ -383,6 +421,8 @@ void chaos_relay_destroy(chaos_relay *r) {
         close(r->flows[i].fd);
   if (r->front >= 0)
     close(r->front);
+  if (r->spoof >= 0)
+    close(r->spoof);
   if (r->epfd >= 0)
     close(r->epfd);
   kite__map_free(&r->by_addr);
