@@ -331,6 +331,58 @@ static void v1_beside_v2(void **state) {
   assert_int_equal(atomic_load(&srv_errors), 0);
 }
 
+/* The token's user_data as on_connect reads it, whatever its length: the
+ * full 256 bytes, bytes with zeros inside, none; over KCP and TCP (the
+ * server keeps only up to the last nonzero byte and pads it again). */
+static void user_data_whole(void **state) {
+  (void)state;
+  srv_reset();
+  kite_server_config cfg;
+  e2e_server_config(&cfg, KITE_WORKERS_INLINE);
+  kite_server *srv;
+  assert_int_equal(kite_server_create(&srv, &cfg), 0);
+  assert_int_equal(kite_server_start(srv), 0);
+  char addr[64];
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", kite_server_udp_port(srv));
+  kite_client *cli = new_client();
+  static uint8_t want[3][KITE_TOKEN_USER_DATA_MAX];
+  memset(want, 0, sizeof(want));
+  for (int i = 0; i < KITE_TOKEN_USER_DATA_MAX; i++)
+    want[0][i] = (uint8_t)(0xA5 ^ i) | 1; /* 256 bytes, none zero */
+  memcpy(want[1], "a\0\0b", 4);         /* zeros inside */
+  size_t lens[3] = {KITE_TOKEN_USER_DATA_MAX, 4, 0};
+  cli_sess cs[6];
+  memset(cs, 0, sizeof(cs));
+  const char *addrs[] = {addr};
+  for (int i = 0; i < 6; i++) {
+    kite_token_params p = {.protocol_id = E2E_PROTOCOL_ID, .client_id = 500 + i,
+                           .ttl_s = 30, .addrs = addrs, .naddrs = 1,
+                           .user_data = want[i % 3], .user_data_len = lens[i % 3]};
+    uint8_t tok[KITE_TOKEN_BYTES];
+    assert_int_equal(kite_token_mint(tok, e2e_key, &p), 0);
+    assert_int_equal(i < 3 ? kite_client_connect_token(cli, tok, &cs[i], &cs[i].conn)
+                           : kite_client_connect_token_tcp(cli, tok, &cs[i], &cs[i].conn),
+                     0);
+  }
+  bool up = POLL_UNTIL(cli, cs[0].up && cs[1].up && cs[2].up && cs[3].up && cs[4].up &&
+                                cs[5].up, 10000);
+  assert_true(up);
+  for (int i = 0; i < 6; i++)
+    send_echoes(&cs[i], 1); /* a v2 TCP session opens at its first record */
+  assert_true(WAIT_FOR(atomic_load(&srv_connects) == 6, 5000));
+  for (int i = 0; i < 6; i++) {
+    int k = srv_find(500 + i);
+    assert_true(k >= 0);
+    assert_memory_equal(srv_recs[k].user, want[i % 3], KITE_TOKEN_USER_DATA_MAX);
+    kite_session_info in;
+    assert_int_equal(kite_session_get_info(srv, srv_recs[k].id, &in), 0);
+    assert_memory_equal(in.user_data, want[i % 3], KITE_TOKEN_USER_DATA_MAX);
+  }
+  kite_client_destroy(cli);
+  kite_server_destroy(srv);
+  assert_int_equal(atomic_load(&srv_errors), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(kcp_inline),   cmocka_unit_test(kcp_hash),
@@ -339,6 +391,7 @@ int main(void) {
       cmocka_unit_test(tcp_bind),     cmocka_unit_test(tcp_dynamic),
       cmocka_unit_test(refusals_kcp), cmocka_unit_test(refusals_tcp),
       cmocka_unit_test(v1_beside_v2),
+      cmocka_unit_test(user_data_whole),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
