@@ -95,7 +95,8 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   in.version = s->version;
   if (s->ident) {
     in.client_id = s->ident->client_id;
-    memcpy(in.user_data, s->ident->user_data, sizeof(in.user_data));
+    if (s->ident->user_len) /* the rest of in.user_data: zero */
+      memcpy(in.user_data, s->ident->user_data, s->ident->user_len);
   }
   uint32_t opened = s->opened_ms;
   kite__rtt r = s->rtt;

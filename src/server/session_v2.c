@@ -46,14 +46,15 @@ static const kite__kcp_ops engine_ops = {v2_output, v2_dead};
 static void v2_free(kite__v2sess *v) {
   if (v->kcp)
     kite__kcp_destroy(v->kcp);
-  sodium_memzero(v, sizeof(*v));
+  sodium_memzero(v, sizeof(*v) + v->ident.user_len); /* user data after it */
   free(v);
 }
 
 int kite__v2_session_new(kite__shard *sh, kite__session *s,
                          const kite__v2_new *n) {
   const kite_server_config *cfg = &sh->srv->cfg;
-  kite__v2sess *v = calloc(1, sizeof(*v));
+  uint16_t user_len = kite__v2ident_len(n->tok->user_data);
+  kite__v2sess *v = calloc(1, sizeof(*v) + user_len); /* user data after it */
   if (!v)
     return KITE_ENOMEM;
   kite__kcp_config kc = sh->kcp_cfg;
@@ -80,7 +81,9 @@ int kite__v2_session_new(kite__shard *sh, kite__session *s,
   kite__replay_init(&v->window);
   v->pn.next = 0;
   v->ident.client_id = n->tok->client_id;
-  memcpy(v->ident.user_data, n->tok->user_data, sizeof(v->ident.user_data));
+  v->ident.user_len = user_len;
+  v->ident.user_data = user_len ? (const uint8_t *)(v + 1) : NULL;
+  memcpy(v + 1, n->tok->user_data, user_len);
   v->origin = *n->peer;
   memcpy(v->tag, n->tag, KITE__V2TOK_TAG);
   v->max_unreliable = kite__v2_max_unreliable(n->mtu, cfg->max_frame);

@@ -128,7 +128,9 @@ static void keyed(kite__session *s, kite__tconn *c, const kite__v2tok *tok,
   memcpy(v->s2c, keys->s2c, KITE__V2_KEY);
   v->keyed = true;
   v->ident.client_id = tok->client_id;
-  memcpy(v->ident.user_data, tok->user_data, sizeof(v->ident.user_data));
+  v->ident.user_len = kite__v2ident_len(tok->user_data);
+  memcpy(v->user, tok->user_data, v->ident.user_len);
+  v->ident.user_data = v->user;
   kite__session_pub_lock(s);
   s->version = KITE__V2_VERSION;
   s->ident = &v->ident;

@@ -51,6 +51,7 @@ struct kite__tv2 {
   uint8_t s2c[KITE__V2_KEY];          /* server to client traffic key */
   kite__v2pn pn;                      /* server to client record numbers */
   kite__v2ident ident;                /* what get_info reports (s->ident) */
+  uint8_t user[KITE_TOKEN_USER_DATA_MAX]; /* ident's user_data */
   uint8_t *held_ct;                   /* TCP: input not read on while the */
   uint32_t held_ct_len;               /* mailbox is full (backpressure) */
 };

@@ -3,7 +3,8 @@
  * use it: the text parses as the Prometheus format (a TYPE line before a
  * family's samples, each family once), and the figures are the server's:
  * sessions, frames, closes by reason, per-worker messages; and 40 idle
- * connections to the endpoint do not delay a scrape.
+ * connections to the endpoint do not delay a scrape; every counter of
+ * kite_server_stats, version 2's included, is in the text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -234,6 +235,78 @@ static void idle_connections_do_not_delay_a_scrape(void **state) {
   kite_server_destroy(srv);
 }
 
+/* Every counter of kite_server_stats is in the text, each under its own
+ * family or as a label of closed_, reject_ or drop_'s: the version 2
+ * counters included (issue 15), with a v2 session's handshake in them. */
+static const char *const all_stats[] = {
+#define STAT_NAME(name, help) #name,
+    KITE_SERVER_STATS(STAT_NAME)
+#undef STAT_NAME
+};
+
+static void every_counter_is_exported(void **state) {
+  (void)state;
+  kite_server_config cfg;
+  kite_server_config_init(&cfg);
+  cfg.udp_addr = "127.0.0.1:0";
+  cfg.metrics_addr = "127.0.0.1:0";
+  cfg.log_level = KITE_LOG_WARN;
+  cfg.token_key_set = true;
+  memset(cfg.token_key, 7, sizeof(cfg.token_key));
+  cfg.protocol_id = 9;
+  kite_server *srv;
+  assert_int_equal(kite_server_create(&srv, &cfg), 0);
+  kite_server_route(srv, 1, on_echo, NULL);
+  assert_int_equal(kite_server_start(srv), 0);
+  char addr[64];
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", kite_server_udp_port(srv));
+  const char *addrs[] = {addr};
+  kite_token_params tp = {.protocol_id = 9, .client_id = 1, .ttl_s = 30,
+                          .addrs = addrs, .naddrs = 1};
+  uint8_t tok[KITE_TOKEN_BYTES];
+  assert_int_equal(kite_token_mint(tok, cfg.token_key, &tp), 0);
+  kite_client_config cc;
+  kite_client_config_init(&cc);
+  cc.on_connect = c_up;
+  cc.log_level = KITE_LOG_WARN;
+  kite_client *cli;
+  assert_int_equal(kite_client_create(&cli, &cc), 0);
+  cli_state st = {0};
+  assert_int_equal(kite_client_connect_token(cli, tok, &st, &st.conn), 0);
+  assert_true(POLL_UNTIL(cli, st.up, 10000));
+
+  char *r = scrape(kite_server_metrics_port(srv));
+  const char *body = strstr(r, "\r\n\r\n") + 4;
+  check_format(body);
+  static const char *const groups[][2] = {
+      {"closed_", "kite_sessions_closed_total{reason=\"%s\"}"},
+      {"reject_", "kite_handshakes_rejected_total{reason=\"%s\"}"},
+      {"drop_", "kite_dropped_total{what=\"%s\"}"},
+  };
+  int v2 = 0;
+  for (size_t k = 0; k < sizeof(all_stats) / sizeof(all_stats[0]); k++) {
+    const char *name = all_stats[k];
+    char series[128];
+    /* A counter's family ends in _total, a gauge's (sessions, pool_bytes,
+     * ...) does not: metrics_export.c says which; either will do here. */
+    snprintf(series, sizeof(series), "kite_%s ", name);
+    bool gauge = strstr(body, series) != NULL;
+    snprintf(series, sizeof(series), gauge ? "kite_%s" : "kite_%s_total", name);
+    for (int g = 0; g < 3; g++)
+      if (!strncmp(name, groups[g][0], strlen(groups[g][0])))
+        snprintf(series, sizeof(series), groups[g][1], name + strlen(groups[g][0]));
+    value_of(body, series); /* fails the test when absent */
+    v2 += !strncmp(name, "v2_", 3);
+  }
+  assert_true(v2 >= 30);
+  assert_true(value_of(body, "kite_v2_hello_total") >= 1);
+  assert_true(value_of(body, "kite_v2_accept_total") == 1);
+  free(r);
+  kite_client_destroy(cli);
+  kite_server_stop(srv);
+  kite_server_destroy(srv);
+}
+
 static void bad_metrics_addr_is_a_config_error(void **state) {
   (void)state;
   kite_server_config cfg;
@@ -250,6 +323,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(scrape_a_running_server),
       cmocka_unit_test(idle_connections_do_not_delay_a_scrape),
+      cmocka_unit_test(every_counter_is_exported),
       cmocka_unit_test(bad_metrics_addr_is_a_config_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,8 @@ static const char kite_chaos_help[] =
     "               [--[up-|down-]reorder P] [--[up-|down-]reorder-ms MS]\n"
     "               [--[up-|down-]delay MS] [--[up-|down-]jitter MS]\n"
     "               [--[up-|down-]blackout-every MS] [--[up-|down-]blackout-for MS]\n"
+    "               [--rebind-every MS [--rebind-addrs N]]\n"
+    "               [--spoof-every MS --spoof-addr IP]\n"
     "    kite-chaos --help\n"
     "\n"
     "DESCRIPTION\n"
@@ -37,6 +39,18 @@ static const char kite_chaos_help[] =
     "    --jitter MS             add 0..MS at random to the delay\n"
     "    --blackout-every MS     every MS, drop everything ...\n"
     "    --blackout-for MS       ... for MS\n"
+    "    --rebind-every MS       every MS, each client's traffic leaves toward\n"
+    "                            the server from a new source port, as through\n"
+    "                            a NAT that rebinds; what the server sends to\n"
+    "                            the old port is lost (0: never)\n"
+    "    --rebind-addrs N        and from the next source address of\n"
+    "                            127.0.0.1 .. 127.0.0.N in turn (an IPv4\n"
+    "                            loopback server; 0 or 1: the port only)\n"
+    "    --spoof-every MS        every MS, an attacker on the path races a copy\n"
+    "                            of the next datagram to the server ahead of\n"
+    "                            it, from --spoof-addr (an IP of this host);\n"
+    "                            what the server answers there is counted\n"
+    "    --spoof-addr IP         the attacker's source address\n"
     "    -h, --help              print this and exit\n"
     "\n"
     "EXIT STATUS\n"
@@ -46,6 +60,7 @@ static const char kite_chaos_help[] =
     "EXAMPLES\n"
     "    kite-chaos --server 127.0.0.1:7001 --listen 127.0.0.1:7002 --loss 0.05\n"
     "    kite-chaos --server 127.0.0.1:7001 --down-delay 50 --down-jitter 20 \\\n"
-    "               --up-blackout-every 10000 --up-blackout-for 2000 --seed 42\n";
+    "               --up-blackout-every 10000 --up-blackout-for 2000 --seed 42\n"
+    "    kite-chaos --server 127.0.0.1:7001 --rebind-every 500 --rebind-addrs 4\n";
 
 #endif

@@ -7,6 +7,8 @@
  *              [--loss P] [--dup P] [--reorder P] [--reorder-ms MS]
  *              [--delay MS] [--jitter MS]
  *              [--blackout-every MS --blackout-for MS]
+ *              [--rebind-every MS [--rebind-addrs N]]
+ *              [--spoof-every MS --spoof-addr IP]
  *              [--up-loss P] [--down-loss P] ...
  *
  * An option without a direction sets both; "--up-" (client to server) or
@@ -38,7 +40,9 @@ static void usage(void) {
           "                  [--[up-|down-]loss P] [--[up-|down-]dup P]\n"
           "                  [--[up-|down-]reorder P] [--[up-|down-]reorder-ms MS]\n"
           "                  [--[up-|down-]delay MS] [--[up-|down-]jitter MS]\n"
-          "                  [--[up-|down-]blackout-every MS] [--[up-|down-]blackout-for MS]\n");
+          "                  [--[up-|down-]blackout-every MS] [--[up-|down-]blackout-for MS]\n"
+          "                  [--rebind-every MS [--rebind-addrs N]]\n"
+          "                  [--spoof-every MS --spoof-addr IP]\n");
   exit(2);
 }
 
@@ -94,6 +98,14 @@ int main(int argc, char **argv) {
       cfg.server_addr = v;
     } else if (!strcmp(name, "listen")) {
       cfg.listen_addr = v;
+    } else if (!strcmp(name, "rebind-every")) {
+      cfg.rebind_every_ms = (uint32_t)number(a, v, 86400000);
+    } else if (!strcmp(name, "rebind-addrs")) {
+      cfg.rebind_addrs = (uint32_t)number(a, v, 254);
+    } else if (!strcmp(name, "spoof-every")) {
+      cfg.spoof_every_ms = (uint32_t)number(a, v, 86400000);
+    } else if (!strcmp(name, "spoof-addr")) {
+      cfg.spoof_addr = v;
     } else if (!strcmp(name, "seed")) {
       cfg.seed = (uint64_t)number(a, v, 1e18);
     } else if (!strncmp(name, "up-", 3)) {
@@ -107,7 +119,7 @@ int main(int argc, char **argv) {
     }
     i++;
   }
-  if (!cfg.server_addr)
+  if (!cfg.server_addr || !cfg.spoof_every_ms != !cfg.spoof_addr)
     usage();
 
   char err[256];
@@ -128,9 +140,13 @@ int main(int argc, char **argv) {
   printf("kite-chaos stopped: up %" PRIu64 " in, %" PRIu64 " out; down %" PRIu64
          " in, %" PRIu64 " out; dropped %" PRIu64 ", blacked out %" PRIu64
          ", duplicated %" PRIu64 ", reordered %" PRIu64 ", queue full %" PRIu64
-         ", flows %" PRIu64 " (refused %" PRIu64 ")\n",
+         ", flows %" PRIu64 " (refused %" PRIu64 "), rebinds %" PRIu64
+         " (failed %" PRIu64 "), spoofed %" PRIu64 " (%" PRIu64 " bytes; answered %"
+         PRIu64 ", %" PRIu64 " bytes)\n",
          st.up_in, st.up_out, st.down_in, st.down_out, st.dropped, st.blacked_out,
-         st.duplicated, st.reordered, st.queue_full, st.flows_opened, st.flows_refused);
+         st.duplicated, st.reordered, st.queue_full, st.flows_opened, st.flows_refused,
+         st.rebinds, st.rebind_failed, st.spoofed, st.spoofed_bytes, st.spoof_replies,
+         st.spoof_reply_bytes);
   chaos_relay_destroy(r);
   return rc < 0 ? 1 : 0;
 }

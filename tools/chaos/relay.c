@@ -3,7 +3,9 @@
 #include "base/map.h"
 #include "net/addr.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 
 #define DGRAM_MAX 65536
 #define FRONT ((uint32_t)-1) /* epoll tag of the client-facing socket */
+#define SPOOF ((uint32_t)-2) /* and of the attacker's socket */
 
 typedef struct flow {
   kite__addr client;
@@ -21,6 +24,7 @@ typedef struct flow {
   uint32_t gen;       /* bumped on free: queued datagrams check it */
   uint64_t last_ms;
   uint64_t key;
+  uint32_t moves;     /* rebinds so far: picks the next source address */
 } flow;
 
 typedef struct pending {
@@ -34,6 +38,8 @@ typedef struct pending {
 struct chaos_relay {
   chaos_config cfg;
   int front, epfd;
+  int spoof;          /* the attacker's socket toward the server, or -1 */
+  uint64_t next_spoof;
   kite__addr server;
   int port;
   flow *flows;
@@ -124,7 +130,7 @@ chaos_relay *chaos_relay_create(const chaos_config *c, char *err, size_t errlen)
     return NULL;
   }
   r->cfg = *c;
-  r->front = r->epfd = -1;
+  r->front = r->epfd = r->spoof = -1;
   kite__addr listen;
   if (kite__addr_parse(&listen, c->listen_addr) < 0 ||
       kite__addr_parse(&r->server, c->server_addr) < 0) {
@@ -155,6 +161,23 @@ chaos_relay *chaos_relay_create(const chaos_config *c, char *err, size_t errlen)
     fail(err, errlen, "epoll");
     goto out;
   }
+  if (c->spoof_every_ms && c->spoof_addr) {
+    kite__addr src;
+    char text[80];
+    snprintf(text, sizeof(text), "%s:0", c->spoof_addr);
+    if (kite__addr_parse(&src, text) < 0 || src.sa.sa_family != r->server.sa.sa_family) {
+      snprintf(err, errlen, "the spoof address is not an IP of the server's family");
+      goto out;
+    }
+    r->spoof = socket(src.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct epoll_event sev = {.events = EPOLLIN, .data.u32 = SPOOF};
+    if (r->spoof < 0 || bind(r->spoof, &src.sa, kite__addr_len(&src)) < 0 ||
+        connect(r->spoof, &r->server.sa, kite__addr_len(&r->server)) < 0 ||
+        epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->spoof, &sev) < 0) {
+      fail(err, errlen, "spoof socket");
+      goto out;
+    }
+  }
   chaos_dir_init(&r->up, &c->up, c->seed, 1);
   chaos_dir_init(&r->down, &c->down, c->seed, 2);
   return r;
@@ -174,6 +197,54 @@ static void flow_free(chaos_relay *r, uint32_t i) {
   r->st.flows--;
 }
 
+/* A socket toward the server for flow |i|, bound to the source address
+ * its moves pick (rebind_addrs > 1) or to any, connected, in the epoll
+ * set under |i|; -1 on failure. */
+static int upstream(chaos_relay *r, uint32_t i) {
+  int fd = socket(r->server.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  big_buffers(fd);
+  if (r->cfg.rebind_addrs > 1 && r->server.sa.sa_family == AF_INET) {
+    uint32_t host = 1 + r->flows[i].moves % r->cfg.rebind_addrs;
+    struct sockaddr_in src = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(0x7F000000u | host)};
+    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+  if (connect(fd, &r->server.sa, kite__addr_len(&r->server)) < 0 ||
+      epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* NAT rebinding: every flow leaves from a new socket (a new source port,
+ * and the next source address); the old one is closed, so what the
+ * server still sends there is lost, as behind a NAT whose mapping went.
+ * Datagrams queued upward leave from the new one. */
+static void rebind_flows(chaos_relay *r) {
+  for (uint32_t i = 0; i < r->cfg.max_flows; i++) {
+    flow *f = &r->flows[i];
+    if (f->fd < 0)
+      continue;
+    f->moves++;
+    int fd = upstream(r, i);
+    if (fd < 0) {
+      f->moves--;
+      r->st.rebind_failed++;
+      continue;
+    }
+    close(f->fd);
+    f->fd = fd;
+    r->st.rebinds++;
+  }
+}
+
 /* The flow of a client address, opened on first sight. */
 static int flow_for(chaos_relay *r, const kite__addr *client, uint64_t now) {
   uint64_t key = addr_key(client);
@@ -185,14 +256,11 @@ static int flow_for(chaos_relay *r, const kite__addr *client, uint64_t now) {
   if (i == r->cfg.max_flows)
     return -1;
   flow *f = &r->flows[i];
-  f->fd = socket(r->server.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  f->moves = 0;
+  f->fd = upstream(r, i);
   if (f->fd < 0)
     return -1;
-  big_buffers(f->fd);
-  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
-  if (connect(f->fd, &r->server.sa, kite__addr_len(&r->server)) < 0 ||
-      epoll_ctl(r->epfd, EPOLL_CTL_ADD, f->fd, &ev) < 0 ||
-      kite__map_put(&r->by_addr, key, i) < 0) {
+  if (kite__map_put(&r->by_addr, key, i) < 0) {
     close(f->fd);
     f->fd = -1;
     return -1;
@@ -241,6 +309,15 @@ static void read_front(chaos_relay *r, uint64_t now) {
   }
 }
 
+/* What the server sent the attacker: counted, dropped. */
+static void read_spoof(chaos_relay *r) {
+  ssize_t n;
+  while ((n = recv(r->spoof, r->buf, sizeof(r->buf), 0)) >= 0) {
+    r->st.spoof_replies++;
+    r->st.spoof_reply_bytes += (uint64_t)n;
+  }
+}
+
 static void read_flow(chaos_relay *r, uint32_t fi, uint64_t now) {
   for (;;) {
     ssize_t n = recv(r->flows[fi].fd, r->buf, sizeof(r->buf), 0);
@@ -260,6 +337,13 @@ static void send_due(chaos_relay *r, uint64_t now) {
     flow *f = &r->flows[p.flow];
     if (f->fd >= 0 && f->gen == p.gen) {
       if (p.up) {
+        if (r->spoof >= 0 && now >= r->next_spoof) { /* the copy goes first */
+          r->next_spoof = now + r->cfg.spoof_every_ms;
+          if (send(r->spoof, p.data, p.len, 0) >= 0) {
+            r->st.spoofed++;
+            r->st.spoofed_bytes += p.len;
+          }
+        }
         if (send(f->fd, p.data, p.len, 0) >= 0)
           r->st.up_out++;
       } else if (sendto(r->front, p.data, p.len, 0, &f->client.sa,
@@ -281,13 +365,22 @@ static void expire_flows(chaos_relay *r, uint64_t now) {
 
 int chaos_relay_run(chaos_relay *r, atomic_bool *stop) {
   uint64_t next_expiry = now_ms() + 1000;
+  uint64_t next_rebind = r->cfg.rebind_every_ms ? now_ms() + r->cfg.rebind_every_ms
+                                                : UINT64_MAX;
   struct epoll_event ev[64];
   while (!atomic_load(stop)) {
     uint64_t now = now_ms();
     int timeout = 100;
+    if (next_rebind <= now) {
+      rebind_flows(r);
+      next_rebind = now + r->cfg.rebind_every_ms;
+    }
+    if (next_rebind - now < (uint64_t)timeout)
+      timeout = (int)(next_rebind - now);
     if (r->nheap)
       timeout = r->heap[0].at <= now ? 0
-                : r->heap[0].at - now < 100 ? (int)(r->heap[0].at - now) : 100;
+                : r->heap[0].at - now < (uint64_t)timeout ? (int)(r->heap[0].at - now)
+                                                          : timeout;
     int n = epoll_wait(r->epfd, ev, 64, timeout);
     if (n < 0 && errno != EINTR)
       return -1;
@@ -295,6 +388,8 @@ int chaos_relay_run(chaos_relay *r, atomic_bool *stop) {
     for (int i = 0; i < n; i++) {
       if (ev[i].data.u32 == FRONT)
         read_front(r, now);
+      else if (ev[i].data.u32 == SPOOF)
+        read_spoof(r);
       else
         read_flow(r, ev[i].data.u32, now);
     }
@@ -326,6 +421,8 @@ void chaos_relay_destroy(chaos_relay *r) {
         close(r->flows[i].fd);
   if (r->front >= 0)
     close(r->front);
+  if (r->spoof >= 0)
+    close(r->spoof);
   if (r->epfd >= 0)
     close(r->epfd);
   kite__map_free(&r->by_addr);

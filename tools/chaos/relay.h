@@ -8,7 +8,10 @@
  * Bounded: at most max_flows client addresses (others are dropped and
  * counted) and max_queued datagrams, max_queued_bytes bytes, waiting (the
  * rest dropped and counted as queue_full);
- * a flow idle for flow_idle_ms is closed. One thread.
+ * a flow idle for flow_idle_ms is closed. Optionally each flow's source
+ * port (and address) toward the server changes periodically, as through a
+ * NAT that rebinds (rebind_every_ms), and a copy of a datagram can race
+ * the real one from a third address (spoof_every_ms). One thread.
  */
 #ifndef KITE_CHAOS_RELAY_H
 #define KITE_CHAOS_RELAY_H
@@ -29,12 +32,30 @@ typedef struct chaos_config {
   uint32_t max_queued;     /* datagrams waiting to leave (65536) */
   uint64_t max_queued_bytes; /* and their bytes (64 MiB) */
   uint32_t flow_idle_ms;   /* a flow with no traffic this long goes (60000) */
+  /* NAT rebinding: every rebind_every_ms each flow's socket toward the
+   * server is replaced by a new one, so the server sees the client's
+   * source port change (what a home router does when a mapping times
+   * out); datagrams the server sends to the old port meanwhile are lost,
+   * as through a real NAT. With rebind_addrs N > 1 (an IPv4 server only)
+   * the new socket is also bound to the next of 127.0.0.1 .. 127.0.0.N
+   * in turn, so the source address changes too. 0: never (0, 0). */
+  uint32_t rebind_every_ms;
+  uint32_t rebind_addrs;
+  /* An attacker on the path: every spoof_every_ms, a copy of the next
+   * datagram toward the server is sent first from spoof_addr (an IP of
+   * this host, port picked by the kernel), racing the real one; what the
+   * server answers there is read, counted and dropped. 0 / NULL: never. */
+  uint32_t spoof_every_ms;
+  const char *spoof_addr;
 } chaos_config;
 
 typedef struct chaos_stats {
   uint64_t up_in, up_out, down_in, down_out;  /* datagrams */
   uint64_t dropped, blacked_out, duplicated, reordered; /* both directions */
   uint64_t queue_full, flows_refused, flows_opened, flows_expired;
+  uint64_t rebinds, rebind_failed; /* source moves made, and not made */
+  uint64_t spoofed, spoofed_bytes; /* copies raced from spoof_addr */
+  uint64_t spoof_replies, spoof_reply_bytes; /* what the server sent there */
   uint32_t flows;
 } chaos_stats;
 
