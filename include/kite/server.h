@@ -86,6 +86,19 @@ typedef struct kite_server_config {
                                (REJECT full, counted reject_overload) this
                                long, so the players it has come first (1000;
                                0: never refuse for that) */
+  uint32_t wake_coalesce_us; /* when a shard's traffic is dense (it served
+                               two or more datagrams at once, or was woken
+                               again within this long), it sleeps until this
+                               long after its last wake-up began before it
+                               reads again, so that one wake-up serves what
+                               arrived meanwhile: fewer wake-ups and system
+                               calls per message. The price: a datagram that
+                               arrives during the sleep is served up to this
+                               much later (a reply, a KCP timer likewise),
+                               and only under dense traffic; a shard woken
+                               now and then for one datagram never sleeps
+                               (docs/RUNTIME.md; counted wake_holds).
+                               0..10000 (500; 0: serve every wake-up at once) */
 
   /* Sessions per source over UDP (docs/SECURITY.md): a CONNECT that would
    * pass one is refused with REJECT full and counted (reject_per_source,
@@ -332,6 +345,8 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(bytes_out, "UDP payload bytes sent")                                     \
   X(dgrams_out_dropped, "datagrams the kernel refused to send")              \
   X(rx_overflows, "datagrams the kernel dropped: a shard's receive buffer was full") \
+  X(wakeups, "shard loop iterations (epoll_wait calls)")                   \
+  X(wake_holds, "times a shard slept to serve more at once (wake_coalesce_us)") \
   X(retransmits, "KCP segments sent again")                                  \
   X(frames_in, "frames a handler or on_message took (after it returned)")    \
   X(frames_out, "frames queued by kite_session_send")                        \

@@ -32,6 +32,7 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->udp_rcvbuf = 4u << 20;
   cfg->udp_sndbuf = 4u << 20;
   cfg->overload_refuse_ms = 1000;
+  cfg->wake_coalesce_us = 500;
   cfg->max_sessions_per_addr = 64;
   cfg->max_sessions_per_prefix = 256;
   cfg->max_halfopen_per_addr = 16;
@@ -75,6 +76,7 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK(c->udp_rcvbuf >= 4096 && c->udp_rcvbuf <= (1u << 30), "udp_rcvbuf");
   CHECK(c->udp_sndbuf >= 4096 && c->udp_sndbuf <= (1u << 30), "udp_sndbuf");
   CHECK(c->overload_refuse_ms <= 600000, "overload_refuse_ms");
+  CHECK(c->wake_coalesce_us <= 10000, "wake_coalesce_us");
   CHECK(c->inbox_max >= 16, "inbox_max");
   CHECK(c->tcp_send_max >= c->max_frame + KITE__FRAME_HDR && c->tcp_send_max <= (1u << 30),
         "tcp_send_max (must hold a max_frame)");

@@ -1,0 +1,127 @@
+/*
+ * Wake-up coalescing (wake_coalesce_us, server/wake.h) over real sockets.
+ * The test holds the shard in a handler (it waits for the test's word, no
+ * timer), queues eight HELLOs meanwhile, then lets it go: the shard's next
+ * read finds them all at once, which is dense traffic, so with a window
+ * it holds its next read (wake_holds counts it) and with none it never
+ * does. Either way every HELLO is answered.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "kite/kite.h"
+
+#include "e2e_poll.h"
+#include "kcp_raw.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { MSG_STALL = 1, HELLOS = 8 };
+
+static atomic_int stalled, released;
+
+/* Holds the shard until the test releases it (10 s at most). */
+static void on_message(kite_server *srv, kite_session_id id, uint16_t m,
+                       const uint8_t *b, size_t n, void *u) {
+  (void)u;
+  atomic_store(&stalled, 1);
+  uint64_t end = kite__now_us() + 10000000;
+  while (!atomic_load(&released) && kite__now_us() < end)
+    usleep(1000);
+  kite_session_send(srv, id, m, b, n);
+}
+
+static int up, answers;
+static void c_connect(kite_conn *c, void *u) { (void)c, (void)u; up = 1; }
+static void c_message(kite_conn *c, uint16_t m, const uint8_t *b, size_t n,
+                      void *u) {
+  (void)c, (void)m, (void)b, (void)n, (void)u;
+  answers++;
+}
+
+/* The scenario above with |window_us|; the server's counters after it. */
+static kite_server_stats queue_up_then_release(uint32_t window_us) {
+  atomic_store(&stalled, 0);
+  atomic_store(&released, 0);
+  up = answers = 0;
+  kite_server_config cfg;
+  kite_server_config_init(&cfg);
+  cfg.udp_addr = "127.0.0.1:0";
+  cfg.threads = 1;
+  cfg.wake_coalesce_us = window_us;
+  cfg.on_message = on_message;
+  cfg.log_level = KITE_LOG_ERROR;
+  kite_server *srv;
+  assert_int_equal(kite_server_create(&srv, &cfg), 0);
+  assert_int_equal(kite_server_start(srv), 0);
+  char addr[64];
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", kite_server_udp_port(srv));
+
+  kite_client_config cc;
+  kite_client_config_init(&cc);
+  cc.on_connect = c_connect;
+  cc.on_message = c_message;
+  cc.log_level = KITE_LOG_ERROR;
+  kite_client *cli;
+  assert_int_equal(kite_client_create(&cli, &cc), 0);
+  kite_conn *conn;
+  assert_int_equal(kite_client_connect(cli, addr, NULL, &conn), 0);
+  assert_true(POLL_UNTIL(cli, up, 5000));
+  assert_int_equal(kite_conn_send(conn, MSG_STALL, "s", 1), 0);
+  assert_true(POLL_UNTIL(cli, atomic_load(&stalled), 5000));
+
+  /* The shard is held: its socket queues them all. */
+  kite__addr to;
+  assert_int_equal(kite__addr_parse(&to, addr), 0);
+  int raw = udp_socket();
+  for (uint8_t i = 0; i < HELLOS; i++) {
+    uint8_t nonce[8] = {7, i};
+    kite__ctrl h = hello(nonce);
+    send_ctrl(raw, &to, &h);
+  }
+  atomic_store(&released, 1);
+  int challenges = 0;
+  kite__ctrl ch;
+  while (challenges < HELLOS && recv_ctrl(raw, KITE__CTRL_CHALLENGE, &ch, 5000))
+    challenges++;
+  assert_int_equal(challenges, HELLOS);
+  assert_true(POLL_UNTIL(cli, answers == 1, 5000)); /* the held one too */
+
+  kite_server_stats st;
+  kite_server_stats_get(srv, &st);
+  close(raw);
+  kite_client_destroy(cli);
+  kite_server_destroy(srv); /* a holding shard still stops */
+  return st;
+}
+
+static void a_batch_makes_the_shard_hold(void **state) {
+  (void)state;
+  kite_server_stats st = queue_up_then_release(10000);
+  print_message("wakeups %llu, wake_holds %llu\n",
+                (unsigned long long)st.wakeups,
+                (unsigned long long)st.wake_holds);
+  assert_true(st.wake_holds >= 1);
+  assert_true(st.wakeups >= st.wake_holds);
+}
+
+static void no_window_no_hold(void **state) {
+  (void)state;
+  kite_server_stats st = queue_up_then_release(0);
+  assert_int_equal(st.wake_holds, 0);
+  assert_true(st.wakeups >= 2);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(a_batch_makes_the_shard_hold),
+      cmocka_unit_test(no_window_no_hold),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
