@@ -159,9 +159,11 @@ int main(int argc, char **argv) {
   kite_server_stats_get(srv, &st);
   printf("kite-echo stopped (%s): sessions opened %" PRIu64 ", frames in %" PRIu64
          ", out %" PRIu64 ", datagrams in %" PRIu64 ", out %" PRIu64
-         ", tcp connections %" PRIu64 "\n",
+         ", tcp connections %" PRIu64 ", wake-ups %" PRIu64 " (held %" PRIu64
+         "), retransmits %" PRIu64 ", rx overflows %" PRIu64 "\n",
          sig == SIGINT ? "SIGINT" : "SIGTERM", st.sessions_opened, st.frames_in,
-         st.frames_out, st.dgrams_in, st.dgrams_out, st.tcp_accepted);
+         st.frames_out, st.dgrams_in, st.dgrams_out, st.tcp_accepted,
+         st.wakeups, st.wake_holds, st.retransmits, st.rx_overflows);
   kite_server_destroy(srv);
   return 0;
 }
