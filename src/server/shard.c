@@ -245,18 +245,16 @@ static void count_overflows(kite__shard *sh) {
   }
 }
 
-/* Returns how many datagrams it read; sets sh->rx_behind when its budget
- * ran out with more waiting. */
+/* Returns how many datagrams it read; sets sh->rx_full when a read filled
+ * a whole batch (more may be waiting). */
 static uint32_t read_datagrams(kite__shard *sh) {
   uint32_t got = 0;
-  sh->rx_behind = true;
   for (int b = 0; b < RX_BATCHES_PER_WAKEUP; b++) {
     int err = 0;
     int n = kite__udp_recv(sh->fd, sh->rx, &err);
     if (n < 0) {
       kite__logf(&sh->srv->log, KITE_LOG_WARN, "shard %u: recvmmsg() failed: %s",
                  sh->index, strerror(err));
-      sh->rx_behind = false;
       return got;
     }
     got += (uint32_t)n;
@@ -273,10 +271,9 @@ static uint32_t read_datagrams(kite__shard *sh) {
       kite__shard_dispatch(sh, sh->rx->buf[i], m->msg_len, &sh->rx->from[i],
                            &sh->rx->local[i]);
     }
-    if (n < KITE__UDP_BATCH) {
-      sh->rx_behind = false;
+    if (n < KITE__UDP_BATCH)
       return got;
-    }
+    sh->rx_full = true;
   }
   return got;
 }
@@ -481,7 +478,7 @@ void *kite__shard_main(void *arg) {
     sh->now = (uint32_t)(start_us / 1000u);
     KITE__STAT_INC(sh, wakeups);
     uint32_t served = 0; /* datagrams read, connection events */
-    sh->rx_behind = false;
+    sh->rx_full = false;
     for (int i = 0; i < n; i++) {
       switch (ev[i].data.u64) {
       case KITE__EV_UDP:
@@ -523,7 +520,7 @@ void *kite__shard_main(void *arg) {
     if (sh->stop_seen && sh->nsessions == 0 && sh->nlinger == 0)
       break;
     if (kite__wake_hold(window_us, served, start_us, sh->io_last_us,
-                        sh->rx_behind))
+                        sh->rx_full))
       sh->hold_until_us = start_us + window_us;
     if (served)
       sh->io_last_us = start_us;

@@ -113,7 +113,7 @@ struct kite__shard {
   uint64_t io_last_us;    /* start of the last iteration that served I/O */
   uint64_t hold_until_us; /* sleep until then before the next epoll_wait
                              (0: no sleep) */
-  bool rx_behind; /* the last read left datagrams waiting (its budget) */
+  bool rx_full; /* this iteration read a whole batch: more may be waiting */
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
 };

@@ -11,8 +11,9 @@
  * A shard woken now and then for one datagram never holds: a sleep that
  * finds nothing to serve costs a wake-up of its own, so holding pays only
  * where more than one is expected within the window (docs/RUNTIME.md).
- * Nor does a shard that is behind (its read budget ran out with datagrams
- * still waiting): what it would wait for is there already.
+ * Nor does a shard that read a whole batch (64 datagrams) at once: it has
+ * all the batching a read can give, more may be waiting already, and a
+ * shard that is behind must not sleep.
  *
  * Pure, so that it is tested on a fake clock (tests/unit/server).
  */
@@ -25,12 +26,12 @@
 /* Whether a shard should sleep until |start_us| + |window_us| before its
  * next epoll_wait: |served| is what the iteration begun at |start_us|
  * served (datagrams read, connection events), |prev_us| the start of the
- * last earlier iteration that served anything (0: none yet), |behind|
- * whether it stopped reading with datagrams still waiting. */
+ * last earlier iteration that served anything (0: none yet), |full|
+ * whether one of its reads filled a whole batch. */
 static inline bool kite__wake_hold(uint32_t window_us, uint32_t served,
                                    uint64_t start_us, uint64_t prev_us,
-                                   bool behind) {
-  if (window_us == 0 || served == 0 || behind)
+                                   bool full) {
+  if (window_us == 0 || served == 0 || full)
     return false;
   return served >= 2 || (prev_us != 0 && start_us - prev_us < window_us);
 }
