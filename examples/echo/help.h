@@ -30,7 +30,7 @@ static const char kite_echo_help[] =
     "    --idle-timeout-ms N     close a session silent this long (10000)\n"
     "    --wake-coalesce-us N    under dense traffic a shard serves at most\n"
     "                            one wake-up this often, a reply up to this\n"
-    "                            much later (500; 0: off)\n"
+    "                            much later (1000; 0: off)\n"
     "    --no-steering           no kernel steering of datagrams to shards\n"
     "    --workers N             hash: pool size (one per CPU); bind, dynamic:\n"
     "                            sessions at once (64)\n"

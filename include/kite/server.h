@@ -86,19 +86,20 @@ typedef struct kite_server_config {
                                (REJECT full, counted reject_overload) this
                                long, so the players it has come first (1000;
                                0: never refuse for that) */
-  uint32_t wake_coalesce_us; /* when a shard's traffic is dense (it served
-                               two or more datagrams at once, or was woken
-                               again within this long), it sleeps until this
-                               long after its last wake-up began before it
-                               reads again, so that one wake-up serves what
+  uint32_t wake_coalesce_us; /* under dense traffic (a wake-up served two
+                               or more datagrams, or came within this long
+                               of the last), a shard sleeps until this long
+                               after its last wake-up began before it waits
+                               again, so that one wake-up serves all that
                                arrived meanwhile: fewer wake-ups and system
-                               calls per message. The price: a datagram that
-                               arrives during the sleep is served up to this
-                               much later (a reply, a KCP timer likewise),
-                               and only under dense traffic; a shard woken
-                               now and then for one datagram never sleeps
+                               calls per message. The price: what arrives
+                               during the sleep (a datagram, a send or a
+                               worker's reply from another thread, a timer
+                               due) is served up to this much later. A shard
+                               woken now and then for one datagram, or that
+                               read a full batch (64), never sleeps
                                (docs/RUNTIME.md; counted wake_holds).
-                               0..10000 (500; 0: serve every wake-up at once) */
+                               0..10000 (1000; 0: serve every wake-up at once) */
 
   /* Sessions per source over UDP (docs/SECURITY.md): a CONNECT that would
    * pass one is refused with REJECT full and counted (reject_per_source,

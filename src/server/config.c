@@ -32,7 +32,7 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->udp_rcvbuf = 4u << 20;
   cfg->udp_sndbuf = 4u << 20;
   cfg->overload_refuse_ms = 1000;
-  cfg->wake_coalesce_us = 500;
+  cfg->wake_coalesce_us = 1000;
   cfg->max_sessions_per_addr = 64;
   cfg->max_sessions_per_prefix = 256;
   cfg->max_halfopen_per_addr = 16;
