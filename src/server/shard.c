@@ -381,12 +381,17 @@ static void drain_notices(kite__shard *sh) {
   }
 }
 
-static void drain_inbox(kite__shard *sh) {
+/* Returns whether it stopped at its budget (more may be waiting). */
+static bool drain_inbox(kite__shard *sh) {
   /* Clear the flag before reading, so a post racing with us wakes us. */
   atomic_store_explicit(&sh->wake_pending, 0, memory_order_release);
   kite__cmd *cmd;
-  for (int i = 0; i < INBOX_PER_WAKEUP && (cmd = kite__mpsc_pop(&sh->inbox)); i++)
+  for (int i = 0; i < INBOX_PER_WAKEUP; i++) {
+    if (!(cmd = kite__mpsc_pop(&sh->inbox)))
+      return false;
     kite__shard_run_command(sh, cmd);
+  }
+  return true;
 }
 
 static void flush_dirty(kite__shard *sh) {
@@ -477,8 +482,12 @@ void *kite__shard_main(void *arg) {
     uint64_t start_us = kite__now_us(); /* the iteration's one clock read */
     sh->now = (uint32_t)(start_us / 1000u);
     KITE__STAT_INC(sh, wakeups);
-    uint32_t served = 0; /* datagrams read, connection events */
+    uint32_t served = 0; /* datagrams read */
+    /* Whether more may be waiting than a hold would gather: a read filled
+     * a whole batch, a budget ran out, or TCP had events (its per-wake-up
+     * read budgets would turn a hold into a cap on a connection's rate). */
     sh->rx_full = false;
+    bool busy = false;
     for (int i = 0; i < n; i++) {
       switch (ev[i].data.u64) {
       case KITE__EV_UDP:
@@ -491,16 +500,16 @@ void *kite__shard_main(void *arg) {
         break;
       }
       case KITE__EV_LISTEN:
-        served++;
+        busy = true;
         if (sh->tcp_ls.fd >= 0)
           kite__tconn_accept_ready(sh);
         break;
       default:
-        served++;
+        busy = true;
         kite__tconn_ready(sh, ev[i].data.ptr, ev[i].events);
       }
     }
-    drain_inbox(sh);
+    busy |= drain_inbox(sh);
     drain_notices(sh);
     if (!sh->stop_seen && atomic_load_explicit(&srv->stopping, memory_order_acquire))
       begin_stop(sh);
@@ -520,7 +529,7 @@ void *kite__shard_main(void *arg) {
     if (sh->stop_seen && sh->nsessions == 0 && sh->nlinger == 0)
       break;
     if (kite__wake_hold(window_us, served, start_us, sh->io_last_us,
-                        sh->rx_full))
+                        busy || sh->rx_full))
       sh->hold_until_us = start_us + window_us;
     if (served)
       sh->io_last_us = start_us;

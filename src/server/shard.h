@@ -110,7 +110,7 @@ struct kite__shard {
   uint32_t logs_due_ms; /* the next look at what the ratelogs held back */
   /* Wake-up coalescing (server/wake.h, wake_coalesce_us). Owned by the
    * shard thread. */
-  uint64_t io_last_us;    /* start of the last iteration that served I/O */
+  uint64_t io_last_us;    /* start of the last iteration that read datagrams */
   uint64_t hold_until_us; /* sleep until then before the next epoll_wait
                              (0: no sleep) */
   bool rx_full; /* this iteration read a whole batch: more may be waiting */

@@ -5,15 +5,18 @@
  * on epoll again, so that what arrives meanwhile is served by one wake-up
  * (one epoll_wait, one recvmmsg, one sendmmsg) instead of one each.
  *
- * Dense means: the iteration served at least two datagrams or events (they
- * queued up while it was away), or it began less than a window after the
- * previous one that served any (wake-ups come faster than one a window).
+ * Dense means: the iteration read at least two datagrams (they queued up
+ * while it was away), or it began less than a window after the previous
+ * one that read any (wake-ups come faster than one a window).
  * A shard woken now and then for one datagram never holds: a sleep that
  * finds nothing to serve costs a wake-up of its own, so holding pays only
  * where more than one is expected within the window (docs/RUNTIME.md).
- * Nor does a shard that read a whole batch (64 datagrams) at once: it has
- * all the batching a read can give, more may be waiting already, and a
- * shard that is behind must not sleep.
+ * Nor does a shard that read a whole batch (64 datagrams) at once, ran
+ * out of a budget (its inbox's), or had TCP events: it has all the
+ * batching a read can give, more may be waiting already, a shard that is
+ * behind must not sleep, and TCP reads a bounded amount per connection
+ * and wake-up, so a hold there would cap a connection's rate. Holds are
+ * for datagrams.
  *
  * Pure, so that it is tested on a fake clock (tests/unit/server).
  */
@@ -24,10 +27,10 @@
 #include <stdint.h>
 
 /* Whether a shard should sleep until |start_us| + |window_us| before its
- * next epoll_wait: |served| is what the iteration begun at |start_us|
- * served (datagrams read, connection events), |prev_us| the start of the
- * last earlier iteration that served anything (0: none yet), |full|
- * whether one of its reads filled a whole batch. */
+ * next epoll_wait: |served| is how many datagrams the iteration begun at
+ * |start_us| read, |prev_us| the start of the last earlier iteration that
+ * read any (0: none yet), |full| whether more may be waiting than a hold
+ * would gather (see above). */
 static inline bool kite__wake_hold(uint32_t window_us, uint32_t served,
                                    uint64_t start_us, uint64_t prev_us,
                                    bool full) {

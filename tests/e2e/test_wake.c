@@ -4,7 +4,9 @@
  * timer), queues eight HELLOs meanwhile, then lets it go: the shard's next
  * read finds them all at once, which is dense traffic, so with a window
  * it holds its next read (wake_holds counts it) and with none it never
- * does. Either way every HELLO is answered.
+ * does. Either way every HELLO is answered. TCP events never make it hold
+ * (a hold would cap a connection's rate: TCP reads a bounded amount per
+ * wake-up), however many come at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,24 +18,28 @@
 
 #include "e2e_poll.h"
 #include "kcp_raw.h"
+#include "tcp_raw.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-enum { MSG_STALL = 1, HELLOS = 8 };
+enum { MSG_STALL = 1, MSG_ECHO = 2, HELLOS = 8 };
 
 static atomic_int stalled, released;
 
-/* Holds the shard until the test releases it (10 s at most). */
+/* Echoes; MSG_STALL first holds the shard until the test releases it
+ * (10 s at most). */
 static void on_message(kite_server *srv, kite_session_id id, uint16_t m,
                        const uint8_t *b, size_t n, void *u) {
   (void)u;
-  atomic_store(&stalled, 1);
-  uint64_t end = kite__now_us() + 10000000;
-  while (!atomic_load(&released) && kite__now_us() < end)
-    usleep(1000);
+  if (m == MSG_STALL) {
+    atomic_store(&stalled, 1);
+    uint64_t end = kite__now_us() + 10000000;
+    while (!atomic_load(&released) && kite__now_us() < end)
+      usleep(1000);
+  }
   kite_session_send(srv, id, m, b, n);
 }
 
@@ -118,10 +124,62 @@ static void no_window_no_hold(void **state) {
   assert_true(st.wakeups >= 2);
 }
 
+/* Two TCP connections' frames queue up while a third holds the shard:
+ * the iteration after serves both at once, and does not hold. */
+static void tcp_never_holds(void **state) {
+  (void)state;
+  atomic_store(&stalled, 0);
+  atomic_store(&released, 0);
+  kite_server_config cfg;
+  kite_server_config_init(&cfg);
+  cfg.udp_addr = "127.0.0.1:0";
+  cfg.tcp_addr = "127.0.0.1:0";
+  cfg.threads = 1;
+  cfg.wake_coalesce_us = 10000;
+  cfg.on_message = on_message;
+  cfg.log_level = KITE_LOG_ERROR;
+  kite_server *srv;
+  assert_int_equal(kite_server_create(&srv, &cfg), 0);
+  assert_int_equal(kite_server_start(srv), 0);
+  int port = kite_server_tcp_port(srv);
+  int fd[3];
+  kite__ctrl opened;
+  for (int i = 0; i < 3; i++) {
+    fd[i] = tcp_raw_connect(port, 5000, 0);
+    assert_true(fd[i] >= 0);
+    assert_true(tcp_raw_open(fd[i], &opened));
+  }
+  uint8_t f[KITE__FRAME_HDR + 4];
+  size_t n = tcp_raw_frame(f, MSG_STALL, 0, "stop", 4, false);
+  assert_true(tcp_raw_write(fd[0], f, n));
+  uint64_t end = kite__now_us() + 5000000;
+  while (!atomic_load(&stalled) && kite__now_us() < end)
+    usleep(1000);
+  assert_true(atomic_load(&stalled));
+  n = tcp_raw_frame(f, MSG_ECHO, 0, "echo", 4, false);
+  assert_true(tcp_raw_write(fd[1], f, n));
+  assert_true(tcp_raw_write(fd[2], f, n));
+  atomic_store(&released, 1);
+  for (int i = 0; i < 3; i++) {
+    kite__frame_hdr h;
+    uint8_t body[8];
+    assert_true(tcp_raw_read_frame(fd[i], &h, body, sizeof(body)));
+    assert_int_equal(h.msg_id, i == 0 ? MSG_STALL : MSG_ECHO);
+  }
+  kite_server_stats st;
+  kite_server_stats_get(srv, &st);
+  for (int i = 0; i < 3; i++)
+    close(fd[i]);
+  kite_server_destroy(srv);
+  assert_int_equal(st.wake_holds, 0);
+  assert_true(st.wakeups >= 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_batch_makes_the_shard_hold),
       cmocka_unit_test(no_window_no_hold),
+      cmocka_unit_test(tcp_never_holds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
