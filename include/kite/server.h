@@ -347,7 +347,7 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(dgrams_out_dropped, "datagrams the kernel refused to send")              \
   X(rx_overflows, "datagrams the kernel dropped: a shard's receive buffer was full") \
   X(wakeups, "shard loop iterations (epoll_wait calls)")                   \
-  X(wake_holds, "times a shard slept to serve more at once (wake_coalesce_us)") \
+  X(wake_holds, "times a shard held its next wait to serve more at once (wake_coalesce_us)") \
   X(retransmits, "KCP segments sent again")                                  \
   X(frames_in, "frames a handler or on_message took (after it returned)")    \
   X(frames_out, "frames queued by kite_session_send")                        \
