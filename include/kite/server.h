@@ -96,8 +96,10 @@ typedef struct kite_server_config {
                                during the sleep (a datagram, a send or a
                                worker's reply from another thread, a timer
                                due) is served up to this much later. A shard
-                               woken now and then for one datagram, or that
-                               read a full batch (64), never sleeps
+                               woken now and then for one datagram, that
+                               read a full batch (64), or that the kernel
+                               has been dropping datagrams for (as
+                               overload_refuse_ms), never sleeps
                                (docs/RUNTIME.md; counted wake_holds).
                                0..10000 (1000; 0: serve every wake-up at once) */
 

@@ -528,8 +528,9 @@ void *kite__shard_main(void *arg) {
     account_tx(sh, &sent, &dropped, &bytes);
     if (sh->stop_seen && sh->nsessions == 0 && sh->nlinger == 0)
       break;
+    /* Dropping datagrams (kite__shard_overloaded()): behind, so no sleep. */
     if (kite__wake_hold(window_us, served, start_us, sh->io_last_us,
-                        busy || sh->rx_full))
+                        busy || sh->rx_full || kite__shard_overloaded(sh)))
       sh->hold_until_us = start_us + window_us;
     if (served)
       sh->io_last_us = start_us;

@@ -12,7 +12,8 @@
  * finds nothing to serve costs a wake-up of its own, so holding pays only
  * where more than one is expected within the window (docs/RUNTIME.md).
  * Nor does a shard that read a whole batch (64 datagrams) at once, ran
- * out of a budget (its inbox's), or had TCP events: it has all the
+ * out of a budget (its inbox's), had TCP events, or saw the kernel drop
+ * its datagrams in the last overload_refuse_ms: it has all the
  * batching a read can give, more may be waiting already, a shard that is
  * behind must not sleep, and TCP reads a bounded amount per connection
  * and wake-up, so a hold there would cap a connection's rate. Holds are

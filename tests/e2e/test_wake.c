@@ -6,7 +6,8 @@
  * it holds its next read (wake_holds counts it) and with none it never
  * does. Either way every HELLO is answered. TCP events never make it hold
  * (a hold would cap a connection's rate: TCP reads a bounded amount per
- * wake-up), however many come at once.
+ * wake-up), however many come at once; nor does a shard the kernel has
+ * been dropping datagrams for (it is behind).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,11 +176,111 @@ static void tcp_never_holds(void **state) {
   assert_true(st.wakeups >= 2);
 }
 
+/* Has the shard run MSG_STALL for |fd| and wait in it. */
+static void stall_via(int fd) {
+  atomic_store(&stalled, 0);
+  atomic_store(&released, 0);
+  uint8_t f[KITE__FRAME_HDR + 4];
+  size_t n = tcp_raw_frame(f, MSG_STALL, 0, "stop", 4, false);
+  assert_true(tcp_raw_write(fd, f, n));
+  uint64_t end = kite__now_us() + 5000000;
+  while (!atomic_load(&stalled) && kite__now_us() < end)
+    usleep(1000);
+  assert_true(atomic_load(&stalled));
+}
+
+/* Lets the shard go and reads the stalled frame's echo. */
+static void release_via(int fd) {
+  atomic_store(&released, 1);
+  kite__frame_hdr h;
+  uint8_t body[8];
+  assert_true(tcp_raw_read_frame(fd, &h, body, sizeof(body)));
+  assert_int_equal(h.msg_id, MSG_STALL);
+}
+
+static void hellos(int raw, const kite__addr *to, uint8_t first, int count) {
+  for (int i = 0; i < count; i++) {
+    uint8_t nonce[8] = {5, (uint8_t)(first + i)};
+    kite__ctrl h = hello(nonce);
+    send_ctrl(raw, to, &h);
+  }
+  kite__ctrl ch;
+  for (int i = 0; i < count; i++)
+    assert_true(recv_ctrl(raw, KITE__CTRL_CHALLENGE, &ch, 5000));
+}
+
+/* The kernel drops datagrams while a TCP peer holds the shard (a tiny
+ * receive buffer, a flood). The drop count rides on the datagrams that
+ * come after (SO_RXQ_OVFL), so a second hold-up queues three HELLOs: read
+ * at once, they would be dense traffic, but a shard seen dropping is
+ * behind and does not hold. */
+static void dropping_never_holds(void **state) {
+  (void)state;
+  kite_server_config cfg;
+  kite_server_config_init(&cfg);
+  cfg.udp_addr = "127.0.0.1:0";
+  cfg.tcp_addr = "127.0.0.1:0";
+  cfg.threads = 1;
+  cfg.udp_rcvbuf = 4096; /* the kernel's least, about: a few datagrams */
+  cfg.wake_coalesce_us = 10000;
+  cfg.on_message = on_message;
+  cfg.log_level = KITE_LOG_ERROR;
+  kite_server *srv;
+  assert_int_equal(kite_server_create(&srv, &cfg), 0);
+  assert_int_equal(kite_server_start(srv), 0);
+  int fd = tcp_raw_connect(kite_server_tcp_port(srv), 5000, 0);
+  assert_true(fd >= 0);
+  kite__ctrl opened;
+  assert_true(tcp_raw_open(fd, &opened));
+  kite__addr to;
+  char addr[64];
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", kite_server_udp_port(srv));
+  assert_int_equal(kite__addr_parse(&to, addr), 0);
+  int raw = udp_socket();
+
+  stall_via(fd); /* the flood: most of it dropped */
+  uint8_t junk[512];
+  memset(junk, 0x33, sizeof(junk)); /* a conv of no session */
+  for (int i = 0; i < 200; i++)
+    send_raw(raw, &to, junk, sizeof(junk));
+  release_via(fd);
+  kite_server_stats st;
+  uint64_t end = kite__now_us() + 5000000;
+  do {
+    usleep(1000);
+    kite_server_stats_get(srv, &st);
+  } while (st.drop_unknown_conv == 0 && kite__now_us() < end);
+
+  stall_via(fd); /* whatever followed the flood's read has run */
+  kite_server_stats_get(srv, &st);
+  uint64_t holds = st.wake_holds;
+  for (int i = 0; i < 3; i++) { /* they carry the drop count */
+    uint8_t nonce[8] = {5, (uint8_t)i};
+    kite__ctrl h = hello(nonce);
+    send_ctrl(raw, &to, &h);
+  }
+  release_via(fd);
+  kite__ctrl ch;
+  for (int i = 0; i < 3; i++)
+    assert_true(recv_ctrl(raw, KITE__CTRL_CHALLENGE, &ch, 5000));
+  hellos(raw, &to, 3, 1); /* the iteration after theirs has run */
+  kite_server_stats_get(srv, &st);
+  print_message("rx_overflows %llu, wake_holds %llu then %llu\n",
+                (unsigned long long)st.rx_overflows, (unsigned long long)holds,
+                (unsigned long long)st.wake_holds);
+  close(raw);
+  close(fd);
+  kite_server_destroy(srv);
+  assert_true(st.rx_overflows >= 1);
+  assert_true(st.wake_holds == holds);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_batch_makes_the_shard_hold),
       cmocka_unit_test(no_window_no_hold),
       cmocka_unit_test(tcp_never_holds),
+      cmocka_unit_test(dropping_never_holds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
