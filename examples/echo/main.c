@@ -2,7 +2,8 @@
  * kite-echo: echoes every frame back to its session with the same msg_id.
  *
  *   kite-echo [--udp HOST:PORT] [--tcp HOST:PORT] [--threads N] [--max-sessions N]
- *             [--idle-timeout-ms N] [--no-steering] [--verbose]
+ *             [--idle-timeout-ms N] [--wake-coalesce-us N] [--no-steering]
+ *             [--verbose]
  *             [--workers N] [--worker-mode inline|hash|bind|dynamic]
  *             [--metrics HOST:PORT] [--tcp-per-addr N] [--tcp-per-prefix N]
  *             [--token-key FILE] [--protocol-id N] [--versions 1|2|1,2]
@@ -45,7 +46,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: kite-echo [--udp HOST:PORT] [--tcp HOST:PORT] [--threads N]\n"
           "                 [--max-sessions N]\n"
-          "                 [--idle-timeout-ms N] [--no-steering] [--verbose]\n"
+          "                 [--idle-timeout-ms N] [--wake-coalesce-us N]\n"
+          "                 [--no-steering] [--verbose]\n"
           "                 [--workers N] [--worker-mode inline|hash|bind|dynamic]\n"
           "                 [--metrics HOST:PORT] [--tcp-per-addr N]\n"
           "                 [--tcp-per-prefix N] [--http-root DIR]\n"
@@ -95,6 +97,9 @@ int main(int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--idle-timeout-ms")) {
       cfg.idle_timeout_ms = number(a, v);
+      i++;
+    } else if (!strcmp(a, "--wake-coalesce-us")) {
+      cfg.wake_coalesce_us = number(a, v);
       i++;
     } else if (!strcmp(a, "--workers")) {
       cfg.workers = (int)number(a, v);
@@ -182,9 +187,11 @@ int main(int argc, char **argv) {
   kite_server_stats_get(srv, &st);
   printf("kite-echo stopped (%s): sessions opened %" PRIu64 ", frames in %" PRIu64
          ", out %" PRIu64 ", datagrams in %" PRIu64 ", out %" PRIu64
-         ", tcp connections %" PRIu64 "\n",
+         ", tcp connections %" PRIu64 ", wake-ups %" PRIu64 " (held %" PRIu64
+         "), retransmits %" PRIu64 ", rx overflows %" PRIu64 "\n",
          sig == SIGINT ? "SIGINT" : "SIGTERM", st.sessions_opened, st.frames_in,
-         st.frames_out, st.dgrams_in, st.dgrams_out, st.tcp_accepted);
+         st.frames_out, st.dgrams_in, st.dgrams_out, st.tcp_accepted,
+         st.wakeups, st.wake_holds, st.retransmits, st.rx_overflows);
   kite_server_destroy(srv);
   return 0;
 }

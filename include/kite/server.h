@@ -117,6 +117,22 @@ typedef struct kite_server_config {
   uint32_t shard_segments_keep; /* KCP chunks a trim leaves a shard (256) */
   uint32_t shard_rings_keep;    /* KCP window rings likewise (64) */
   uint32_t malloc_trim_min;     /* bytes (4 MiB; 0: never call malloc_trim) */
+  uint32_t wake_coalesce_us; /* under dense traffic (a wake-up served two
+                               or more datagrams, or came within this long
+                               of the last), a shard sleeps until this long
+                               after its last wake-up began before it waits
+                               again, so that one wake-up serves all that
+                               arrived meanwhile: fewer wake-ups and system
+                               calls per message. The price: what arrives
+                               during the sleep (a datagram, a send or a
+                               worker's reply from another thread, a timer
+                               due) is served up to this much later. A shard
+                               woken now and then for one datagram, that
+                               read a full batch (64), or that the kernel
+                               has been dropping datagrams for (as
+                               overload_refuse_ms), never sleeps
+                               (docs/RUNTIME.md; counted wake_holds).
+                               0..10000 (1000; 0: serve every wake-up at once) */
 
   /* Sessions per source over UDP (docs/SECURITY.md): a CONNECT that would
    * pass one is refused with REJECT full and counted (reject_per_source,
@@ -391,6 +407,8 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(bytes_out, "UDP payload bytes sent")                                     \
   X(dgrams_out_dropped, "datagrams the kernel refused to send")              \
   X(rx_overflows, "datagrams the kernel dropped: a shard's receive buffer was full") \
+  X(wakeups, "shard loop iterations (epoll_wait calls)")                   \
+  X(wake_holds, "times a shard held its next wait to serve more at once (wake_coalesce_us)") \
   X(retransmits, "KCP segments sent again")                                  \
   X(frames_in, "frames a handler or on_message took (after it returned)")    \
   X(frames_out, "frames queued by kite_session_send")                        \

@@ -38,6 +38,7 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->shard_segments_keep = 256;
   cfg->shard_rings_keep = 64;
   cfg->malloc_trim_min = 4u << 20;
+  cfg->wake_coalesce_us = 1000;
   cfg->max_sessions_per_addr = 64;
   cfg->max_sessions_per_prefix = 256;
   cfg->max_halfopen_per_addr = 16;
@@ -84,6 +85,7 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK(c->udp_rcvbuf >= 4096 && c->udp_rcvbuf <= (1u << 30), "udp_rcvbuf");
   CHECK(c->udp_sndbuf >= 4096 && c->udp_sndbuf <= (1u << 30), "udp_sndbuf");
   CHECK(c->overload_refuse_ms <= 600000, "overload_refuse_ms");
+  CHECK(c->wake_coalesce_us <= 10000, "wake_coalesce_us");
   CHECK(c->inbox_max >= 16, "inbox_max");
   CHECK(c->trim_interval_ms == 0 ||
             (c->trim_interval_ms >= 10 && c->trim_interval_ms <= 3600000),

@@ -5,10 +5,13 @@
  * (a budget per wakeup, so timers and the inbox are never starved), runs
  * the commands other threads posted, fires due timers, then flushes every
  * session touched in the iteration (acks and replies together) and sends
- * the batch with sendmmsg.
+ * the batch with sendmmsg. Under dense traffic it then sleeps out the
+ * rest of a short window (wake_coalesce_us, server/wake.h) before it waits
+ * again, so that one wake-up serves many datagrams.
  */
 #include "server/server_internal.h"
 #include "server/session_v2.h"
+#include "server/wake.h"
 
 #include "base/clock.h"
 #include "base/time.h"
@@ -261,15 +264,19 @@ static void count_overflows(kite__shard *sh) {
   }
 }
 
-static void read_datagrams(kite__shard *sh) {
+/* Returns how many datagrams it read; sets sh->rx_full when a read filled
+ * a whole batch (more may be waiting). */
+static uint32_t read_datagrams(kite__shard *sh) {
+  uint32_t got = 0;
   for (int b = 0; b < RX_BATCHES_PER_WAKEUP; b++) {
     int err = 0;
     int n = kite__udp_recv(sh->fd, sh->rx, &err);
     if (n < 0) {
       kite__logf(&sh->srv->log, KITE_LOG_WARN, "shard %u: recvmmsg() failed: %s",
                  sh->index, strerror(err));
-      return;
+      return got;
     }
+    got += (uint32_t)n;
     if (sh->rx->drops != sh->rx_drops_seen) /* the kernel's running count */
       count_overflows(sh);
     for (int i = 0; i < n; i++) {
@@ -284,8 +291,10 @@ static void read_datagrams(kite__shard *sh) {
                            &sh->rx->local[i]);
     }
     if (n < KITE__UDP_BATCH)
-      return;
+      return got;
+    sh->rx_full = true;
   }
+  return got;
 }
 
 /* Gives back a reservation made by a sender on another thread, once the
@@ -391,12 +400,17 @@ static void drain_notices(kite__shard *sh) {
   }
 }
 
-static void drain_inbox(kite__shard *sh) {
+/* Returns whether it stopped at its budget (more may be waiting). */
+static bool drain_inbox(kite__shard *sh) {
   /* Clear the flag before reading, so a post racing with us wakes us. */
   atomic_store_explicit(&sh->wake_pending, 0, memory_order_release);
   kite__cmd *cmd;
-  for (int i = 0; i < INBOX_PER_WAKEUP && (cmd = kite__mpsc_pop(&sh->inbox)); i++)
+  for (int i = 0; i < INBOX_PER_WAKEUP; i++) {
+    if (!(cmd = kite__mpsc_pop(&sh->inbox)))
+      return false;
     kite__shard_run_command(sh, cmd);
+  }
+  return true;
 }
 
 static void flush_dirty(kite__shard *sh) {
@@ -441,13 +455,30 @@ static void account_tx(kite__shard *sh, uint64_t *sent, uint64_t *dropped,
   *bytes = sh->tx->bytes;
 }
 
+/* Dense traffic: sleeps out the rest of the window begun at the last
+ * wake-up (server/wake.h), so that one wake-up serves what arrives
+ * meanwhile. Inbox posts wait too, at most the window. */
+static void hold(kite__shard *sh) {
+  struct timespec until = {
+      .tv_sec = (time_t)(sh->hold_until_us / 1000000u),
+      .tv_nsec = (long)(sh->hold_until_us % 1000000u) * 1000,
+  };
+  sh->hold_until_us = 0;
+  KITE__STAT_INC(sh, wake_holds);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+    ;
+}
+
 void *kite__shard_main(void *arg) {
   kite__shard *sh = arg;
   kite_server *srv = sh->srv;
   current_shard = sh;
   uint64_t sent = 0, dropped = 0, bytes = 0;
   struct epoll_event ev[EVENTS_PER_WAIT];
+  uint32_t window_us = srv->cfg.wake_coalesce_us;
   for (;;) {
+    if (sh->hold_until_us)
+      hold(sh); /* the timeouts below are then late by the window at most */
     int timeout = sh->dirty ? 0 : kite__wheel_timeout_ms(&sh->wheel, sh->now, 1000);
     int game = kite__logic_shard_timeout_ms(srv->logic, sh->index, sh->now, 1000);
     int linger = kite__wheel_timeout_ms(&sh->linger_wheel, sh->now, 1000);
@@ -467,11 +498,19 @@ void *kite__shard_main(void *arg) {
     if (n < 0 && errno != EINTR)
       kite__logf(&srv->log, KITE_LOG_ERROR, "shard %u: epoll_wait() failed: %s",
                  sh->index, strerror(errno));
-    sh->now = kite__now_ms();
+    uint64_t start_us = kite__now_us(); /* the iteration's one clock read */
+    sh->now = (uint32_t)(start_us / 1000u);
+    KITE__STAT_INC(sh, wakeups);
+    uint32_t served = 0; /* datagrams read */
+    /* Whether more may be waiting than a hold would gather: a read filled
+     * a whole batch, a budget ran out, or TCP had events (its per-wake-up
+     * read budgets would turn a hold into a cap on a connection's rate). */
+    sh->rx_full = false;
+    bool busy = false;
     for (int i = 0; i < n; i++) {
       switch (ev[i].data.u64) {
       case KITE__EV_UDP:
-        read_datagrams(sh);
+        served += read_datagrams(sh);
         break;
       case KITE__EV_WAKE: {
         uint64_t v;
@@ -480,14 +519,16 @@ void *kite__shard_main(void *arg) {
         break;
       }
       case KITE__EV_LISTEN:
+        busy = true;
         if (sh->tcp_ls.fd >= 0)
           kite__tconn_accept_ready(sh);
         break;
       default:
+        busy = true;
         kite__tconn_ready(sh, ev[i].data.ptr, ev[i].events);
       }
     }
-    drain_inbox(sh);
+    busy |= drain_inbox(sh);
     drain_notices(sh);
     if (!sh->stop_seen && atomic_load_explicit(&srv->stopping, memory_order_acquire))
       begin_stop(sh);
@@ -512,6 +553,12 @@ void *kite__shard_main(void *arg) {
     account_tx(sh, &sent, &dropped, &bytes);
     if (sh->stop_seen && sh->nsessions == 0 && sh->nlinger == 0)
       break;
+    /* Dropping datagrams (kite__shard_overloaded()): behind, so no sleep. */
+    if (kite__wake_hold(window_us, served, start_us, sh->io_last_us,
+                        busy || sh->rx_full || kite__shard_overloaded(sh)))
+      sh->hold_until_us = start_us + window_us;
+    if (served)
+      sh->io_last_us = start_us;
   }
   current_shard = NULL;
   return NULL;

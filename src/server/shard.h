@@ -118,6 +118,12 @@ struct kite__shard {
    * shard held since the last one (a fall from it: memory was freed). */
   uint32_t trim_due_ms;
   uint32_t trim_sessions_peak;
+  /* Wake-up coalescing (server/wake.h, wake_coalesce_us). Owned by the
+   * shard thread. */
+  uint64_t io_last_us;    /* start of the last iteration that read datagrams */
+  uint64_t hold_until_us; /* sleep until then before the next epoll_wait
+                             (0: no sleep) */
+  bool rx_full; /* this iteration read a whole batch: more may be waiting */
 
   _Atomic uint64_t stats[KITE__ST_COUNT];
 };
