@@ -26,6 +26,7 @@
 #include "server/session.h"
 #include "server/closed.h"
 #include "server/srclimit.h"
+#include "server/upool.h"
 #include "server/tcp_conn.h"
 
 #include <pthread.h>
@@ -78,6 +79,8 @@ struct kite__shard {
   kite__session *dirty;
 
   kite__mpsc inbox;
+  kite__upool upool; /* unreliable messages from other threads (upool.h):
+                        any thread takes a slot, this shard gives it back */
   kite__mpsc notices; /* sessions its workers unblocked or finished */
   atomic_int wake_pending; /* an eventfd write is on its way */
 
