@@ -134,6 +134,11 @@ void kite__v2_path_timer(kite__session *s, uint32_t now_ms);
  * (the session is marked dirty, so that is the end of this batch). */
 int kite__v2_send_unreliable(kite__session *s, uint16_t msg_id,
                              unsigned flags, const void *body, size_t len);
+/* Takes |cost| bytes from the lane's budget (|rate| bytes a second, at
+ * most a second's worth kept), refilled for the ms since the last take;
+ * false, nothing taken, when they are not there. */
+bool kite__v2_budget_take(kite__v2sess *v, uint32_t now, uint64_t rate,
+                          size_t cost);
 /* Moves the waiting items into |out| (|room| bytes free) when they all
  * fit: the bytes written, else 0. */
 size_t kite__v2_lane_ride(kite__session *s, uint8_t *out, size_t room);

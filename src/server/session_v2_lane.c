@@ -27,11 +27,8 @@ static size_t lane_room(const kite__session *s) {
   return mtu - KITE__V2PKT_OVERHEAD;
 }
 
-/* Takes |cost| bytes from the session's budget, refilled for the time
- * since the last take; false when they are not there. */
-static bool budget_take(kite__session *s, kite__v2sess *v, size_t cost) {
-  uint64_t rate = s->shard->srv->cfg.unreliable_bytes_per_s;
-  uint32_t now = s->shard->now;
+bool kite__v2_budget_take(kite__v2sess *v, uint32_t now, uint64_t rate,
+                          size_t cost) {
   uint32_t dt = now - v->budget_ms;
   if (dt) {
     v->budget += (uint64_t)dt * rate / 1000;
@@ -57,7 +54,8 @@ int kite__v2_send_unreliable(kite__session *s, uint16_t msg_id,
     return 0;
   }
   size_t cost = KITE__V2ITEM_HDR + KITE__V2U_HDR + len;
-  if (!budget_take(s, v, cost)) {
+  if (!kite__v2_budget_take(v, sh->now, sh->srv->cfg.unreliable_bytes_per_s,
+                            cost)) {
     KITE__STAT_INC(sh, unreliable_drop_budget);
     return KITE_EFULL;
   }

@@ -145,6 +145,16 @@ static void connects_echoes_and_names_the_player(void **state) {
   assert_int_equal(f->p.pongs, 1);
   V2_EVENTUALLY(f->srv, st.v2_unreliable_pings == 1 && st.unreliable_in == 1 &&
                             st.v2_drop_unreliable == 0);
+  /* Sequenced, reordered on the way: 5 and 7 delivered, 6 after 7 and a
+   * copy of 5 dropped as stale, counted. */
+  static const uint16_t order[] = {5, 7, 6, 5};
+  for (int i = 0; i < 4; i++) {
+    n = kite__v2item_put_unreliable(items, sizeof(items), 0x11,
+                                    KITE__V2U_F_SEQ, order[i], "s", 1,
+                                    f->p.max_unreliable);
+    v2_send_items(&f->p, items, (size_t)n);
+  }
+  V2_EVENTUALLY(f->srv, st.unreliable_in == 3 && st.unreliable_drop_stale == 2);
 }
 
 /* Section 4's drops: each counted, never answered, the session intact. */
