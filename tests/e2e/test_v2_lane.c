@@ -26,6 +26,7 @@
 #define MSG 10      /* echoed on the lane by the server */
 #define MSG_REL 11  /* reliable: its flags must be 0 */
 #define MSG_SINK 12 /* counted, not echoed */
+#define MSG_BLOCK 13 /* holds its executor until the test releases it */
 
 static uint8_t key[KITE_TOKEN_KEY_BYTES];
 
@@ -85,6 +86,21 @@ static void on_sink(const kite_request *req) {
   atomic_fetch_add(&sink_in, 1);
 }
 
+/* MSG_BLOCK: its executor (a shard inline, a worker otherwise) waits for
+ * |release|, 20 s at most, so the test can fill what lies before it. */
+static _Atomic int blocked, release;
+static void on_block(const kite_request *req) {
+  (void)req;
+  atomic_store(&blocked, 1);
+  for (int i = 0; i < 20000 && !atomic_load(&release); i++) {
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  atomic_store(&blocked, 0);
+}
+
+static uint32_t opt_queue_max, opt_mailbox_depth;
+
 static kite_server *server(kite_worker_mode mode, uint32_t budget, bool tcp) {
   kite_server_config cfg;
   kite_server_config_init(&cfg);
@@ -102,11 +118,18 @@ static kite_server *server(kite_worker_mode mode, uint32_t budget, bool tcp) {
   cfg.on_connect = on_connect;
   if (budget)
     cfg.unreliable_bytes_per_s = budget;
+  if (opt_queue_max)
+    cfg.unreliable_queue_max = opt_queue_max;
+  if (opt_mailbox_depth)
+    cfg.mailbox_depth = opt_mailbox_depth;
   kite_server *srv;
   assert_int_equal(kite_server_create(&srv, &cfg), 0);
   assert_int_equal(kite_server_route(srv, MSG, on_lane, NULL), 0);
   assert_int_equal(kite_server_route(srv, MSG_REL, on_rel, NULL), 0);
   assert_int_equal(kite_server_route(srv, MSG_SINK, on_sink, NULL), 0);
+  assert_int_equal(kite_server_route(srv, MSG_BLOCK, on_block, NULL), 0);
+  atomic_store(&blocked, 0);
+  atomic_store(&release, 0);
   assert_int_equal(kite_server_start(srv), 0);
   atomic_store(&srv_seq_in, 0);
   atomic_store(&srv_unseq_in, 0);
@@ -386,6 +409,63 @@ static void v2_tcp_flag(void **state) {
   kite_server_destroy(srv);
 }
 
+/* unreliable_queue_max: with the session's shard held (inline, in a
+ * handler), another thread's sends take the shard's slots; the 17th of 16
+ * is KITE_EFULL, counted, and the 16 go once the shard runs again. */
+static void slots_bound_sends_from_other_threads(void **state) {
+  (void)state;
+  opt_queue_max = 16;
+  kite_server *srv = server(KITE_WORKERS_INLINE, 0, false);
+  opt_queue_max = 0;
+  seen e;
+  kite_client *c = client(&e);
+  kite_conn *conn = open_v2(c, &e, srv, false);
+  assert_int_equal(kite_conn_send(conn, MSG_BLOCK, NULL, 0), 0);
+  UNTIL(c, atomic_load(&blocked));
+  kite_session_id id = atomic_load(&srv_id);
+  uint8_t body[8] = {3};
+  for (int i = 0; i < 16; i++)
+    assert_int_equal(kite_session_send_unreliable(srv, id, MSG, body, 8, 0), 0);
+  assert_int_equal(kite_session_send_unreliable(srv, id, MSG, body, 8, 0),
+                   KITE_EFULL);
+  assert_int_equal(stats(srv).unreliable_queue_full, 1);
+  atomic_store(&release, 1);
+  UNTIL(c, e.lane_unseq == 16);
+  kite_client_destroy(c);
+  kite_server_destroy(srv);
+}
+
+/* A full mailbox drops unreliable messages, counted, and never pauses the
+ * session (no backpressure): with the worker held and a mailbox of 2 (the
+ * held message in it until it returns), of 10 unreliable messages at most
+ * 2 wait and the rest are dropped; a reliable one after them arrives. */
+static void full_mailbox_drops_without_backpressure(void **state) {
+  (void)state;
+  opt_mailbox_depth = 2;
+  kite_server *srv = server(KITE_WORKERS_HASH, 0, false);
+  opt_mailbox_depth = 0;
+  seen e;
+  kite_client *c = client(&e);
+  kite_conn *conn = open_v2(c, &e, srv, false);
+  assert_int_equal(kite_conn_send(conn, MSG_BLOCK, NULL, 0), 0);
+  UNTIL(c, atomic_load(&blocked));
+  uint8_t body[8] = {4};
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(kite_conn_send_unreliable(conn, MSG_SINK, body, 8, 0), 0);
+  UNTIL(c, stats(srv).unreliable_drop_mailbox +
+                   atomic_load(&sink_in) + 2 >= 10 &&
+               stats(srv).unreliable_drop_mailbox >= 8);
+  assert_int_equal(stats(srv).backpressure, 0);
+  atomic_store(&release, 1);
+  UNTIL(c, atomic_load(&sink_in) + stats(srv).unreliable_drop_mailbox == 10);
+  assert_int_equal(kite_conn_send(conn, MSG_REL, body, 4), 0);
+  UNTIL(c, atomic_load(&srv_rel_in) == 1);
+  assert_true(atomic_load(&sink_in) >= 1 && atomic_load(&sink_in) <= 2);
+  assert_int_equal(stats(srv).backpressure, 0);
+  kite_client_destroy(c);
+  kite_server_destroy(srv);
+}
+
 int main(void) {
   assert_int_equal(kite_token_key_new(key), 0);
   const struct CMUnitTest tests[] = {
@@ -393,6 +473,8 @@ int main(void) {
       cmocka_unit_test(both_ways_bind),    cmocka_unit_test(both_ways_dynamic),
       cmocka_unit_test(oversize_refused),  cmocka_unit_test(budget_enforced),
       cmocka_unit_test(v1_gets_it_reliably), cmocka_unit_test(v2_tcp_flag),
+      cmocka_unit_test(slots_bound_sends_from_other_threads),
+      cmocka_unit_test(full_mailbox_drops_without_backpressure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
