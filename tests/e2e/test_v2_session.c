@@ -55,6 +55,8 @@ static void on_message(kite_server *s, kite_session_id id, uint16_t m,
   (void)u;
   atomic_fetch_add(&messages, 1);
   kite_session_send(s, id, m, b, n);
+  if (m == 0x20) /* and on the lane: the two leave in one datagram */
+    kite_session_send_unreliable(s, id, m, b, n, KITE_UNRELIABLE_SEQUENCED);
 }
 
 typedef struct fixture {
@@ -155,6 +157,12 @@ static void connects_echoes_and_names_the_player(void **state) {
     v2_send_items(&f->p, items, (size_t)n);
   }
   V2_EVENTUALLY(f->srv, st.unreliable_in == 3 && st.unreliable_drop_stale == 2);
+  /* A handler's reply and its lane message, sent in one batch, share a
+   * datagram: the item rides KCP's output (section 5). */
+  v2_send_frame(&f->p, 0x20, "both", 4);
+  assert_int_equal(v2_expect_frames(&f->p, 0x20, "both", 4, 1, 5000), 1);
+  assert_int_equal(f->p.unreliable, 1);
+  assert_int_equal(f->p.shared, 1);
 }
 
 /* Section 4's drops: each counted, never answered, the session intact. */
