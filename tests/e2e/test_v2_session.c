@@ -364,6 +364,11 @@ static void an_unanswered_move_falls_back(void **state) {
   size_t len = v2_seal(&f->p, d, items, (size_t)n);
   v2_sendto(atk, &f->addr, d, len);
   V2_EVENTUALLY(f->srv, st.v2_migrations == 1);
+  /* Until validated, nothing unreliable goes to the new address. */
+  assert_int_equal(kite_session_send_unreliable(f->srv, atomic_load(&last_id),
+                                                0x30, "x", 1, 0),
+                   0);
+  V2_EVENTUALLY(f->srv, st.unreliable_drop_path == 1 && st.unreliable_out == 0);
   V2_EVENTUALLY(f->srv, st.v2_path_fallbacks == 1);
   f->p.answer_challenges = true;
   echo_works(f, "fell back");
