@@ -85,7 +85,7 @@ int kite__bcast_end(kite__bcast *b) {
     else if (kite__shard_post(sh, c))
       ;
     else if (b->unreliable) { /* its members miss this one, counted */
-      KITE__STAT_ADD(sh, unreliable_queue_full, c->count);
+      KITE__STAT_ADD_ANY(sh, unreliable_queue_full, c->count);
       kite__shared_frame_put(c->frame);
       free(c);
     } else

@@ -63,7 +63,7 @@ int kite_session_send_unreliable(kite_server *srv, kite_session_id id,
   if (!cmd || len > sh->upool.body_max) {
     if (cmd)
       kite__upool_give(&sh->upool, cmd);
-    KITE__STAT_INC(sh, unreliable_queue_full); /* any thread: a relaxed race */
+    KITE__STAT_ADD_ANY(sh, unreliable_queue_full, 1);
     return KITE_EFULL;
   }
   cmd->msg_id = msg_id;
@@ -74,7 +74,7 @@ int kite_session_send_unreliable(kite_server *srv, kite_session_id id,
     memcpy(cmd->data, body, len);
   if (!kite__shard_post(sh, cmd)) {
     kite__upool_give(&sh->upool, cmd);
-    KITE__STAT_INC(sh, unreliable_queue_full);
+    KITE__STAT_ADD_ANY(sh, unreliable_queue_full, 1);
     return KITE_EFULL;
   }
   return 0;

@@ -55,6 +55,11 @@ enum kite__stat {
                                              memory_order_relaxed) + (n),    \
                         memory_order_relaxed)
 #define KITE__STAT_INC(sh, name) KITE__STAT_ADD(sh, name, 1)
+/* A counter other threads bump (never the shard's plain store above):
+ * unreliable_queue_full, counted by the senders. */
+#define KITE__STAT_ADD_ANY(sh, name, n)                                      \
+  atomic_fetch_add_explicit(&(sh)->stats[KITE__ST_##name], (n),             \
+                            memory_order_relaxed)
 
 struct kite__shard {
   kite_server *srv;
