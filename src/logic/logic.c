@@ -308,8 +308,8 @@ void kite__logic_dispatch(kite__logic *lg, kite__lsess *ls, uint16_t msg_id,
   kite_session_id id = ls->id;
   kite__route *r = lg->routes && msg_id < 0xFF00 ? &lg->routes[msg_id] : NULL;
   if (r && r->fn) {
-    kite_request req = {lg->srv, id,     msg_id, body,
-                       len,     ls->user, r->user, flags};
+    kite_request req = {lg->srv, id, msg_id, body, len, ls->user, r->user,
+                        flags};
     r->fn(&req);
   } else if (cfg->on_message) {
     cfg->on_message(lg->srv, id, msg_id, body, len, cfg->user);
