@@ -333,8 +333,8 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
  * Returns 0, or
  *   KITE_EMSGSIZE   |len| above the session's max_unreliable (version 2:
  *                   what one datagram holds at its mtu, as its ACCEPT or
- *                   OPENED said; version 1: max_frame): nothing sent, ever
- *                   a silent drop;
+ *                   OPENED said; version 1: max_frame): nothing sent (never
+ *                   a silent drop);
  *   KITE_EINVAL     msg_id 0 or 0xFF00..0xFFFF, or an unknown flag;
  *   KITE_ENOTFOUND, KITE_ECLOSED as kite_session_send();
  *   KITE_EFULL      from another thread, the shard's unreliable slots (v2
