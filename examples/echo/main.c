@@ -42,6 +42,20 @@ static void on_message(kite_server *srv, kite_session_id id, uint16_t msg_id,
     kite_session_close(srv, id); /* it does not read its echoes: let it go */
 }
 
+/* Every application msg_id comes here: a reliable message is echoed on the
+ * stream, an unreliable one on the lane (same msg_id, sequenced when it
+ * came sequenced), so any v2 client can test the lane against kite-echo. */
+static void on_request(const kite_request *req) {
+  if (!(req->flags & KITE_REQ_UNRELIABLE)) {
+    on_message(req->srv, req->session, req->msg_id, req->body, req->len, NULL);
+    return;
+  }
+  unsigned f = req->flags & KITE_REQ_SEQUENCED ? KITE_UNRELIABLE_SEQUENCED : 0;
+  /* Over the session's budget or the shard's slots: lost, as on the wire. */
+  kite_session_send_unreliable(req->srv, req->session, req->msg_id, req->body,
+                               req->len, f);
+}
+
 static void usage(void) {
   fprintf(stderr,
           "usage: kite-echo [--udp HOST:PORT] [--tcp HOST:PORT] [--threads N]\n"
@@ -160,7 +174,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kite-echo: %s\n", kite_strerror(rc));
     return 1;
   }
-  if ((rc = kite_server_start(srv)) < 0) {
+  for (uint32_t m = 1; m < 0xFF00 && rc == 0; m++) /* see on_request */
+    rc = kite_server_route(srv, (uint16_t)m, on_request, NULL);
+  if (rc < 0 || (rc = kite_server_start(srv)) < 0) {
     fprintf(stderr, "kite-echo: %s\n", kite_strerror(rc));
     kite_server_destroy(srv);
     return 1;

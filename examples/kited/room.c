@@ -1,6 +1,6 @@
 /*
  * Rooms: join, leave, chat, movement, and the 20 Hz tick that moves the
- * players and broadcasts where they are. Everything here but
+ * players and broadcasts where they are (on the unreliable lane). Everything here but
  * room_find_or_create() and room_join()'s first half runs on the room's
  * executor (game.h).
  */
@@ -61,7 +61,15 @@ static void tick(kite_server *srv, kite_timer_id id, void *user) {
     demo_put_u16(e + 4, (uint16_t)p->x);
     demo_put_u16(e + 6, (uint16_t)p->y);
   }
-  kite_group_broadcast(rm->group, DEMO_STATE, out, 6 + rm->n * 8);
+  /* On the snapshot lane, sequenced: a lost STATE is not resent and holds
+   * no newer one back, and an older one never replaces a newer (v2 over
+   * UDP); v1 and WebSocket members get it as a reliable frame. A STATE
+   * too big for one datagram goes on the stream. */
+  size_t len = 6 + rm->n * 8;
+  if (kite_group_broadcast_unreliable(rm->group, DEMO_STATE, out, len,
+                                      KITE_UNRELIABLE_SEQUENCED) ==
+      KITE_EMSGSIZE)
+    kite_group_broadcast(rm->group, DEMO_STATE, out, len);
 }
 
 /* On the room's executor: the second half of a JOIN. */

@@ -143,6 +143,12 @@ typedef struct kite_client_config {
   void (*on_connect)(kite_conn *c, void *user);
   void (*on_message)(kite_conn *c, uint16_t msg_id, const uint8_t *body,
                      size_t len, void *user);
+  /* Messages of the unreliable lane (kite_conn_send_unreliable()): |flags|
+   * has KITE_UNRELIABLE_SEQUENCED when it came sequenced (no older one of
+   * its msg_id will follow it). NULL: they go to on_message like any, the
+   * lane untold. Version 1 has no lane: its frames all go to on_message. */
+  void (*on_unreliable)(kite_conn *c, uint16_t msg_id, unsigned flags,
+                        const uint8_t *body, size_t len, void *user);
   /* Exactly once per kite_client_connect() that returned 0. |c| is freed
    * when it returns. */
   void (*on_disconnect)(kite_conn *c, int reason, void *user);
@@ -266,8 +272,9 @@ int kite_client_connect_tcp(kite_client *c, const char *server_addr,
  * the accepted server's are dropped and counted (v2_* counters), never
  * acted on; over TCP a record that does not verify ends the session
  * (KITE_CLOSE_PROTOCOL, nothing more sent). kite_conn_get_stats() says
- * version 2. Unreliable messages (section 6) from the server are not
- * delivered yet (counted: v2_unreliable_dropped); the server's unreliable
+ * version 2. Unreliable messages (section 6) from the server go to
+ * on_unreliable (else on_message), a sequenced one older than the newest
+ * of its msg_id dropped (unreliable_drop_stale); the server's unreliable
  * pings are answered, its pongs timed.
  *
  * Returns 0, or, and then no callback runs:
@@ -341,6 +348,28 @@ int kite_client_timeout_ms(const kite_client *c);
 KITE_API
 int kite_conn_send(kite_conn *conn, uint16_t msg_id, const void *body,
                    size_t len);
+
+#ifndef KITE_UNRELIABLE_SEQUENCED
+#define KITE_UNRELIABLE_SEQUENCED 0x1u /* as server.h's */
+#endif
+
+/* Sends one message on the session's unreliable lane (PROTOCOL-v2.md
+ * section 6), |flags| KITE_UNRELIABLE_SEQUENCED or 0: never resent; a
+ * sequenced one that arrives after a newer one of its msg_id is dropped by
+ * the server. |body| is copied. By the session's wire:
+ *   version 2 over UDP  an UNRELIABLE item in a datagram of its own, sent
+ *                   now (with the current poll's batch), outside KCP's
+ *                   windows; the application paces it;
+ *   version 2 over TCP  a frame with the unreliable flag, in order;
+ *   version 1       an ordinary reliable frame (kite_conn_send()).
+ * Returns 0, or KITE_EINVAL (msg_id 0 or 0xFF00.., an unknown flag, NULL
+ * body with |len|), KITE_ESTATE (not open), KITE_EMSGSIZE (|len| above the
+ * server's max_unreliable from ACCEPT or OPENED; version 1: max_frame;
+ * nothing sent), or, for frames, kite_conn_send()'s. Callbacks may call
+ * it. kite.js carries the lane as frames over WebSocket (a later issue). */
+KITE_API
+int kite_conn_send_unreliable(kite_conn *conn, uint16_t msg_id,
+                              const void *body, size_t len, unsigned flags);
 
 /* Queues an extra ping now; its pong updates last_rtt_ms. Pings also go
  * out every ping_ms on their own. 0, KITE_ESTATE (not open), KITE_EFULL or
@@ -427,7 +456,11 @@ void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out);
   X(v2_items_skipped, "version 2: items of reserved types, or PATH items "  \
                       "in the wrong direction")                             \
   X(v2_unreliable_dropped, "version 2: unreliable messages not delivered "  \
-                           "(no lane API yet)")                             \
+                           "(kite's msg_ids)")                              \
+  X(unreliable_in, "version 2: unreliable messages delivered")              \
+  X(unreliable_out, "version 2: unreliable messages sent as items")         \
+  X(unreliable_drop_stale, "version 2: sequenced unreliable messages older " \
+                           "than the newest delivered")                     \
   X(v2_path_responses, "version 2: PATH_CHALLENGEs answered")
 
 typedef struct kite_client_stats {

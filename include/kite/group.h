@@ -61,6 +61,23 @@ KITE_API
 int kite_group_broadcast(kite_group *g, uint16_t msg_id, const void *body,
                          size_t len);
 
+/* Sends one message on every live member's unreliable lane
+ * (kite_session_send_unreliable(), |flags| KITE_UNRELIABLE_SEQUENCED or 0):
+ * the body is copied once and shared by the members' shards, each sealing
+ * it in its own datagram (v2 UDP), or queueing it as a frame (v2 TCP with
+ * the unreliable flag; version 1 reliably). Returns the number of members
+ * it was handed over for, or KITE_EINVAL (msg_id, flags), KITE_EMSGSIZE
+ * (|len| over what a datagram of the server's mtu holds, or max_frame),
+ * KITE_ENOMEM. Per member, nothing closes anyone: over its budget, its
+ * (lower) max_unreliable, or its full send queue, the member misses this
+ * one, counted (unreliable_drop_budget, unreliable_drop_size,
+ * unreliable_drop_queue); a shard whose inbox is full
+ * misses it, counted in unreliable_queue_full. */
+KITE_API
+int kite_group_broadcast_unreliable(kite_group *g, uint16_t msg_id,
+                                    const void *body, size_t len,
+                                    unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,6 +34,16 @@
  * stops draining that session's KCP queue (its window closes and the peer
  * slows down) instead of growing memory or stalling; kite_server_stats
  * counts it (backpressure).
+ * Unreliable messages (the snapshot lane, kite_session_send_unreliable()
+ * in server.h) reach the same handlers with req->flags saying
+ * KITE_REQ_UNRELIABLE (and KITE_REQ_SEQUENCED), through the same mailbox
+ * and in the same order with the session's other messages from the moment
+ * they are read, so one session's handlers still never run concurrently.
+ * A sequenced one older than the newest of its msg_id already delivered is
+ * dropped before the mailbox (unreliable_drop_stale), and one that finds
+ * the mailbox full is dropped (unreliable_drop_mailbox): the lane never
+ * holds the session back. The default handler (config on_message) gets
+ * them too, without the flags.
  *
  * After a close. One rule in every mode: once a session's close has taken
  * effect (the peer's CLOSE, an idle or dead link, a kick from any thread
@@ -95,7 +105,15 @@ typedef struct kite_request {
   size_t len;
   void *session_user; /* kite_session_set_user()'s pointer */
   void *user;         /* the pointer given with the route */
+  unsigned flags;     /* KITE_REQ_*: the lane it came on */
 } kite_request;
+
+/* kite_request.flags */
+#define KITE_REQ_UNRELIABLE 0x1u /* on the unreliable lane (a v2 UDP
+                                    UNRELIABLE item, or a v2 TCP frame with
+                                    the unreliable flag) */
+#define KITE_REQ_SEQUENCED 0x2u  /* unreliable and sequenced: no older one
+                                    of its msg_id comes after it */
 
 typedef void (*kite_handler_fn)(const kite_request *req);
 

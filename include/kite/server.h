@@ -215,6 +215,15 @@ typedef struct kite_server_config {
                                power of two, 2..4096 (256); a ring of as many
                                pointers per session that has had a frame */
   uint32_t mailbox_bytes;   /* frame bytes waiting per session for its worker (262144) */
+  uint32_t unreliable_bytes_per_s; /* the snapshot lane's budget per v2 UDP
+                               session: item bytes sent per second, one
+                               second's worth of burst; past it messages are
+                               dropped, counted (unreliable_drop_budget).
+                               1024..2^30 (262144) */
+  uint32_t unreliable_queue_max; /* per shard: unreliable messages on their
+                               way from other threads to v2 UDP sessions, in
+                               slots allocated once at create (0: 1024;
+                               16..65536). Full: KITE_EFULL, counted */
   kite_unrouted unrouted;   /* a frame no route takes (KITE_UNROUTED_DROP) */
   uint32_t timers_max;      /* game timers per shard or worker at once (16384;
                                bind, dynamic workers: 256) */
@@ -308,6 +317,52 @@ int kite_server_metrics_port(const kite_server *srv);
 KITE_API
 int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
                       const void *body, size_t len);
+
+/* kite_session_send_unreliable() and kite_group_broadcast_unreliable():
+ * sequenced, the receiver drops a message older than the newest of its
+ * msg_id it delivered (PROTOCOL-v2.md section 6). */
+#ifndef KITE_UNRELIABLE_SEQUENCED
+#define KITE_UNRELIABLE_SEQUENCED 0x1u /* as client.h's */
+#endif
+
+/* Sends one message on the session's unreliable lane (the snapshot lane:
+ * PROTOCOL-v2.md section 6): never resent, never held by KCP's windows;
+ * what is lost is lost, and a sequenced message (|flags|
+ * KITE_UNRELIABLE_SEQUENCED) that arrives after a newer one of its msg_id
+ * is dropped by the receiver. |body| is copied. Any thread, callbacks
+ * included, as kite_session_send(). By the session's wire:
+ *   version 2 over UDP  an UNRELIABLE item: it leaves with the next
+ *                   datagram to the session at the end of the current batch
+ *                   (beside KCP's acks and data when it fits), never waiting
+ *                   for KCP's interval. Each session has a budget,
+ *                   unreliable_bytes_per_s: past it the message is dropped
+ *                   and counted (unreliable_drop_budget), as it is while the
+ *                   session's new address is being validated
+ *                   (unreliable_drop_path). From another thread the message
+ *                   travels in one of the shard's unreliable_queue_max slots
+ *                   (no allocation).
+ *   version 2 over TCP or WebSocket  a frame with the unreliable flag (bit
+ *                   2), in order with the rest; nothing is stale on an
+ *                   ordered stream, so no sequencing is sent.
+ *   version 1       an ordinary reliable frame (version 1 has no lane), with
+ *                   kite_session_send()'s queue rules.
+ * Returns 0, or
+ *   KITE_EMSGSIZE   |len| above the session's max_unreliable (version 2:
+ *                   what one datagram holds at its mtu, as its ACCEPT or
+ *                   OPENED said; version 1: max_frame): nothing sent (never
+ *                   a silent drop);
+ *   KITE_EINVAL     msg_id 0 or 0xFF00..0xFFFF, or an unknown flag;
+ *   KITE_ENOTFOUND, KITE_ECLOSED as kite_session_send();
+ *   KITE_EFULL      from another thread, the shard's unreliable slots (v2
+ *                   UDP) or the session's send queue (else) are full; from
+ *                   the session's own shard, the budget dropped it (v2 UDP)
+ *                   or the send queue is full. Counted; retry next tick.
+ * A message accepted (0) may still be dropped on the way (budget, a close),
+ * counted, as the network may drop it. */
+KITE_API
+int kite_session_send_unreliable(kite_server *srv, kite_session_id id,
+                                 uint16_t msg_id, const void *body, size_t len,
+                                 unsigned flags);
 
 /* Closes a session (reason 4, kicked), after what was sent to it before
  * (ENet's disconnect_later). Frames sent after the call are never
@@ -445,7 +500,24 @@ int kite_session_get_info(kite_server *srv, kite_session_id id,
   X(v2_drop_items,                                                         \
     "protected datagrams with a malformed item (the session closed)")      \
   X(v2_items_skipped, "items of reserved types or from the wrong side, skipped") \
-  X(v2_drop_unreliable, "unreliable messages dropped (no lane yet, or held back)") \
+  X(v2_drop_unreliable,                                                    \
+    "unreliable messages from peers dropped: kite's msg_ids, or the session closed") \
+  X(unreliable_out, "unreliable messages sent as UNRELIABLE items")         \
+  X(unreliable_in, "unreliable messages handed to the handlers")           \
+  X(unreliable_drop_budget,                                                \
+    "unreliable messages dropped over a session's unreliable_bytes_per_s") \
+  X(unreliable_drop_path,                                                  \
+    "unreliable messages dropped while a new address is validated")        \
+  X(unreliable_drop_stale,                                                 \
+    "sequenced unreliable messages older than the newest delivered")       \
+  X(unreliable_drop_mailbox,                                               \
+    "unreliable messages dropped over a full mailbox (no backpressure)")   \
+  X(unreliable_drop_size,                                                  \
+    "unreliable broadcasts over a member's max_unreliable, not sent to it") \
+  X(unreliable_drop_queue,                                                 \
+    "unreliable broadcasts to a member with a full send queue (v1, TCP)")   \
+  X(unreliable_queue_full,                                                 \
+    "unreliable sends refused: the shard's unreliable_queue_max was full")  \
   X(v2_unreliable_pings, "unreliable pings answered")                      \
   X(v2_migrations, "sessions whose peer address moved")                    \
   X(v2_path_challenges, "PATH_CHALLENGE items sent")                       \

@@ -295,6 +295,39 @@ int kite_conn_send(kite_conn *conn, uint16_t msg_id, const void *body,
   return rc;
 }
 
+int kite_conn_send_unreliable(kite_conn *conn, uint16_t msg_id,
+                              const void *body, size_t len, unsigned flags) {
+  if (!conn || (len && !body) || (flags & ~KITE_UNRELIABLE_SEQUENCED))
+    return KITE_EINVAL;
+  if (conn->state != KITE__CONN_OPEN)
+    return KITE_ESTATE;
+  if (msg_id == KITE__MSG_PING || msg_id >= KITE__MSG_RESERVED_MIN)
+    return KITE_EINVAL;
+  if (!conn->v2) /* version 1: no lane, a reliable frame */
+    return kite_conn_send(conn, msg_id, body, len);
+  if (len > conn->v2->max_unreliable || len > conn->max_frame)
+    return KITE_EMSGSIZE;
+  kite_client *cli = conn->cli;
+  if (conn->tp != &kite__cli_v2udp_transport) {
+    int rc = kite__cli_frames_send(conn, msg_id, KITE__FRAME_F_UNRELIABLE,
+                                   body, len);
+    if (rc == 0) {
+      conn->frames_out++;
+      cli->stats.frames_out++;
+    }
+    return rc;
+  }
+  kite__cli_time(cli);
+  int rc = kite__cli_v2dg_send_unreliable(conn, msg_id, flags, body, len);
+  if (rc == 0) {
+    conn->frames_out++;
+    cli->stats.frames_out++;
+    if (!cli->in_poll) /* sent now, not with the next poll's batch */
+      kite__udp_tx_flush(cli->tx);
+  }
+  return rc;
+}
+
 int kite_conn_ping(kite_conn *conn) {
   if (!conn)
     return KITE_EINVAL;

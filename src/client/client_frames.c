@@ -109,12 +109,30 @@ static int on_frame(void *user, const kite__frame_hdr *h, const uint8_t *body) {
     cli->stats.drop_reserved++; /* none other defined in version 1 */
     return 0;
   }
+  if (conn->v2 && (h->flags & KITE__FRAME_F_UNRELIABLE)) {
+    /* Version 2's unreliable flag (TCP; a KCP receiver alike). */
+    kite__cli_deliver_unreliable(conn, h->msg_id, 0, body, h->len);
+    return conn->state == KITE__CONN_OPEN ? 0 : 1;
+  }
   conn->frames_in++;
   cli->stats.frames_in++;
   if (cli->cfg.on_message)
     cli->cfg.on_message(conn, h->msg_id, body, h->len, cli->cfg.user);
   /* Closed by the callback: stop here, the rest of the stream is moot. */
   return conn->state == KITE__CONN_OPEN ? 0 : 1;
+}
+
+void kite__cli_deliver_unreliable(kite_conn *conn, uint16_t msg_id,
+                                  unsigned flags, const uint8_t *body,
+                                  size_t len) {
+  kite_client *cli = conn->cli;
+  conn->frames_in++;
+  cli->stats.frames_in++;
+  cli->stats.unreliable_in++;
+  if (cli->cfg.on_unreliable)
+    cli->cfg.on_unreliable(conn, msg_id, flags, body, len, cli->cfg.user);
+  else if (cli->cfg.on_message)
+    cli->cfg.on_message(conn, msg_id, body, len, cli->cfg.user);
 }
 
 size_t kite__cli_frames_feed(kite_conn *conn, const uint8_t *p, size_t n) {

@@ -59,6 +59,7 @@
 #include "proto/v2ctl.h"
 #include "proto/v2pkt.h"
 #include "proto/v2rec.h"
+#include "proto/v2seq.h"
 #include "proto/v2tok.h"
 
 #include <stdbool.h>
@@ -143,6 +144,8 @@ typedef struct kite__cli_v2 {
   uint16_t max_unreliable;
   bool done;              /* CLOSE sent (or numbers ran out): nothing more */
   bool rd_live;           /* TCP: |rd| initialised */
+  kite__v2seq seq_in;     /* UDP: the server's sequenced messages */
+  kite__v2seq seq_out;    /* UDP: ours, the last seq per msg_id */
   kite__v2rec_reader rd;  /* TCP: the server's records */
 } kite__cli_v2;
 
@@ -461,6 +464,18 @@ void kite__cli_v2_free(kite_conn *conn);
  * first ping, on_connect. */
 void kite__cli_v2dg_open(kite_conn *conn, int i, const kite__v2accept *a,
                          const uint8_t accept_nonce[8]);
+
+/* ---- the unreliable lane ---- */
+/* client_frames.c: an unreliable message for the application (|flags|
+ * KITE_UNRELIABLE_SEQUENCED or 0): on_unreliable, else on_message. */
+void kite__cli_deliver_unreliable(kite_conn *conn, uint16_t msg_id,
+                                  unsigned flags, const uint8_t *body,
+                                  size_t len);
+/* client_v2dg.c: one UNRELIABLE item in a datagram of its own, now. 0 or
+ * KITE_ESTATE (the session sent its CLOSE). */
+int kite__cli_v2dg_send_unreliable(kite_conn *conn, uint16_t msg_id,
+                                   unsigned flags, const void *body,
+                                   size_t len);
 
 /* ---- client_v2tcp.c ---- */
 

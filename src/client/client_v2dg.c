@@ -91,6 +91,8 @@ void kite__cli_v2dg_open(kite_conn *conn, int i, const kite__v2accept *a,
   v2->max_unreliable = a->max_unreliable;
   kite__replay_init(&v2->win);
   v2->pn.next = 0;
+  kite__v2seq_init(&v2->seq_in);
+  kite__v2seq_init(&v2->seq_out);
   if (kite__cli_kcp_start(conn, a->mtu - KITE__V2PKT_MIN, a->rcv_wnd,
                           &v2_ops) < 0)
     return;
@@ -104,11 +106,24 @@ static void protocol_error(kite_conn *conn, const char *why) {
 }
 
 /* An UNRELIABLE item: the server's pings answered on the same lane, its
- * pongs timed; messages wait for the lane's API (counted). */
+ * pongs timed; messages to the application, a sequenced one only when it
+ * is newer than the newest of its msg_id (section 6). */
 static void on_unreliable(kite_conn *conn, const kite__v2item *it) {
   kite_client *cli = conn->cli;
+  if (it->msg_id >= KITE__MSG_RESERVED_MIN) {
+    cli->stats.v2_unreliable_dropped++; /* none defined */
+    return;
+  }
   if (it->msg_id != KITE__MSG_PING) {
-    cli->stats.v2_unreliable_dropped++;
+    unsigned f = 0;
+    if (it->flags & KITE__V2U_F_SEQ) {
+      if (!kite__v2seq_accept(&conn->v2->seq_in, it->msg_id, it->seq)) {
+        cli->stats.unreliable_drop_stale++;
+        return;
+      }
+      f = KITE_UNRELIABLE_SEQUENCED;
+    }
+    kite__cli_deliver_unreliable(conn, it->msg_id, f, it->body, it->body_len);
     return;
   }
   if (it->flags & KITE__V2U_F_PONG) {
@@ -124,6 +139,29 @@ static void on_unreliable(kite_conn *conn, const kite__v2item *it) {
     send_items(conn, (size_t)n, false);
     cli->stats.pongs_sent++;
   }
+}
+
+int kite__cli_v2dg_send_unreliable(kite_conn *conn, uint16_t msg_id,
+                                   unsigned flags, const void *body,
+                                   size_t len) {
+  kite_client *cli = conn->cli;
+  kite__cli_v2 *v2 = conn->v2;
+  if (v2->done)
+    return KITE_ESTATE;
+  uint8_t f = 0;
+  uint16_t seq = 0;
+  if (flags & KITE_UNRELIABLE_SEQUENCED) {
+    f = KITE__V2U_F_SEQ;
+    seq = kite__v2seq_next(&v2->seq_out, msg_id);
+  }
+  int n = kite__v2item_put_unreliable(
+      cli->v2_out + ITEMS_AT, sizeof(cli->v2_out) - KITE__V2PKT_OVERHEAD,
+      msg_id, f, seq, body, len, v2->max_unreliable);
+  if (n < 0)
+    return n;
+  send_items(conn, (size_t)n, false);
+  cli->stats.unreliable_out++;
+  return 0;
 }
 
 static void on_challenge(kite_conn *conn, const uint8_t *data) {

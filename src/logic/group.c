@@ -116,3 +116,18 @@ int kite_group_broadcast(kite_group *g, uint16_t msg_id, const void *body,
   pthread_mutex_unlock(&g->lock);
   return kite__bcast_end(&b); /* outside the lock: it may run callbacks */
 }
+
+int kite_group_broadcast_unreliable(kite_group *g, uint16_t msg_id,
+                                    const void *body, size_t len,
+                                    unsigned flags) {
+  kite__bcast b;
+  int rc = kite__ubcast_begin(&b, g->srv, msg_id, body, len, flags);
+  if (rc < 0)
+    return rc;
+  pthread_mutex_lock(&g->lock);
+  prune(g);
+  for (size_t i = 0; i < g->n; i++)
+    kite__ubcast_add(&b, g->ids[i], g->n);
+  pthread_mutex_unlock(&g->lock);
+  return kite__bcast_end(&b);
+}

@@ -256,15 +256,23 @@ void kite__logic_open(kite__logic *lg, kite__lsess *ls, kite_session_id id) {
 }
 
 bool kite__logic_deliver(kite__logic *lg, kite__lsess *ls, uint16_t msg_id,
-                         const uint8_t *body, uint32_t len) {
+                         unsigned flags, const uint8_t *body, uint32_t len) {
   if (lg->mode == KITE_WORKERS_INLINE) {
-    kite__logic_dispatch(lg, ls, msg_id, body, len);
+    kite__logic_dispatch(lg, ls, msg_id, flags, body, len);
     _Atomic uint64_t *n = &lg->shard_handled[ls->shard]; /* the shard's own */
     atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return true;
   }
   uint32_t depth = lg->cfg->mailbox_depth, max = lg->cfg->mailbox_bytes;
+  if (flags & KITE_REQ_UNRELIABLE) {
+    /* Never backpressure: full, it is the caller's to drop. */
+    if (!kite__mailbox_push_flags(&ls->mb, msg_id, (uint8_t)flags, body, len,
+                                  depth, max))
+      return false;
+    kite__logic_schedule(lg, ls);
+    return true;
+  }
   if (!kite__mailbox_push(&ls->mb, msg_id, body, len, depth, max)) {
     /* Full. Say so, then look again: the worker may have made room just
      * before seeing the flag (it checks the flag after making room, so one
@@ -295,12 +303,13 @@ bool kite__logic_close(kite__logic *lg, kite__lsess *ls, uint8_t reason) {
 }
 
 void kite__logic_dispatch(kite__logic *lg, kite__lsess *ls, uint16_t msg_id,
-                          const uint8_t *body, size_t len) {
+                          unsigned flags, const uint8_t *body, size_t len) {
   const kite_server_config *cfg = lg->cfg;
   kite_session_id id = ls->id;
   kite__route *r = lg->routes && msg_id < 0xFF00 ? &lg->routes[msg_id] : NULL;
   if (r && r->fn) {
-    kite_request req = {lg->srv, id, msg_id, body, len, ls->user, r->user};
+    kite_request req = {lg->srv, id, msg_id, body, len, ls->user, r->user,
+                        flags};
     r->fn(&req);
   } else if (cfg->on_message) {
     cfg->on_message(lg->srv, id, msg_id, body, len, cfg->user);

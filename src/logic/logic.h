@@ -67,10 +67,13 @@ void kite__logic_unbind(kite__logic *lg, kite__lsess *ls);
 
 /* The session |id| opened: on_connect now (inline) or on its worker. */
 void kite__logic_open(kite__logic *lg, kite__lsess *ls, kite_session_id id);
-/* A frame for the application. false: the mailbox is full (worker modes);
- * the shard stops reading the session until the worker's notice. */
+/* A frame for the application (|flags| KITE_REQ_*, its handler's
+ * req->flags). false: the mailbox is full (worker modes); for a reliable
+ * frame the shard stops reading the session until the worker's notice;
+ * an unreliable one (KITE_REQ_UNRELIABLE) is dropped by the caller, and
+ * the mailbox is not marked blocked for it (no notice is owed). */
 bool kite__logic_deliver(kite__logic *lg, kite__lsess *ls, uint16_t msg_id,
-                         const uint8_t *body, uint32_t len);
+                         unsigned flags, const uint8_t *body, uint32_t len);
 /* The opened session closed with |reason|. true: on_disconnect ran
  * (inline) and the slot may be freed now. false: its worker drops what
  * waits and runs on_disconnect; its notice then says the slot may go. */

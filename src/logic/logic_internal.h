@@ -99,7 +99,7 @@ static inline kite__lsess *kite__lsess_of(kite__mailbox *mb) {
 /* Runs one frame's handler (route, else on_message, else the unrouted
  * policy) on the calling executor. */
 void kite__logic_dispatch(kite__logic *lg, kite__lsess *ls, uint16_t msg_id,
-                          const uint8_t *body, size_t len);
+                          unsigned flags, const uint8_t *body, size_t len);
 /* true when the calling thread is |ls|'s executor right now. */
 bool kite__logic_on_executor(const kite__logic *lg, const kite__lsess *ls);
 /* Queues the session on its worker unless it is queued or running. */

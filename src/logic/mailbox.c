@@ -26,6 +26,12 @@ void kite__mailbox_clear(kite__mailbox *mb) {
 
 bool kite__mailbox_push(kite__mailbox *mb, uint16_t msg_id, const void *body,
                         uint32_t len, uint32_t depth, uint32_t max_bytes) {
+  return kite__mailbox_push_flags(mb, msg_id, 0, body, len, depth, max_bytes);
+}
+
+bool kite__mailbox_push_flags(kite__mailbox *mb, uint16_t msg_id,
+                              uint8_t flags, const void *body, uint32_t len,
+                              uint32_t depth, uint32_t max_bytes) {
   uint32_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
   uint32_t tail = atomic_load(&mb->tail);
   if (mb->ring)
@@ -47,6 +53,7 @@ bool kite__mailbox_push(kite__mailbox *mb, uint16_t msg_id, const void *body,
     return false;
   m->len = len;
   m->msg_id = msg_id;
+  m->flags = flags;
   if (len)
     memcpy(m->data, body, len);
   atomic_fetch_add_explicit(&mb->bytes, len, memory_order_relaxed);

@@ -37,6 +37,7 @@ enum {
 typedef struct kite__msg {
   uint32_t len;
   uint16_t msg_id;
+  uint8_t flags; /* KITE_REQ_*: the lane it came on */
   uint8_t data[];
 } kite__msg;
 
@@ -65,6 +66,10 @@ void kite__mailbox_clear(kite__mailbox *mb);
  * of two, the same on every call until kite__mailbox_clear(). */
 bool kite__mailbox_push(kite__mailbox *mb, uint16_t msg_id, const void *body,
                         uint32_t len, uint32_t depth, uint32_t max_bytes);
+/* The same, the message carrying |flags| (KITE_REQ_*) to its handler. */
+bool kite__mailbox_push_flags(kite__mailbox *mb, uint16_t msg_id,
+                              uint8_t flags, const void *body, uint32_t len,
+                              uint32_t depth, uint32_t max_bytes);
 
 /* Consumer: the next message, or NULL; free it with kite__mailbox_done(). */
 kite__msg *kite__mailbox_peek(kite__mailbox *mb);

@@ -99,7 +99,7 @@ static bool run_turn(kite__worker *w, kite__mailbox *mb) {
   for (; n < MESSAGES_PER_TURN && !moved(w, mb) &&
          !(kite__mailbox_flags(mb) & closing) && (m = kite__mailbox_peek(mb));
        n++) {
-    kite__logic_dispatch(lg, ls, m->msg_id, m->data, m->len);
+    kite__logic_dispatch(lg, ls, m->msg_id, m->flags, m->data, m->len);
     kite__mailbox_done(mb, m);
   }
   if (n) { /* the worker's own counter: a plain load and store */

@@ -34,4 +34,11 @@ void kite__v2seq_init(kite__v2seq *s);
  * (and recorded as the newest), false when it is stale or a repeat. */
 bool kite__v2seq_accept(kite__v2seq *s, uint16_t msg_id, uint16_t seq);
 
+/* The sender's side, on a kite__v2seq of its own: the seq of the next
+ * sequenced message of |msg_id| (0 for its first, then +1, 65535 wrapping
+ * to 0). The same 64 slots, most recently used first; a msg_id forgotten
+ * (counted in |forgotten|) starts again at 0, which its receiver drops
+ * until it passes the newest it had, unless it forgot it too. */
+uint16_t kite__v2seq_next(kite__v2seq *s, uint16_t msg_id);
+
 #endif

@@ -82,7 +82,13 @@ int kite__bcast_end(kite__bcast *b) {
     kite__shard *sh = &srv->shards[i];
     if (kite__shard_current() == sh)
       kite__shard_run_command(sh, c); /* we are that shard: no hand-over */
-    else if (!kite__shard_post(sh, c))
+    else if (kite__shard_post(sh, c))
+      ;
+    else if (b->unreliable) { /* its members miss this one, counted */
+      KITE__STAT_ADD_ANY(sh, unreliable_queue_full, c->count);
+      kite__shared_frame_put(c->frame);
+      free(c);
+    } else
       kite__shard_run_abandoned(sh, c); /* counted as inbox_full */
   }
   kite__shared_frame_put(b->frame);

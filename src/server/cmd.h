@@ -35,6 +35,10 @@ enum kite__cmd_type {
   KITE__CMD_CLOSE,   /* kite_session_close() from another thread */
   KITE__CMD_DGRAM,   /* a datagram that reached the wrong shard */
   KITE__CMD_CONNECT, /* a CONNECT whose owner is this shard */
+  KITE__CMD_UNRELIABLE, /* an unreliable message from another thread, in
+                           one of the shard's slots (upool.h), not malloc'd */
+  KITE__CMD_UBROADCAST, /* an unreliable broadcast: a shared body for
+                           |count| sessions (ids in data) */
 };
 
 typedef struct kite__cmd {
@@ -42,11 +46,13 @@ typedef struct kite__cmd {
   uint8_t fresh;  /* CONNECT: the cookie is within its lifetime */
   uint8_t reason; /* CLOSE: why */
   uint16_t msg_id;
+  uint16_t fflags; /* SEND: the frame's flags; UNRELIABLE, UBROADCAST:
+                      KITE_UNRELIABLE_* */
   uint32_t len;  /* bytes in data */
   uint32_t segs; /* SEND: segments reserved in the session's pending */
   kite_session_id id;
-  kite__shared_frame *frame; /* BROADCAST */
-  uint32_t count;            /* BROADCAST: ids in data */
+  kite__shared_frame *frame; /* BROADCAST; UBROADCAST: the body alone */
+  uint32_t count;            /* BROADCAST, UBROADCAST: ids in data */
   kite__addr from;
   kite__local local;
   kite__ctrl ctrl;

@@ -54,6 +54,8 @@ void kite_server_config_init(kite_server_config *cfg) {
   cfg->ws_max_message = 262144;
   cfg->mailbox_depth = 256;
   cfg->mailbox_bytes = 262144;
+  cfg->unreliable_bytes_per_s = 262144;
+  cfg->unreliable_queue_max = 1024;
   cfg->timers_max = 16384;
   cfg->log_level = KITE_LOG_INFO;
 }
@@ -111,6 +113,12 @@ int kite__server_config_check(const kite_server_config *c, kite__log *log) {
   CHECK(!v2 || c->mtu >= 576, "mtu (version 2 needs 576 at least)");
   CHECK(c->token_record_max >= 1 && c->token_record_max <= (1u << 24),
         "token_record_max");
+  CHECK(c->unreliable_bytes_per_s >= 1024 &&
+            c->unreliable_bytes_per_s <= (1u << 30),
+        "unreliable_bytes_per_s");
+  CHECK(c->unreliable_queue_max == 0 ||
+            (c->unreliable_queue_max >= 16 && c->unreliable_queue_max <= 65536),
+        "unreliable_queue_max");
   const char *logic_field = kite__logic_config_bad(c); /* the layer's own */
   CHECK(!logic_field, logic_field);
   /* A frame must fit the peer's receive window whole, or it never arrives

@@ -32,6 +32,8 @@ typedef struct kite__bcast {
   uint32_t segs;   /* send-queue room each member needs */
   size_t cap;      /* ids a shard's command holds: the members' count */
   int queued;      /* members the frame was queued for */
+  bool unreliable; /* kite__ubcast_begin's: the body alone, no room reserved */
+  uint16_t msg_id, uflags; /* unreliable: the message's */
   struct kite__cmd *cmds[KITE__PORT_SHARDS_MAX];
 } kite__bcast;
 
@@ -43,6 +45,14 @@ int kite__bcast_begin(kite__bcast *b, kite_server *srv, uint16_t msg_id,
  * room reserved in its send queue, or, with none, it is closed as a slow
  * peer. false: the id is stale, or it got no room. */
 bool kite__bcast_add(kite__bcast *b, kite_session_id id, size_t members);
+/* The unreliable lane's broadcast (kite_group_broadcast_unreliable()): the
+ * body copied once, |flags| KITE_UNRELIABLE_*; then add each member (no
+ * room is reserved, no one is closed) and end as above. begin returns 0,
+ * KITE_EINVAL, KITE_EMSGSIZE (over what a datagram of the server's mtu
+ * holds) or KITE_ENOMEM. */
+int kite__ubcast_begin(kite__bcast *b, kite_server *srv, uint16_t msg_id,
+                       const void *body, size_t len, unsigned flags);
+bool kite__ubcast_add(kite__bcast *b, kite_session_id id, size_t members);
 /* Hands each shard its command (runs it, on the caller's own shard).
  * Returns how many members it was queued for. */
 int kite__bcast_end(kite__bcast *b);

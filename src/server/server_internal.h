@@ -85,6 +85,20 @@ int kite__server_open_sockets(kite_server *srv);
 void kite__server_close_sockets(kite_server *srv);
 void kite__server_set_port(kite__addr *a, int port);
 
+/* session_api.c */
+/* kite_session_send() once |s| is found for |id| (checked): the frame with
+ * |fflags| (KITE__FRAME_F_UNRELIABLE for a v2 TCP unreliable one). */
+int kite__session_send_any(kite_server *srv, kite__session *s,
+                           kite_session_id id, uint16_t msg_id,
+                           uint16_t fflags, const void *body, size_t len);
+
+/* lane.c */
+/* Runs a KITE__CMD_UNRELIABLE or KITE__CMD_UBROADCAST command on |sh|
+ * (current) and gives it back (its slot, or its memory and share). */
+void kite__lane_run(kite__shard *sh, kite__cmd *cmd);
+/* The largest unreliable body a datagram of the server's mtu holds. */
+uint16_t kite__lane_max(const kite_server *srv);
+
 /* session_kcp.c */
 /* A KCP session for a CONNECT: claimed, admitted half-open, scheduled; or
  * NULL (*no_worker as kite__session_claim() says). */

@@ -62,6 +62,8 @@ void kite__session_admit(kite__session *s, const kite__transport *tr,
   s->deadline_ms = sh->now + sh->srv->cfg.handshake_timeout_ms;
   s->idle_ms = sh->srv->cfg.idle_timeout_ms;
   atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->lane, KITE__LANE_FRAME, memory_order_relaxed);
+  atomic_store_explicit(&s->max_unreliable, 0, memory_order_relaxed);
   atomic_store_explicit(&s->queue_max,
                         tr->kind == KITE_TRANSPORT_KCP ? sh->srv->cfg.send_queue_max
                                                    : sh->srv->tcp_queue_max,

@@ -38,6 +38,13 @@ enum kite__session_state {
 
 #define KITE__NO_CLOSE 0xFF
 
+/* How a session carries unreliable messages (kite__session.lane). */
+enum kite__lane {
+  KITE__LANE_FRAME = 0, /* version 1: an ordinary reliable frame */
+  KITE__LANE_FLAG = 1,  /* v2 TCP, WebSocket: a frame with flag bit 2 */
+  KITE__LANE_DGRAM = 2, /* v2 UDP: UNRELIABLE items */
+};
+
 /* The id's layout: shard (8 bits) | slot (24 bits) | generation (32
  * bits). A stale id fails the generation check instead of reaching a
  * newer session in the same slot. */
@@ -125,6 +132,12 @@ typedef struct kite__session {
   uint8_t closing;       /* CLOSING: the reason it closes with */
   uint8_t peer_reason;   /* TCP: the reason the peer's close notice gave */
   uint8_t blocked;       /* its mailbox was full: input waits */
+  /* The unreliable lane (kite_session_send_unreliable()): the shard
+   * writes both at admit (and a v2 transport at its start), before |live|;
+   * any thread reads them (relaxed) to choose the way and check a size,
+   * and the shard decides again by the session it finds. */
+  _Atomic uint8_t lane;            /* KITE__LANE_* */
+  _Atomic uint16_t max_unreliable; /* v2: the session's; v1: 0 (none) */
   /* Counters: the shard writes (relaxed), any thread reads. */
   _Atomic uint64_t frames_in, frames_out, bytes_in, bytes_out;
 } kite__session;
@@ -217,6 +230,19 @@ int kite__session_send_encoded(kite__session *s, const uint8_t *frame,
 uint32_t kite__frame_segs(const kite_server *srv, size_t frame_bytes);
 bool kite__session_reserve(kite__session *s, uint32_t segs);
 void kite__session_unreserve(kite__session *s, uint32_t segs);
+
+/* The shard's half of kite_session_send_unreliable() (|flags|
+ * KITE_UNRELIABLE_*), by the session's transport: an item (v2 UDP, its
+ * budget and sequencing), else a frame (flag bit 2 on v2 TCP). 0,
+ * KITE_EMSGSIZE, KITE_EFULL (budget or queue: counted), KITE_ENOMEM. */
+int kite__session_send_unreliable(kite__session *s, uint16_t msg_id,
+                                  unsigned flags, const void *body, size_t len);
+/* An unreliable message from the peer (|req_flags| KITE_REQ_*): to the
+ * logic layer, or dropped and counted when the session is closed or its
+ * mailbox full (never backpressure). */
+void kite__session_deliver_unreliable(kite__session *s, uint16_t msg_id,
+                                      unsigned req_flags, const uint8_t *body,
+                                      size_t len);
 
 /* One frame from the peer: pings answered, a close notice noted, the rest
  * to the logic layer. false: the session's mailbox is full, the caller

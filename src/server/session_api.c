@@ -35,6 +35,12 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
   kite__session *s = kite__session_by_id(srv, id);
   if (!s)
     return KITE_ENOTFOUND;
+  return kite__session_send_any(srv, s, id, msg_id, 0, body, len);
+}
+
+int kite__session_send_any(kite_server *srv, kite__session *s,
+                           kite_session_id id, uint16_t msg_id,
+                           uint16_t fflags, const void *body, size_t len) {
   kite__shard *sh = s->shard;
   if (kite__shard_current() == sh) {
     if (s->state == KITE__S_HALF_OPEN)
@@ -42,7 +48,7 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
     if (!kite__session_live(s) || s->close_pending != KITE__NO_CLOSE ||
         kite__logic_closing(s->app))
       return KITE_ECLOSED; /* nothing more goes out (logic.h) */
-    int rc = kite__session_send_frame(s, msg_id, 0, body, len);
+    int rc = kite__session_send_frame(s, msg_id, fflags, body, len);
     if (rc == 0)
       KITE__STAT_INC(sh, frames_out);
     return rc;
@@ -62,6 +68,7 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
   }
   cmd->type = KITE__CMD_SEND;
   cmd->msg_id = msg_id;
+  cmd->fflags = fflags;
   cmd->len = (uint32_t)len;
   cmd->segs = segs;
   cmd->id = id;

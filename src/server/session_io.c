@@ -8,6 +8,7 @@
 
 #include "base/time.h"
 #include "proto/frame.h"
+#include "proto/v2.h"
 
 void kite__session_mark_dirty(kite__session *s) {
   if (s->dirty)
@@ -87,9 +88,46 @@ static bool session_deliver_up(kite__session *s, const kite__frame_hdr *h,
   uint8_t was = s->in_callback;
   s->in_callback = 1;
   bool taken = kite__logic_deliver(s->shard->srv->logic, s->app, h->msg_id,
-                                   body, h->len);
+                                   0, body, h->len);
   s->in_callback = was;
   return taken;
+}
+
+int kite__session_send_unreliable(kite__session *s, uint16_t msg_id,
+                                  unsigned flags, const void *body,
+                                  size_t len) {
+  if (s->tr->send_unreliable)
+    return s->tr->send_unreliable(s, msg_id, flags, body, len);
+  /* v2 over TCP: the unreliable flag (no sequencing on an ordered stream);
+   * v1: an ordinary frame. */
+  uint16_t ff = atomic_load_explicit(&s->lane, memory_order_relaxed) ==
+                        KITE__LANE_FLAG
+                    ? KITE__FRAME_F_UNRELIABLE
+                    : 0;
+  return kite__session_send_frame(s, msg_id, ff, body, len);
+}
+
+void kite__session_deliver_unreliable(kite__session *s, uint16_t msg_id,
+                                      unsigned req_flags, const uint8_t *body,
+                                      size_t len) {
+  kite__shard *sh = s->shard;
+  if (msg_id == KITE__MSG_PING || msg_id >= KITE__MSG_RESERVED_MIN ||
+      !kite__session_live(s)) {
+    KITE__STAT_INC(sh, v2_drop_unreliable); /* kite's own, or closed */
+    return;
+  }
+  uint8_t was = s->in_callback;
+  s->in_callback = 1;
+  bool taken = kite__logic_deliver(sh->srv->logic, s->app, msg_id, req_flags,
+                                   body, (uint32_t)len);
+  s->in_callback = was;
+  if (!taken) { /* a full mailbox: dropped, the session reads on */
+    KITE__STAT_INC(sh, unreliable_drop_mailbox);
+    return;
+  }
+  KITE__STAT_INC(sh, unreliable_in);
+  KITE__SESSION_ADD(s, frames_in, 1);
+  KITE__SESSION_ADD(s, bytes_in, len);
 }
 
 /* The peer's close notice (PROTOCOL.md section 5): the reason it will
@@ -111,6 +149,14 @@ bool kite__session_deliver(kite__session *s, const kite__frame_hdr *h,
     }
   } else if (h->msg_id == KITE__MSG_CLOSE_NOTICE) {
     note_close_notice(s, h, body);
+  } else if ((h->flags & KITE__FRAME_F_UNRELIABLE) &&
+             atomic_load_explicit(&s->lane, memory_order_relaxed) !=
+                 KITE__LANE_FRAME) {
+    /* v2: sent unreliably (PROTOCOL-v2.md section 8), so over a full
+     * mailbox it is dropped, never held (v1 ignores the bit). */
+    kite__session_deliver_unreliable(s, h->msg_id, KITE_REQ_UNRELIABLE, body,
+                                     h->len);
+    return true;
   } else if (!kite__session_live(s)) {
     /* Closed by the application: what the peer sent since goes unheard,
      * counted as any message a close left unhandled (logic.h). */

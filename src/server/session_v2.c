@@ -27,10 +27,19 @@ static bool reading(const kite__session *s) {
   return kite__session_connected(s) && s->close_pending == KITE__NO_CLOSE;
 }
 
+/* One KCP output, one datagram; unreliable items waiting ride along when
+ * they fit (section 5: items share a datagram). */
 static void v2_output(kite__kcp *kcp, const uint8_t *buf, size_t len,
                       void *user) {
   (void)kcp;
-  kite__v2_send_item(user, KITE__V2ITEM_KCP, buf, len);
+  kite__session *s = user;
+  size_t room;
+  uint8_t *out = kite__v2_out_begin(s, &room);
+  int n = kite__v2item_put(out, room, KITE__V2ITEM_KCP, buf, len);
+  if (n < 0)
+    return;
+  size_t more = kite__v2_lane_ride(s, out + n, room - (size_t)n);
+  kite__v2_out_end(s, &s->peer, (size_t)n + more);
 }
 
 /* Called from inside kite__kcp_flush(): the close waits for a safe point. */
@@ -46,6 +55,7 @@ static const kite__kcp_ops engine_ops = {v2_output, v2_dead};
 static void v2_free(kite__v2sess *v) {
   if (v->kcp)
     kite__kcp_destroy(v->kcp);
+  free(v->lane);
   sodium_memzero(v, sizeof(*v) + v->ident.user_len); /* user data after it */
   free(v);
 }
@@ -80,6 +90,10 @@ int kite__v2_session_new(kite__shard *sh, kite__session *s,
                         n->nonce, accept_nonce);
   kite__replay_init(&v->window);
   v->pn.next = 0;
+  kite__v2seq_init(&v->seq_in);
+  kite__v2seq_init(&v->seq_out);
+  v->budget = cfg->unreliable_bytes_per_s; /* a second's worth to start */
+  v->budget_ms = sh->now;
   v->ident.client_id = n->tok->client_id;
   v->ident.user_len = user_len;
   v->ident.user_data = user_len ? (const uint8_t *)(v + 1) : NULL;
@@ -100,6 +114,9 @@ int kite__v2_session_new(kite__shard *sh, kite__session *s,
                           n->tok->s2c_key);
 
   kite__session_admit(s, &kite__transport_v2, v, n->peer);
+  atomic_store_explicit(&s->lane, KITE__LANE_DGRAM, memory_order_relaxed);
+  atomic_store_explicit(&s->max_unreliable, v->max_unreliable,
+                        memory_order_relaxed);
   kite__session_pub_lock(s);
   s->version = 2;
   s->ident = &v->ident;
@@ -136,12 +153,12 @@ static void items_refused(kite__session *s, int why) {
     s->close_pending = KITE_CLOSE_PROTOCOL;
 }
 
-/* An UNRELIABLE item: their lane's API is a later issue. A ping (msg_id
- * 0) gets its pong on the lane (section 6); the rest is dropped, counted. */
+/* An UNRELIABLE item: a ping (msg_id 0) gets its pong on the lane
+ * (section 6); the rest goes to the handlers (session_v2_lane.c). */
 static void unreliable_in(kite__session *s, const kite__v2item *it) {
   kite__shard *sh = s->shard;
   if (it->msg_id != KITE__MSG_PING) {
-    KITE__STAT_INC(sh, v2_drop_unreliable);
+    kite__v2_lane_in(s, it);
     return;
   }
   if (it->flags & KITE__V2U_F_PONG)
@@ -267,6 +284,7 @@ static void key_check(kite__session *s) {
 static void v2_flush(kite__session *s) {
   kite__kcp *kcp = kcp_of(s);
   kite__kcp_flush(kcp, s->shard->now);
+  kite__v2_lane_flush(s); /* what did not ride with KCP's output */
   atomic_store_explicit(&s->queued, kite__kcp_queued(kcp), memory_order_relaxed);
   key_check(s);
 }
@@ -344,4 +362,5 @@ const kite__transport kite__transport_v2 = {
     .notify_close = v2_notify_close,
     .teardown = v2_teardown,
     .rtt = v2_rtt,
+    .send_unreliable = kite__v2_send_unreliable,
 };

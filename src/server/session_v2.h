@@ -7,6 +7,8 @@
  *   session_v2_out.c   sealing into the shard's send batch, CLOSE, the key
  *                      limit (section 9), and address changes (section 7)
  *   handshake_v2.c     HELLO and CONNECT version 2 (section 3)
+ *   session_v2_lane.c  the unreliable lane (section 6): the budget,
+ *                      sequencing, items riding the next datagram
  *
  * Ownership: the session's shard thread alone reads and writes a
  * kite__v2sess, except |ident|, which other threads copy under the
@@ -21,6 +23,7 @@
 #include "proto/v2item.h"
 #include "proto/v2ctl.h"
 #include "proto/v2pkt.h"
+#include "proto/v2seq.h"
 #include "server/session.h"
 
 #include <stdbool.h>
@@ -61,6 +64,14 @@ typedef struct kite__v2sess {
   uint16_t max_unreliable;
   bool key_done;          /* a number of the last three went out: close 7 */
   kite__v2path path;
+  /* The unreliable lane (session_v2_lane.c). */
+  kite__v2seq seq_in;     /* the peer's sequenced messages: newest per msg_id */
+  kite__v2seq seq_out;    /* ours: the last seq sent per msg_id */
+  uint8_t *lane;          /* UNRELIABLE items waiting for the next datagram
+                             (one datagram's room, allocated at the first) */
+  uint16_t lane_len;      /* bytes waiting there */
+  uint64_t budget;        /* bytes the lane may send now (at most a second's) */
+  uint32_t budget_ms;     /* when |budget| was last refilled */
 } kite__v2sess;
 
 static inline kite__v2sess *kite__v2_of(const kite__session *s) {
@@ -117,6 +128,25 @@ void kite__v2_path_response(kite__session *s, const kite__addr *from,
 /* The path's own due time, if any, and its duties when it comes. */
 bool kite__v2_path_due(const kite__session *s, uint32_t *due_ms);
 void kite__v2_path_timer(kite__session *s, uint32_t now_ms);
+
+/* session_v2_lane.c */
+/* The transport's send_unreliable: an item waiting for the next datagram
+ * (the session is marked dirty, so that is the end of this batch). */
+int kite__v2_send_unreliable(kite__session *s, uint16_t msg_id,
+                             unsigned flags, const void *body, size_t len);
+/* Takes |cost| bytes from the lane's budget (|rate| bytes a second, at
+ * most a second's worth kept), refilled for the ms since the last take;
+ * false, nothing taken, when they are not there. */
+bool kite__v2_budget_take(kite__v2sess *v, uint32_t now, uint64_t rate,
+                          size_t cost);
+/* Moves the waiting items into |out| (|room| bytes free) when they all
+ * fit: the bytes written, else 0. */
+size_t kite__v2_lane_ride(kite__session *s, uint8_t *out, size_t room);
+/* The waiting items, if any, in a datagram of their own. */
+void kite__v2_lane_flush(kite__session *s);
+/* A message from the peer's UNRELIABLE item (not a ping): sequencing, then
+ * the handlers. */
+void kite__v2_lane_in(kite__session *s, const kite__v2item *it);
 
 /* handshake_v2.c */
 /* A control packet of version 2 (byte 5 is 2) on the UDP port, version 2

@@ -89,7 +89,12 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
       kite__closed_init(&sh->closed, cfg->closed_linger_max,
                         cfg->closed_linger_ms) < 0 ||
       kite__mpsc_init(&sh->inbox, cfg->inbox_max) < 0 ||
-      kite__mpsc_init(&sh->notices, per_shard + 16) < 0)
+      kite__mpsc_init(&sh->notices, per_shard + 16) < 0 ||
+      ((cfg->versions & KITE_VERSION_2) &&
+       kite__upool_init(&sh->upool,
+                        cfg->unreliable_queue_max ? cfg->unreliable_queue_max
+                                                  : 1024,
+                        kite__lane_max(srv)) < 0))
     return KITE_ENOMEM;
   for (uint32_t i = per_shard; i-- > 0;) {
     kite__session *s = &sh->slots[i];
@@ -131,12 +136,16 @@ void kite__shard_free(kite__shard *sh) {
   kite__cmd *cmd;
   if (sh->inbox.slots) {
     while ((cmd = kite__mpsc_pop(&sh->inbox))) {
-      if (cmd->type == KITE__CMD_BROADCAST) /* its share of the frame */
+      if (cmd->type == KITE__CMD_UNRELIABLE)
+        continue; /* a slot: freed with the pool below */
+      if (cmd->type == KITE__CMD_BROADCAST ||
+          cmd->type == KITE__CMD_UBROADCAST) /* its share of the frame */
         kite__shared_frame_put(cmd->frame);
       free(cmd);
     }
     kite__mpsc_free(&sh->inbox);
   }
+  kite__upool_free(&sh->upool);
   kite__tconn_pre_free_all(sh);
   if (sh->slots) /* initialised: the linger wheel is too */
     kite__tconn_linger_free_all(sh);
@@ -346,7 +355,8 @@ void kite__shard_run_command(kite__shard *sh, kite__cmd *cmd) {
     s = kite__session_by_id(sh->srv, cmd->id);
     if (!s || !kite__session_live(s))
       KITE__STAT_INC(sh, drop_stale_cmd);
-    else if (kite__session_send_frame(s, cmd->msg_id, 0, cmd->data, cmd->len) < 0)
+    else if (kite__session_send_frame(s, cmd->msg_id, cmd->fflags, cmd->data,
+                                      cmd->len) < 0)
       kite__session_close(s, KITE_CLOSE_SLOW_PEER); /* backlog over limit */
     else
       KITE__STAT_INC(sh, frames_out);
@@ -369,6 +379,10 @@ void kite__shard_run_command(kite__shard *sh, kite__cmd *cmd) {
     kite__handshake_connect(sh, &cmd->ctrl, &cmd->from, &cmd->local,
                             cmd->fresh);
     break;
+  case KITE__CMD_UNRELIABLE:
+  case KITE__CMD_UBROADCAST:
+    kite__lane_run(sh, cmd); /* gives the command back its own way */
+    return;
   }
   free(cmd);
 }

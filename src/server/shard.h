@@ -26,6 +26,7 @@
 #include "server/session.h"
 #include "server/closed.h"
 #include "server/srclimit.h"
+#include "server/upool.h"
 #include "server/tcp_conn.h"
 
 #include <pthread.h>
@@ -54,6 +55,11 @@ enum kite__stat {
                                              memory_order_relaxed) + (n),    \
                         memory_order_relaxed)
 #define KITE__STAT_INC(sh, name) KITE__STAT_ADD(sh, name, 1)
+/* A counter other threads bump (never the shard's plain store above):
+ * unreliable_queue_full, counted by the senders. */
+#define KITE__STAT_ADD_ANY(sh, name, n)                                      \
+  atomic_fetch_add_explicit(&(sh)->stats[KITE__ST_##name], (n),             \
+                            memory_order_relaxed)
 
 struct kite__shard {
   kite_server *srv;
@@ -78,6 +84,8 @@ struct kite__shard {
   kite__session *dirty;
 
   kite__mpsc inbox;
+  kite__upool upool; /* unreliable messages from other threads (upool.h):
+                        any thread takes a slot, this shard gives it back */
   kite__mpsc notices; /* sessions its workers unblocked or finished */
   atomic_int wake_pending; /* an eventfd write is on its way */
 

@@ -192,6 +192,9 @@ kite__session *kite__tv2_open(kite__shard *sh, kite__tconn *c,
     keyed(s, c, &tok, &keys);
     v->max_unreliable =
         kite__v2_max_unreliable((uint16_t)srv->cfg.mtu, srv->cfg.max_frame);
+    atomic_store_explicit(&s->lane, KITE__LANE_FLAG, memory_order_relaxed);
+    atomic_store_explicit(&s->max_unreliable, v->max_unreliable,
+                          memory_order_relaxed);
     /* In force: the server's idle timeout (a token's timeout_s is clamped
      * to it: kite keeps one idle timeout per server). */
     kite__v2accept a = {.idle_timeout_ms = srv->cfg.idle_timeout_ms,

@@ -59,6 +59,11 @@ typedef struct kite__transport {
   void (*teardown)(kite__session *s);
   /* Round-trip and retransmission figures. */
   void (*rtt)(const kite__session *s, kite__rtt *out);
+  /* An unreliable message (|flags| KITE_UNRELIABLE_*) on the transport's
+   * own lane; NULL: it goes as a frame (kite__session_send_unreliable()).
+   * Returns as kite_session_send_unreliable() does on the shard. */
+  int (*send_unreliable)(kite__session *s, uint16_t msg_id, unsigned flags,
+                         const void *body, size_t len);
 } kite__transport;
 
 extern const kite__transport kite__transport_kcp;

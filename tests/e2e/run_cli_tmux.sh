@@ -75,8 +75,8 @@ type_in alice "/move 1 0"
 sleep 0.5
 type_in alice "/stop"
 type_in bob "/who"
-wait_for bob "*   bob at (380, 500) (you)"
-tm capture-pane -p -t bob | grep -q '^\*   alice at (\(3[7-9][0-9]\|[4-9][0-9][0-9]\|1000\), 500)$' ||
+wait_for bob "*   bob at (380, 500), snapshot"
+tm capture-pane -p -t bob | grep -q '^\*   alice at (\(3[7-9][0-9]\|[4-9][0-9][0-9]\|1000\), 500), snapshot [0-9]* ms old$' ||
   fail "bob does not see alice moved right of x=360"
 
 type_in alice "/frobnicate"

@@ -55,6 +55,8 @@ static void on_message(kite_server *s, kite_session_id id, uint16_t m,
   (void)u;
   atomic_fetch_add(&messages, 1);
   kite_session_send(s, id, m, b, n);
+  if (m == 0x20) /* and on the lane: the two leave in one datagram */
+    kite_session_send_unreliable(s, id, m, b, n, KITE_UNRELIABLE_SEQUENCED);
 }
 
 typedef struct fixture {
@@ -131,8 +133,8 @@ static void connects_echoes_and_names_the_player(void **state) {
   assert_int_equal(kite_session_get_info(f->srv, atomic_load(&last_id), &in), 0);
   assert_int_equal(in.version, 2);
   assert_int_equal(in.client_id, 42);
-  /* An unreliable ping gets an unreliable pong; other unreliable
-   * messages are dropped, counted, for now. */
+  /* An unreliable ping gets an unreliable pong; another unreliable
+   * message goes to the handlers (the lane: test_v2_lane.c). */
   uint8_t items[64];
   int n = kite__v2item_put_unreliable(items, sizeof(items), 0, 0, 0, "pp", 2,
                                       f->p.max_unreliable);
@@ -143,7 +145,24 @@ static void connects_echoes_and_names_the_player(void **state) {
   while (f->p.pongs == 0 && kite__now_us() < end)
     v2_read_one(&f->p, 20);
   assert_int_equal(f->p.pongs, 1);
-  V2_EVENTUALLY(f->srv, st.v2_unreliable_pings == 1 && st.v2_drop_unreliable == 1);
+  V2_EVENTUALLY(f->srv, st.v2_unreliable_pings == 1 && st.unreliable_in == 1 &&
+                            st.v2_drop_unreliable == 0);
+  /* Sequenced, reordered on the way: 5 and 7 delivered, 6 after 7 and a
+   * copy of 5 dropped as stale, counted. */
+  static const uint16_t order[] = {5, 7, 6, 5};
+  for (int i = 0; i < 4; i++) {
+    n = kite__v2item_put_unreliable(items, sizeof(items), 0x11,
+                                    KITE__V2U_F_SEQ, order[i], "s", 1,
+                                    f->p.max_unreliable);
+    v2_send_items(&f->p, items, (size_t)n);
+  }
+  V2_EVENTUALLY(f->srv, st.unreliable_in == 3 && st.unreliable_drop_stale == 2);
+  /* A handler's reply and its lane message, sent in one batch, share a
+   * datagram: the item rides KCP's output (section 5). */
+  v2_send_frame(&f->p, 0x20, "both", 4);
+  assert_int_equal(v2_expect_frames(&f->p, 0x20, "both", 4, 1, 5000), 1);
+  assert_int_equal(f->p.unreliable, 1);
+  assert_int_equal(f->p.shared, 1);
 }
 
 /* Section 4's drops: each counted, never answered, the session intact. */
@@ -345,6 +364,11 @@ static void an_unanswered_move_falls_back(void **state) {
   size_t len = v2_seal(&f->p, d, items, (size_t)n);
   v2_sendto(atk, &f->addr, d, len);
   V2_EVENTUALLY(f->srv, st.v2_migrations == 1);
+  /* Until validated, nothing unreliable goes to the new address. */
+  assert_int_equal(kite_session_send_unreliable(f->srv, atomic_load(&last_id),
+                                                0x30, "x", 1, 0),
+                   0);
+  V2_EVENTUALLY(f->srv, st.unreliable_drop_path == 1 && st.unreliable_out == 0);
   V2_EVENTUALLY(f->srv, st.v2_path_fallbacks == 1);
   f->p.answer_challenges = true;
   echo_works(f, "fell back");

@@ -94,6 +94,8 @@ typedef struct v2peer {
   int closes;
   uint8_t close_reason;
   int pongs;             /* unreliable pongs */
+  int unreliable;        /* other UNRELIABLE items */
+  int shared;            /* datagrams with a KCP and an UNRELIABLE item */
   uint8_t last[2048];    /* the last datagram we sent, as sent */
   size_t last_len;
 } v2peer;
@@ -262,7 +264,10 @@ static inline bool v2_read_one(v2peer *p, int ms) {
   kite__v2item_iter it;
   kite__v2item_iter_init(&it, plain, scan.end, true);
   kite__v2item item;
+  bool kcp = false, lane = false;
   while (kite__v2item_next(&it, &item)) {
+    kcp |= item.type == KITE__V2ITEM_KCP;
+    lane |= item.type == KITE__V2ITEM_UNRELIABLE;
     if (item.type == KITE__V2ITEM_KCP) {
       kite__kcp_input(p->kcp, item.value, item.len, kite__now_ms());
     } else if (item.type == KITE__V2ITEM_PATH_CHALLENGE) {
@@ -280,8 +285,11 @@ static inline bool v2_read_one(v2peer *p, int ms) {
     } else if (item.type == KITE__V2ITEM_UNRELIABLE &&
                (item.flags & KITE__V2U_F_PONG)) {
       p->pongs++;
+    } else if (item.type == KITE__V2ITEM_UNRELIABLE) {
+      p->unreliable++;
     }
   }
+  p->shared += kcp && lane;
   return true;
 }
 

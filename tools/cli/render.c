@@ -3,6 +3,13 @@
 #include "../../examples/kited/demo_proto.h"
 
 #include <string.h>
+#include <time.h>
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 void render_init(render *r, FILE *out) {
   memset(r, 0, sizeof(*r));
@@ -60,6 +67,7 @@ void render_message(render *r, uint16_t msg_id, const uint8_t *b, size_t len) {
       break;
     if (find(r, demo_get_u32(b)) < 0 && r->nwho < RENDER_PLAYERS) {
       r->who[r->nwho].id = demo_get_u32(b);
+      r->who[r->nwho].seen_ms = 0;
       safe(r->who[r->nwho].name, sizeof(r->who[0].name), b + 4, len - 4);
       r->nwho++;
     }
@@ -100,6 +108,7 @@ void render_message(render *r, uint16_t msg_id, const uint8_t *b, size_t len) {
       if (i >= 0) {
         r->who[i].x = (int16_t)demo_get_u16(e + 4);
         r->who[i].y = (int16_t)demo_get_u16(e + 6);
+        r->who[i].seen_ms = now_ms();
       }
     }
     break;
@@ -119,8 +128,14 @@ void render_who(const render *r) {
     return;
   }
   fprintf(r->out, "* in %s at tick %u:\n", r->room, r->tick);
-  for (uint32_t i = 0; i < r->nwho; i++)
-    fprintf(r->out, "*   %s at (%d, %d)%s\n", r->who[i].name, r->who[i].x,
-            r->who[i].y, r->who[i].id == r->me ? " (you)" : "");
+  uint64_t now = now_ms();
+  for (uint32_t i = 0; i < r->nwho; i++) {
+    char age[32] = "no snapshot yet";
+    if (r->who[i].seen_ms)
+      snprintf(age, sizeof(age), "snapshot %llu ms old",
+               (unsigned long long)(now - r->who[i].seen_ms));
+    fprintf(r->out, "*   %s at (%d, %d), %s%s\n", r->who[i].name, r->who[i].x,
+            r->who[i].y, age, r->who[i].id == r->me ? " (you)" : "");
+  }
   fflush(r->out);
 }

@@ -20,6 +20,7 @@ typedef struct render {
     uint32_t id;
     char name[24];
     int16_t x, y;
+    uint64_t seen_ms; /* when a STATE last placed it (0: none yet) */
   } who[RENDER_PLAYERS];
   uint32_t nwho;
   uint32_t tick;
@@ -29,7 +30,10 @@ void render_init(render *r, FILE *out);
 /* One server message; prints what a person needs to see (STATE: nothing,
  * it is kept for /who). */
 void render_message(render *r, uint16_t msg_id, const uint8_t *body, size_t len);
-/* /who: the players of the room and where they stand. */
+/* /who: the players of the room, where they stand, and each one's
+ * snapshot age: how long ago the newest STATE that placed it arrived (20
+ * Hz: about 50 ms when none is lost; STATE comes on the unreliable lane
+ * over v2 UDP, so a loss ages it by a tick, never by a resend). */
 void render_who(const render *r);
 
 #endif

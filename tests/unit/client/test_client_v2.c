@@ -394,7 +394,8 @@ static void test_bad_item_protocol_error(void **state) {
 }
 
 /* Unreliable messages: pings answered with a pong on the same lane, other
- * messages dropped and counted (no lane API yet). */
+ * messages delivered (on_message, as no on_unreliable is set), a
+ * sequenced one older than the newest dropped, counted. */
 static void test_unreliable(void **state) {
   (void)state;
   events e;
@@ -406,13 +407,27 @@ static void test_unreliable(void **state) {
   int n = kite__v2item_put_unreliable(items, sizeof(items), 10, 0, 0, "snap",
                                       4, s->max_unreliable);
   v2us_send_items(s, items, (size_t)n);
-  UNTIL(c, stats(c).v2_unreliable_dropped == 1, s);
+  UNTIL(c, e.messages == 1, s);
+  /* Sequenced: 5, then 4 (older: dropped), then 6. */
+  n = kite__v2item_put_unreliable(items, sizeof(items), 11, KITE__V2U_F_SEQ, 5,
+                                  "a", 1, s->max_unreliable);
+  v2us_send_items(s, items, (size_t)n);
+  UNTIL(c, e.messages == 2, s);
+  n = kite__v2item_put_unreliable(items, sizeof(items), 11, KITE__V2U_F_SEQ, 4,
+                                  "b", 1, s->max_unreliable);
+  v2us_send_items(s, items, (size_t)n);
+  UNTIL(c, stats(c).unreliable_drop_stale == 1, s);
+  n = kite__v2item_put_unreliable(items, sizeof(items), 11, KITE__V2U_F_SEQ, 6,
+                                  "c", 1, s->max_unreliable);
+  v2us_send_items(s, items, (size_t)n);
+  UNTIL(c, e.messages == 3, s);
+  assert_int_equal(stats(c).unreliable_in, 3);
   n = kite__v2item_put_unreliable(items, sizeof(items), 0, 0, 0, "ping", 4,
                                   s->max_unreliable);
   v2us_send_items(s, items, (size_t)n);
   UNTIL(c, s->seen.unreliable == 1, s);
   assert_int_equal(s->seen.unreliable_flags, KITE__V2U_F_PONG);
-  assert_int_equal(e.messages, 0);
+  assert_int_equal(e.messages, 3);
   kite_client_destroy(c);
   v2us_free(s);
 }
