@@ -54,7 +54,7 @@ start_kited() {
 # wait_for PANE TEXT: until the pane shows TEXT (a fixed string), 10 s at most.
 wait_for() {
   for _ in $(seq 200); do
-    tm capture-pane -p -t "$1" | grep -qF -- "$2" && return 0
+    grep -qF -- "$2" <<<"$(tm capture-pane -p -t "$1")" && return 0
     sleep 0.05
   done
   fail "$1 never showed \"$2\""
@@ -86,10 +86,10 @@ wait_for alice "* dave is here"
 wait_for alice "* connected (protocol 2)"
 wait_for carol "* connected (protocol 2)"
 for p in bob dave; do
-  tm capture-pane -p -t "$p" | grep -qF "(protocol 2)" && fail "$p is not on protocol 1"
+  grep -qF "(protocol 2)" <<<"$(tm capture-pane -p -t "$p")" && fail "$p is not on protocol 1"
 done
-tm capture-pane -p -t alice | grep -qF "over KCP" || fail "alice not over KCP"
-tm capture-pane -p -t carol | grep -qF "over TCP" || fail "carol not over TCP"
+grep -qF "over KCP" <<<"$(tm capture-pane -p -t alice)" || fail "alice not over KCP"
+grep -qF "over TCP" <<<"$(tm capture-pane -p -t carol)" || fail "carol not over TCP"
 
 type_in alice "hello from v2 over kcp"
 wait_for bob "<alice> hello from v2 over kcp"

@@ -43,7 +43,7 @@ done
 # wait_for PANE TEXT: until the pane shows TEXT (a fixed string), 10 s at most.
 wait_for() {
   for _ in $(seq 200); do
-    tm capture-pane -p -t "$1" | grep -qF -- "$2" && return 0
+    grep -qF -- "$2" <<<"$(tm capture-pane -p -t "$1")" && return 0
     sleep 0.05
   done
   fail "$1 never showed \"$2\""
@@ -76,7 +76,7 @@ sleep 0.5
 type_in alice "/stop"
 type_in bob "/who"
 wait_for bob "*   bob at (380, 500), snapshot"
-tm capture-pane -p -t bob | grep -q '^\*   alice at (\(3[7-9][0-9]\|[4-9][0-9][0-9]\|1000\), 500), snapshot [0-9]* ms old$' ||
+grep -q '^\*   alice at (\(3[7-9][0-9]\|[4-9][0-9][0-9]\|1000\), 500), snapshot [0-9]* ms old$' <<<"$(tm capture-pane -p -t bob)" ||
   fail "bob does not see alice moved right of x=360"
 
 type_in alice "/frobnicate"

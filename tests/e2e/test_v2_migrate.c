@@ -89,28 +89,36 @@ static void start(fixture *f, unsigned versions, uint32_t rebind_ms,
                   uint32_t rebind_addrs, uint32_t spoof_ms, uint32_t idle_ms) {
   memset(f, 0, sizeof(*f));
   srv_reset();
-  snprintf(f->via, sizeof(f->via), "127.0.0.1:%d", free_port());
-  kite_server_config cfg;
-  e2e_server_config(&cfg, KITE_WORKERS_INLINE);
-  cfg.tcp_addr = NULL;
-  cfg.versions = versions;
-  cfg.public_addr = f->via;
-  cfg.idle_timeout_ms = idle_ms;
-  assert_int_equal(kite_server_create(&f->srv, &cfg), 0);
-  assert_int_equal(kite_server_start(f->srv), 0);
-  char to[64];
-  snprintf(to, sizeof(to), "127.0.0.1:%d", kite_server_udp_port(f->srv));
-  chaos_config rc;
-  chaos_config_init(&rc);
-  rc.listen_addr = f->via;
-  rc.server_addr = to;
-  rc.rebind_every_ms = rebind_ms;
-  rc.rebind_addrs = rebind_addrs;
-  rc.spoof_every_ms = spoof_ms;
-  rc.spoof_addr = spoof_ms ? "127.0.0.9" : NULL;
-  char err[128];
-  f->relay = chaos_relay_create(&rc, err, sizeof(err));
+  /* The port picked may be taken by another test before the relay binds
+   * it: then the server goes and both are made again on another. */
+  for (int attempt = 0; attempt < 20 && !f->relay; attempt++) {
+    snprintf(f->via, sizeof(f->via), "127.0.0.1:%d", free_port());
+    kite_server_config cfg;
+    e2e_server_config(&cfg, KITE_WORKERS_INLINE);
+    cfg.tcp_addr = NULL;
+    cfg.versions = versions;
+    cfg.public_addr = f->via;
+    cfg.idle_timeout_ms = idle_ms;
+    assert_int_equal(kite_server_create(&f->srv, &cfg), 0);
+    char to[64];
+    snprintf(to, sizeof(to), "127.0.0.1:%d", kite_server_udp_port(f->srv));
+    chaos_config rc;
+    chaos_config_init(&rc);
+    rc.listen_addr = f->via;
+    rc.server_addr = to;
+    rc.rebind_every_ms = rebind_ms;
+    rc.rebind_addrs = rebind_addrs;
+    rc.spoof_every_ms = spoof_ms;
+    rc.spoof_addr = spoof_ms ? "127.0.0.9" : NULL;
+    char err[128];
+    f->relay = chaos_relay_create(&rc, err, sizeof(err));
+    if (!f->relay) {
+      kite_server_destroy(f->srv);
+      f->srv = NULL;
+    }
+  }
   assert_non_null(f->relay);
+  assert_int_equal(kite_server_start(f->srv), 0);
   assert_int_equal(pthread_create(&f->relay_thread, NULL, relay_main, f), 0);
   kite_client_config cc;
   kite_client_config_init(&cc);

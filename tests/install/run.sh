@@ -38,7 +38,10 @@ for f in include/kite/kite.h include/kite/version.h include/kite/export.h; do
 done
 for p in kited kite-echo kite-cli kite-bench kite-chaos kite-token; do
   [ -x "$prefix/bin/$p" ] || { echo "not installed: bin/$p"; exit 1; }
-  "$prefix/bin/$p" --help | grep -q '^SYNOPSIS' ||
+  # Read whole before grep: grep -q would close the pipe at the first
+  # match and, under pipefail, a long help's SIGPIPE would fail the check.
+  help=$("$prefix/bin/$p" --help)
+  grep -q '^SYNOPSIS' <<<"$help" ||
     { echo "bin/$p --help has no SYNOPSIS"; exit 1; }
 done
 

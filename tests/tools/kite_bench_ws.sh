@@ -82,5 +82,5 @@ start udp_only --udp 127.0.0.1:0 --threads 1
 bench refused 1 --ws "127.0.0.1:$port" --sessions 2 --rate 20 --duration 0.5 --warmup 0
 [ "$(field "$line" failed)" = 2 ] || fail "refused: not 2 failed sessions: $line"
 
-"$bench_bin" --help | grep -q -- "--ws HOST:PORT" || fail "--help does not name --ws"
+grep -q -- "--ws HOST:PORT" <<<"$("$bench_bin" --help)" || fail "--help does not name --ws"
 echo "kite-bench --ws: all checks passed"
