@@ -10,7 +10,8 @@
 # lost, p50 / p99, server CPU and RSS, kite-bench's own CPU (user+sys
 # seconds over the whole run) (docs/BENCHMARKS.md, "Overload").
 # kite-bench plays 100,000 clients that would be on other machines: it
-# runs at nice OVERLOAD_CLIENT_NICE (-10; 0 for a fair share), so that the
+# runs at nice OVERLOAD_CLIENT_NICE (-10, which needs root; 0 for a fair
+# share), so that the
 # hog starves the server rather than the client (a starved client stops
 # acknowledging, and the server's retransmissions are then the client's
 # doing).
@@ -81,7 +82,7 @@ one() { # LABEL VERSION
   refused=$(grep -c 'rejected: server full' "$work/bench.err" || true)
   failed=$(grep -c 'ended:' "$work/bench.err" || true)
   j() { echo "$line" | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
-  echo "$label $v load=[$load] connected=$(j sessions) refused=$refused" \
+  echo "$label $v client_nice=$cnice load=[$load] connected=$(j sessions) refused=$refused" \
        "failed_otherwise=$((failed - refused)) reject_overload=$(metric kite_handshakes_rejected_total overload)" \
        "reject_full=$(metric kite_handshakes_rejected_total full) rx_overflows=$(metric kite_rx_overflows_total)" \
        "connect_s=$(j connect_s) sent=$(j sent) lost=$(j lost) p50=$(j rtt_p50_ms)ms p99=$(j rtt_p99_ms)ms" \

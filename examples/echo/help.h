@@ -35,7 +35,7 @@ static const char kite_echo_help[] =
     "                            one wake-up this often, a reply up to this\n"
     "                            much later (1000; 0: off)\n"
     "    --segments N            KCP segments a shard may hold at once\n"
-    "                            (shard_segments_max)\n"
+    "                            (shard_segments_max, 65536)\n"
     "    --no-steering           no kernel steering of datagrams to shards\n"
     "    --workers N             hash: pool size (one per CPU); bind, dynamic:\n"
     "                            sessions at once (64)\n"
