@@ -11,10 +11,10 @@
 # seconds over the whole run) (docs/BENCHMARKS.md, "Overload").
 # kite-bench plays 100,000 clients that would be on other machines: it
 # runs at nice OVERLOAD_CLIENT_NICE (-10, which needs root; 0 for a fair
-# share), so that the
-# hog starves the server rather than the client (a starved client stops
-# acknowledging, and the server's retransmissions are then the client's
-# doing).
+# share), so that the hog starves the server rather than the client (a
+# starved client stops acknowledging, and the server's retransmissions
+# are then the client's doing). OVERLOAD_DUR and OVERLOAD_WARM (10, 3 s)
+# set kite-bench's window; OVERLOAD_KEEP=PREFIX keeps each run's metrics.
 #
 #   bench/overload_bench.sh [BUILD_DIR] [ROUNDS] [v1|v2|both] [kite-echo args...]
 set -euo pipefail
