@@ -2,7 +2,7 @@
  * kite-echo: echoes every frame back to its session with the same msg_id.
  *
  *   kite-echo [--udp HOST:PORT] [--tcp HOST:PORT] [--threads N] [--max-sessions N]
- *             [--idle-timeout-ms N] [--wake-coalesce-us N] [--no-steering]
+ *             [--idle-timeout-ms N] [--wake-coalesce-us N] [--segments N] [--no-steering]
  *             [--verbose]
  *             [--workers N] [--worker-mode inline|hash|bind|dynamic]
  *             [--metrics HOST:PORT] [--tcp-per-addr N] [--tcp-per-prefix N]
@@ -60,7 +60,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: kite-echo [--udp HOST:PORT] [--tcp HOST:PORT] [--threads N]\n"
           "                 [--max-sessions N]\n"
-          "                 [--idle-timeout-ms N] [--wake-coalesce-us N]\n"
+          "                 [--idle-timeout-ms N] [--wake-coalesce-us N] [--segments N]\n"
           "                 [--no-steering] [--verbose]\n"
           "                 [--workers N] [--worker-mode inline|hash|bind|dynamic]\n"
           "                 [--metrics HOST:PORT] [--tcp-per-addr N]\n"
@@ -114,6 +114,9 @@ int main(int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--wake-coalesce-us")) {
       cfg.wake_coalesce_us = number(a, v);
+      i++;
+    } else if (!strcmp(a, "--segments")) {
+      cfg.shard_segments_max = number(a, v);
       i++;
     } else if (!strcmp(a, "--workers")) {
       cfg.workers = (int)number(a, v);
