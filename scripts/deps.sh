@@ -21,7 +21,8 @@ pkgs=(
   chromium                          # the arena page's end-to-end test (headless)
   libhiredis-dev                    # libkite_cluster: the Redis client (docs/CLUSTER.md)
   redis-server                      # the cluster tests and run.sh --cluster start their own
-  curl                              # scripts/cluster-play.sh asks the lobby
+  curl                              # scripts/cluster-play.sh asks the lobby; bench/overload_bench.sh
+  time                              # bench/overload_bench.sh: the client's own CPU
 )
 
 [ $# -gt 0 ] && pkgs=("$@")
