@@ -40,6 +40,8 @@ static void on_message(kite_server *srv, kite_session_id id, uint16_t msg_id,
   int rc = kite_session_send(srv, id, msg_id, body, len);
   if (rc == KITE_EFULL)
     kite_session_close(srv, id); /* it does not read its echoes: let it go */
+  /* KITE_ENOMEM: the shard's budget is spent (overload, not this player):
+   * this echo is shed, the session kept. */
 }
 
 /* Every application msg_id comes here: a reliable message is echoed on the

@@ -306,7 +306,14 @@ int kite_server_metrics_port(const kite_server *srv);
  *                   be dropped: counted in drop_stale_cmd.)
  *   KITE_EFULL      the session's send queue (send_queue_max; on TCP,
  *                   tcp_send_max bytes) or the shard's inbox is full:
- *                   nothing sent; retry or shed;
+ *                   nothing sent; retry or shed (a queue that stays full
+ *                   is a peer that does not read);
+ *   KITE_ENOMEM     the shard's KCP memory budget (shard_segments_max) is
+ *                   spent, whoever holds it: the server is overloaded, not
+ *                   this peer slow. Nothing sent; shed load, do not blame
+ *                   the player (counted kcp_no_buffer). From the session's
+ *                   own shard only: a frame handed over from another
+ *                   thread that meets it closes the session as below;
  *   KITE_EMSGSIZE   |len| above max_frame;
  *   KITE_EINVAL     msg_id 0 (ping) or in 0xFF00..0xFFFF (kite's own).
  * From another thread, room is reserved against send_queue_max counting

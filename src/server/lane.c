@@ -94,7 +94,7 @@ static void send_one(kite__shard *sh, kite_session_id id, uint16_t msg_id,
     return;
   }
   int rc = kite__session_send_unreliable(s, msg_id, flags, body, len);
-  if (rc == KITE_EFULL && s->tr->send_unreliable == NULL)
+  if ((rc == KITE_EFULL || rc == KITE_ENOMEM) && s->tr->send_unreliable == NULL)
     KITE__STAT_INC(sh, unreliable_drop_queue); /* a frame found no room */
   else if (rc == 0 && s->tr->send_unreliable == NULL)
     KITE__STAT_INC(sh, frames_out);

@@ -151,8 +151,9 @@ int kite__kcp_session_sendv(kite__session *s, kite__kcp *kcp,
     rc = kite__kcp_sendv(kcp, iov, n);
   }
   if (rc == KITE_ENOMEM) {
+    /* The shard's budget, not this peer's queue: said apart, so that an
+     * application does not drop a player for the server's overload. */
     KITE__STAT_INC(s->shard, kcp_no_buffer);
-    rc = KITE_EFULL;
   } else if (rc == KITE_EMSGSIZE) {
     rc = KITE_EFULL; /* larger than the whole send queue */
   }

@@ -29,9 +29,10 @@ typedef struct kite__rtt {
 typedef struct kite__transport {
   const char *name;       /* "kcp", "tcp": logs */
   kite_transport kind;    /* what kite_session_info() reports */
-  /* Queues one encoded frame (iovecs, header first). 0, or KITE_EFULL:
-   * the send queue is full and nothing was queued. A stream that broke
-   * takes the frame and closes the session at the next safe point. */
+  /* Queues one encoded frame (iovecs, header first). 0; KITE_EFULL: the
+   * send queue is full, nothing queued; KITE_ENOMEM: the shard's memory
+   * budget (shard_segments_max) is spent, nothing queued. A stream that
+   * broke takes the frame and closes the session at the next safe point. */
   int (*sendv)(kite__session *s, struct iovec *iov, int n);
   /* The end of a batch: what is due leaves now (acks, data). */
   void (*flush)(kite__session *s);
