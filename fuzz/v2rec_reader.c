@@ -15,6 +15,9 @@
  *     key is this target's), refusals are sticky, every call consumes at
  *     most what it was given, and the reader never holds more than one
  *     record.
+ *   bit 2 set: records read whole are opened into a buffer of this target's
+ *     (kite__v2rec_read_to), else into the reader's (kite__v2rec_read);
+ *     either way its buffer stays within 18 + 16384 bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,7 +27,7 @@
 #include "proto/v2rec.h"
 
 static const uint8_t key[32] = {0x1b, 0x69, 0x0f};
-static uint8_t wire[1 << 20], plain[1 << 20];
+static uint8_t wire[1 << 20], plain[1 << 20], out[KITE__V2REC_MAX];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -80,7 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       cut = feed_len - off;
     const uint8_t *pt;
     size_t n;
-    ptrdiff_t used = kite__v2rec_read(&r, feed + off, cut, &pt, &n);
+    ptrdiff_t used = kite__v2rec_read_to(&r, feed + off, cut,
+                                         (mode & 4) ? out : NULL, &pt, &n);
     if (used < 0) {
       err = (int)used;
       if (err != KITE__V2_EAUTH && err != KITE__V2_EPROTO)
@@ -89,7 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort(); /* sticky */
       break;
     }
-    if ((size_t)used > cut || kite__v2rec_buffered(&r) > 18 + KITE__V2REC_MAX)
+    if ((size_t)used > cut || kite__v2rec_buffered(&r) > 18 + KITE__V2REC_MAX ||
+        kite__v2rec_reader_cap(&r) > 18 + KITE__V2REC_MAX)
       abort();
     if (pt != NULL) {
       if ((mode & 1) || n == 0 || n > KITE__V2REC_MAX ||

@@ -105,7 +105,13 @@ void kite__cli_v2tcp_feed(kite_conn *conn, const uint8_t *p, size_t n) {
   while (n > 0 && conn->state == KITE__CONN_OPEN) {
     const uint8_t *pt;
     size_t pt_len;
+    /* A record whole in |p| is opened from it into the reader's buffer,
+     * sized to the largest record seen: no copy of the ciphertext. */
     ptrdiff_t used = kite__v2rec_read(&v2->rd, p, n, &pt, &pt_len);
+    if (used == KITE_ENOMEM) {
+      kite__cli_conn_close(conn, KITE_CLIENT_NOMEM, -1);
+      return;
+    }
     if (used < 0) {
       if (used == KITE__V2_EAUTH)
         cli->stats.v2_drop_auth++;

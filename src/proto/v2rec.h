@@ -37,23 +37,30 @@ int kite__v2rec_seal(uint8_t *out, size_t cap, uint64_t rn,
                      size_t len);
 
 /*
- * A reader: stream bytes in, records' plaintexts out, one at a time. It
- * holds one record at most (its buffer of 18 + 16384 bytes is allocated at
- * init, once per connection) and the direction's traffic key (wiped at
- * free). Fields are private. Not thread-safe: one per connection, owned by
- * the connection's thread.
+ * A reader: stream bytes in, records' plaintexts out, one at a time. A
+ * record whole in the bytes given is opened straight from them into the
+ * caller's |out| (kite__v2rec_read_to): nothing copied, no buffer of the
+ * reader's touched. Only a record that spans calls goes through the
+ * reader's buffer, allocated when one first does, sized to it (rounded up
+ * to a power of two, at most 18 + 16384 bytes) and kept, grown only for a
+ * larger record: no allocation per record in steady state, at most 16 KB
+ * per reader. It holds the direction's traffic key (wiped at free, with
+ * the buffer). Fields are private. Not thread-safe: one per connection,
+ * owned by the connection's thread.
  */
 typedef struct kite__v2rec_reader {
   uint8_t key[KITE__V2_KEY];
   uint64_t next; /* the number of the record being read */
-  size_t have;   /* bytes of it held in buf */
-  size_t need;   /* 2 until len is read, then 18 + len */
+  uint32_t have; /* bytes of a record that spans calls held (hdr, buf) */
+  uint32_t need; /* 2 until its len is read, then 18 + len */
+  uint32_t cap;  /* bytes of buf */
   int err;       /* 0, or the sticky refusal */
-  uint8_t *buf;  /* KITE__V2REC_OVERHEAD + KITE__V2REC_MAX bytes */
+  uint8_t hdr[KITE__V2REC_HDR]; /* len, while its 2 bytes span calls */
+  uint8_t *buf;  /* a record that spans calls; NULL until one does */
 } kite__v2rec_reader;
 
 /* Prepares |r| to read records sealed under |key| (copied), numbered from
- * 0. Returns 0 or KITE_ENOMEM. */
+ * 0. Allocates nothing. Returns 0. */
 int kite__v2rec_reader_init(kite__v2rec_reader *r,
                             const uint8_t key[KITE__V2_KEY]);
 
@@ -62,13 +69,27 @@ void kite__v2rec_reader_free(kite__v2rec_reader *r);
 
 /* Reads from the |len| bytes at |in| (NULL when |len| is 0) up to the end
  * of one record. Returns the bytes consumed (at most |len|); when they end
- * a record that verified, *pt points at its plaintext (*pt_len bytes,
- * valid until the next call or free), else *pt is NULL and *pt_len 0. The
- * caller calls again with the rest. Or a sticky refusal, the connection
- * to close with reason 2: KITE__V2_EPROTO (len 0 or over 16384),
- * KITE__V2_EAUTH (does not verify), KITE__V2_ELIMIT (2^48 records read). */
+ * a record that verified, *pt points at its plaintext (*pt_len bytes),
+ * else *pt is NULL and *pt_len 0. The caller calls again with the rest.
+ * A record whole in |in| is opened into |out| (KITE__V2REC_MAX bytes, not
+ * overlapping |in|; the caller's, written only then: *pt is |out|, valid
+ * until the caller reuses it); one that spans calls is opened in the
+ * reader's buffer (*pt valid until the next call or free). |out| NULL:
+ * whole records are opened in the reader's buffer too. Or a sticky
+ * refusal, the connection to close: KITE__V2_EPROTO (len 0 or over
+ * 16384), KITE__V2_EAUTH (does not verify), KITE__V2_ELIMIT (2^48
+ * records read), all reason 2; KITE_ENOMEM (no memory for the buffer). */
+ptrdiff_t kite__v2rec_read_to(kite__v2rec_reader *r, const uint8_t *in,
+                              size_t len, uint8_t *out, const uint8_t **pt,
+                              size_t *pt_len);
+
+/* kite__v2rec_read_to() with |out| NULL. */
 ptrdiff_t kite__v2rec_read(kite__v2rec_reader *r, const uint8_t *in,
                            size_t len, const uint8_t **pt, size_t *pt_len);
+
+/* Bytes of the reader's buffer now (0 until a record spans calls, or
+ * when |out| was NULL until a record was read). */
+size_t kite__v2rec_reader_cap(const kite__v2rec_reader *r);
 
 /* Bytes of a partial record held now (0 between records). */
 size_t kite__v2rec_buffered(const kite__v2rec_reader *r);

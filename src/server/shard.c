@@ -80,7 +80,7 @@ int kite__shard_init(kite__shard *sh, kite_server *srv, uint32_t index) {
     sh->tcp_rx = malloc(KITE__TCP_RX_BYTES);
   bool v2tcp = srv->tcp_addr && (cfg->versions & KITE_VERSION_2);
   if (v2tcp)
-    sh->seal = malloc(kite__tv2_seal_cap(cfg->max_frame));
+    sh->seal = malloc(kite__tv2_shard_bytes(cfg->max_frame));
   if (!sh->pool || !sh->slots || !sh->rx || !sh->tx || !sh->scratch ||
       (srv->tcp_addr && !sh->tcp_rx) || (v2tcp && !sh->seal) ||
       kite__map_init(&sh->hs, per_shard) < 0 ||

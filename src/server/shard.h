@@ -108,8 +108,9 @@ struct kite__shard {
   kite__tconn *lingering;  /* list of them */
   uint32_t nlinger;
   uint8_t *scratch; /* header + max_frame: frames that span segments */
-  uint8_t *seal;    /* v2 TCP: one frame sealed as records (tcp_v2.c); NULL
-                       without TCP or version 2 */
+  uint8_t *seal;    /* v2 TCP: one frame sealed as records, then a record
+                       read whole opened (tcp_v2.c); NULL without TCP or
+                       version 2 */
   uint32_t now;     /* ms, refreshed once per loop iteration */
   bool stop_seen;
   /* Floods: one line a second each; kite__shard_logs_flush() reports what

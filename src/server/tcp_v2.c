@@ -20,6 +20,18 @@ size_t kite__tv2_seal_cap(uint32_t max_frame) {
   return f + KITE__V2REC_OVERHEAD * ((f + KITE__V2REC_MAX - 1) / KITE__V2REC_MAX);
 }
 
+size_t kite__tv2_shard_bytes(uint32_t max_frame) {
+  return kite__tv2_seal_cap(max_frame) + KITE__V2REC_MAX;
+}
+
+/* Where a record whole in a read is opened: the shard's, hot in cache,
+ * apart from what frames sent meanwhile (inline handlers) are sealed into.
+ * Its plaintext is fed to the frame reader at once, which copies what it
+ * keeps. */
+static uint8_t *open_area(kite__shard *sh) {
+  return sh->seal + kite__tv2_seal_cap(sh->srv->cfg.max_frame);
+}
+
 /* ---- the first bytes, and OPEN v2 ---- */
 
 static int first_reject(kite__shard *sh, const kite__tconn *c,
@@ -56,8 +68,13 @@ int kite__tv2_first(kite__shard *sh, const kite__tconn *c,
 
 bool kite__tv2_begin(kite__tconn *c, const uint8_t hdr[KITE__CTRL_HDR]) {
   kite__tv2 *v = calloc(1, sizeof(*v));
-  if (!v)
+  uint8_t *open = malloc(KITE__V2_OPEN_BYTES);
+  if (!v || !open) {
+    free(v);
+    free(open);
     return false;
+  }
+  v->open = open;
   memcpy(v->open, hdr, KITE__CTRL_HDR);
   v->open_have = KITE__CTRL_HDR;
   c->v2 = v;
@@ -73,6 +90,12 @@ size_t kite__tv2_collect(kite__tconn *c, const uint8_t *p, size_t n) {
     memcpy(v->open + v->open_have, p, k);
   v->open_have = (uint16_t)(v->open_have + k);
   return k;
+}
+
+/* OPEN's bytes, needed no more once answered (or refused). */
+static void drop_open(kite__tv2 *v) {
+  free(v->open);
+  v->open = NULL;
 }
 
 static kite__session *refuse(kite__shard *sh, const kite__tconn *c,
@@ -150,12 +173,13 @@ kite__session *kite__tv2_open(kite__shard *sh, kite__tconn *c,
   kite__v2addr local, peer;
   struct sockaddr_storage ss;
   socklen_t sl = sizeof(ss);
-  if (kite__v2ctl_decode(v->open, sizeof(v->open), &ctl) < 0 ||
+  if (kite__v2ctl_decode(v->open, KITE__V2_OPEN_BYTES, &ctl) < 0 ||
       ctl.type != KITE__CTRL_OPEN ||
       getsockname(c->fd, (struct sockaddr *)&ss, &sl) < 0 ||
       kite__v2addr_from_sockaddr((struct sockaddr *)&ss, &local) < 0 ||
       kite__v2addr_from_sockaddr(&c->peer.sa, &peer) < 0) {
     KITE__STAT_INC(sh, tcp_bad_open); /* cannot be: checked or accepted */
+    drop_open(v);
     return NULL;
   }
   uint64_t now_s = (uint64_t)time(NULL); /* the backend's clock, in sync */
@@ -206,6 +230,7 @@ kite__session *kite__tv2_open(kite__shard *sh, kite__tconn *c,
   }
   kite__v2tok_wipe(&tok);
   sodium_memzero(&keys, sizeof(keys));
+  drop_open(v); /* ctl pointed into it: read no more */
   return s;
 }
 
@@ -273,11 +298,18 @@ static void record_refused(kite__session *s, ptrdiff_t err) {
 
 size_t kite__tv2_input(kite__session *s, const uint8_t *p, size_t n) {
   kite__tv2 *v = ((kite__tconn *)s->link)->v2;
+  uint8_t *out = open_area(s->shard);
   size_t used = 0;
   while (used < n && kite__tv2_reading(s)) {
     const uint8_t *pt;
     size_t len;
-    ptrdiff_t k = kite__v2rec_read(&v->rd, p + used, n - used, &pt, &len);
+    ptrdiff_t k =
+        kite__v2rec_read_to(&v->rd, p + used, n - used, out, &pt, &len);
+    if (k == KITE_ENOMEM) { /* no buffer for a record that spans reads */
+      if (s->close_pending == KITE__NO_CLOSE)
+        s->close_pending = KITE_CLOSE_SLOW_PEER;
+      return n;
+    }
     if (k < 0) {
       record_refused(s, k);
       return n; /* read no further */
@@ -379,6 +411,7 @@ void kite__tv2_free(kite__tv2 *v) {
     return;
   kite__v2rec_reader_free(&v->rd);
   free(v->held_ct);
+  free(v->open);
   sodium_memzero(v, sizeof(*v));
   free(v);
 }

@@ -10,7 +10,9 @@
  *     CONNECT's steps 4 to 9 with the connection's own addresses
  *     (kite__v2tok_verify, srv->tokens), answered OPENED or REJECT, or
  *     closed without a word (counted);
- *   - input: records opened (kite__v2rec_reader) and their plaintexts fed
+ *   - input: records opened (kite__v2rec_reader: a record whole in a read
+ *     straight from it into sh->seal's open area, one that spans reads in
+ *     the reader's buffer, allocated then) and their plaintexts fed
  *     to the frame reader, the session opening at the first record that
  *     verifies; a bad len or tag closes with reason 2 and nothing more is
  *     sent; the CLOSE frame (0xFF01) gives the reason, an EOF without one
@@ -22,7 +24,8 @@
  *
  * Ownership: a kite__tv2 belongs to its connection (kite__tconn.v2) and so
  * to the connection's shard thread; it is allocated when an OPEN v2's
- * header arrives and freed with the connection (keys wiped).
+ * header arrives (with OPEN's 552 bytes, freed once it is answered) and
+ * freed with the connection (keys wiped).
  */
 #ifndef KITE_SERVER_TCP_V2_H
 #define KITE_SERVER_TCP_V2_H
@@ -42,7 +45,7 @@
 
 struct kite__tv2 {
   uint16_t open_have;                 /* before the session: OPEN's bytes */
-  uint8_t open[KITE__V2_OPEN_BYTES];
+  uint8_t *open; /* KITE__V2_OPEN_BYTES, freed once answered (tv2_open) */
   bool keyed;                         /* rd and s2c are set */
   bool mute;                          /* a record failed: nothing more sent */
   bool done;                          /* the CLOSE frame went: the last record */
@@ -56,8 +59,12 @@ struct kite__tv2 {
   uint32_t held_ct_len;               /* mailbox is full (backpressure) */
 };
 
-/* The shard's seal buffer for frames of up to |max_frame| body bytes. */
+/* What a frame of up to |max_frame| body bytes takes sealed as records. */
 size_t kite__tv2_seal_cap(uint32_t max_frame);
+
+/* The shard's buffer, sh->seal: a frame sealed (kite__tv2_seal_cap), then
+ * KITE__V2REC_MAX bytes where a record whole in a read is opened. */
+size_t kite__tv2_shard_bytes(uint32_t max_frame);
 
 /* The verdict on the 8 header bytes that open a TCP (or WebSocket)
  * stream, against srv->cfg.versions; counted here. */

@@ -2,7 +2,8 @@
  * The v2 TCP layer's sealing (server/tcp_v2.h) on a bare shard: a frame
  * cut into whole records that a reader opens back in order, the room
  * check that takes no number, and the key limit: nothing but the CLOSE
- * frame takes 2^48 - 3, and nothing is sealed after it.
+ * frame takes 2^48 - 3, and nothing is sealed after it; OPEN's bytes
+ * freed once it is answered.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +28,7 @@ static int setup(void **state) {
   memset(&v, 0, sizeof(v));
   srv.cfg.max_frame = 40000;
   sh.srv = &srv;
-  sh.seal = malloc(kite__tv2_seal_cap(srv.cfg.max_frame));
+  sh.seal = malloc(kite__tv2_shard_bytes(srv.cfg.max_frame));
   assert_non_null(sh.seal);
   memset(v.s2c, 0x5c, sizeof(v.s2c));
   v.keyed = true;
@@ -145,6 +146,28 @@ static void muted_sends_nothing(void **state) {
   assert_int_equal(v.pn.next, 0);
 }
 
+/* OPEN's 552 bytes are kept only until OPEN is answered (here refused: it
+ * does not decode), not for the connection's life. */
+static void open_is_freed_once_answered(void **state) {
+  (void)state;
+  kite__tconn c;
+  memset(&c, 0, sizeof(c));
+  c.fd = -1;
+  static const uint8_t hdr[KITE__CTRL_HDR];
+  static const uint8_t rest[KITE__V2_OPEN_BYTES - KITE__CTRL_HDR];
+  assert_true(kite__tv2_begin(&c, hdr));
+  assert_non_null(c.v2->open);
+  assert_int_equal(kite__tv2_collect(&c, rest, sizeof(rest)), sizeof(rest));
+  assert_int_equal(c.v2->open_have, KITE__V2_OPEN_BYTES);
+  uint8_t reply[KITE__V2CTL_OPENED];
+  size_t len = 1;
+  assert_null(kite__tv2_open(&sh, &c, NULL, reply, &len));
+  assert_int_equal(len, 0);
+  assert_null(c.v2->open);
+  assert_int_equal(kite__tv2_collect(&c, rest, 1), 0); /* whole: no more */
+  kite__tv2_free(c.v2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_frame_in_whole_records, setup, teardown),
@@ -153,6 +176,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(the_close_frame_is_the_last_record, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(muted_sends_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(open_is_freed_once_answered, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
