@@ -40,6 +40,7 @@ enum kind { NORMAL, VANISH, FLOOD, OVERSIZE, CHEAT, REUSE_OTHER, MIGRATE };
 static const char *kind_name[] = {"normal", "vanish", "flood", "oversize",
                                   "cheat", "reuse-other", "migrate"};
 #define PROTO 0x4f555453u /* "OUTS" */
+#define MATCH_KEY KITE_TIMER_CLOCK_KEY(1) /* the match clock's executor */
 
 static atomic_int failures;
 #define FAIL(...) do { fprintf(stderr, "FAIL: " __VA_ARGS__); \
@@ -108,6 +109,10 @@ static void on_connect(kite_server *srv, kite_session_id id, void *user) {
   atomic_store(&p->huge_rc,
                kite_session_send_unreliable(srv, id, MSG_SNAP, huge, sizeof huge,
                                             KITE_UNRELIABLE_SEQUENCED));
+  /* Hash mode: the players share the match clock's worker. */
+  int rc = kite_session_set_affinity(srv, id, MATCH_KEY);
+  if (rc != 0 && rc != KITE_ESTATE)
+    FAIL("set_affinity: %s", kite_err_name(rc));
   if (kite_group_join(match, id) == 0)
     atomic_fetch_add(&srv_connected, 1);
 }
@@ -166,34 +171,26 @@ static void h_big(const kite_request *req) {
 }
 
 /* The match's clock: 20 Hz snapshots on the lane, a score event every
- * fifth tick on the stream. Its own thread, as a game loop would be. */
-static atomic_bool ticking;
+ * fifth tick on the stream. A repeating game timer on a clock key, so one
+ * executor runs it in every mode (kite/timer.h). */
 static atomic_uint ticks, score_seq;
-static void *ticker(void *arg) {
-  (void)arg;
-  uint8_t snap[4 + 8 * MAXB];
-  uint64_t next = now_ms();
-  while (atomic_load(&ticking)) {
-    uint32_t t = atomic_fetch_add(&ticks, 1) + 1;
-    put32(snap, t);
-    memset(snap + 4, (int)t, sizeof snap - 4);
-    int rc = kite_group_broadcast_unreliable(match, MSG_SNAP, snap, sizeof snap,
-                                             KITE_UNRELIABLE_SEQUENCED);
+static uint8_t snap[4 + 8 * MAXB]; /* owner: the match's executor */
+static void tick(kite_server *srv, kite_timer_id id, void *user) {
+  (void)srv, (void)id, (void)user;
+  uint32_t t = atomic_fetch_add(&ticks, 1) + 1;
+  put32(snap, t);
+  memset(snap + 4, (int)t, sizeof snap - 4);
+  int rc = kite_group_broadcast_unreliable(match, MSG_SNAP, snap, sizeof snap,
+                                           KITE_UNRELIABLE_SEQUENCED);
+  if (rc < 0)
+    FAIL("snapshot broadcast: %s", kite_err_name(rc));
+  if (t % 5 == 0) {
+    uint8_t ev[4];
+    put32(ev, atomic_fetch_add(&score_seq, 1) + 1);
+    rc = kite_group_broadcast(match, MSG_SCORE, ev, sizeof ev);
     if (rc < 0)
-      FAIL("snapshot broadcast: %s", kite_err_name(rc));
-    if (t % 5 == 0) {
-      uint8_t ev[4];
-      put32(ev, atomic_fetch_add(&score_seq, 1) + 1);
-      rc = kite_group_broadcast(match, MSG_SCORE, ev, sizeof ev);
-      if (rc < 0)
-        FAIL("score broadcast: %s", kite_err_name(rc));
-    }
-    next += 50;
-    uint64_t n = now_ms();
-    if (next > n)
-      usleep((useconds_t)(next - n) * 1000);
+      FAIL("score broadcast: %s", kite_err_name(rc));
   }
-  return NULL;
 }
 
 /* ---- the relay: a second address for one bot ---- */
@@ -509,10 +506,10 @@ static void play_match(void **state) {
                                                    sizeof huge, 0),
                    KITE_EMSGSIZE);
 
-  atomic_store(&ticking, true);
+  kite_timer_id tick_id;
+  assert_int_equal(kite_timer_start(srv, MATCH_KEY, 50, 50, tick, NULL, &tick_id), 0);
   atomic_store(&relay_run, true);
-  pthread_t tick_th, relay_th, th[MAXB];
-  assert_int_equal(pthread_create(&tick_th, NULL, ticker, NULL), 0);
+  pthread_t relay_th, th[MAXB];
   assert_int_equal(pthread_create(&relay_th, NULL, relay, NULL), 0);
   for (int i = 0; i < nbots; i++) {
     bot *b = &bots[i];
@@ -563,12 +560,15 @@ static void play_match(void **state) {
   end = now_ms() + 10000;
   while (atomic_load(&srv_connected) > 0 && now_ms() < end)
     usleep(10000);
-  atomic_store(&ticking, false);
-  pthread_join(tick_th, NULL);
+  assert_int_equal(kite_timer_stop(srv, tick_id), 0);
   atomic_store(&relay_run, false);
   pthread_join(relay_th, NULL);
+  /* The thief's half-open attempts are gone too (bounded). */
   kite_server_stats st;
-  kite_server_stats_get(srv, &st);
+  end = now_ms() + 10000;
+  do {
+    kite_server_stats_get(srv, &st);
+  } while (st.sessions > 0 && now_ms() < end && usleep(10000) == 0);
   kite_server_stop(srv);
   kite_group_destroy(match);
   kite_server_destroy(srv);
@@ -595,6 +595,8 @@ static void play_match(void **state) {
             "thief: connect %d disconnect %d", b->on_connect, b->on_disconnect);
       CHECK(b->reason == KITE_CONNECT_TIMEOUT, "thief reason %s",
             kite_client_reason_name(b->reason));
+      CHECK(b->stats.connect_timeouts == 1, "connect_timeouts %llu",
+            (unsigned long long)b->stats.connect_timeouts);
       continue;
     }
     CHECK(pc == 1 && pd == 1, "server callbacks: connect %d disconnect %d", pc, pd);
@@ -652,6 +654,15 @@ static void play_match(void **state) {
             b->snaps_after_move, b->snaps_after_spoof);
     if (b->kind == OVERSIZE && !b->tcp)
       CHECK(atomic_load(&p->big) <= 1, "big %u", atomic_load(&p->big));
+    if (i == 0)
+      CHECK(b->stats.rejected == 1 && b->stats.connected == 1,
+            "rejected %llu connected %llu", (unsigned long long)b->stats.rejected,
+            (unsigned long long)b->stats.connected);
+    if (i == 1)
+      CHECK(b->stats.tcp_connect_failed == 1 && b->stats.connected == 1,
+            "tcp_connect_failed %llu connected %llu",
+            (unsigned long long)b->stats.tcp_connect_failed,
+            (unsigned long long)b->stats.connected);
     if (i <= 1)
       printf("bot %d (%s): its token again from its own client: %s\n", i,
              b->tcp ? "tcp" : "kcp", kite_client_reason_name(b->reuse_reason));
@@ -702,6 +713,9 @@ static void play_match(void **state) {
                        st.closed_slow_peer + st.closed_shutdown,
                    st.sessions_opened);
   assert_int_equal(st.closed_shutdown, 0);
+  assert_int_equal(st.sessions, 0);
+  /* 20 Hz, loosely: at least half the ticks the match's length holds. */
+  assert_true(atomic_load(&ticks) >= (unsigned)match_ms / 100);
   assert_int_equal(bad, 0);
   assert_int_equal(st.sessions_opened, (uint64_t)(nbots - 1));
   assert_int_equal(st.closed_kicked, 2);
