@@ -72,7 +72,7 @@ static int mint(uint8_t tok[KITE_TOKEN_BYTES], uint64_t cid, const char *addr) {
 typedef struct player {
   atomic_int connects, disconnects, reason;
   atomic_int transport;
-  atomic_uint moves, spam, big, chats;
+  atomic_uint moves, moves_seq, spam, big, chats;
   atomic_int huge_rc; /* kite_session_send_unreliable() of 4096 bytes */
   uint32_t chat_next; /* owner: the session's executor */
 } player;
@@ -142,6 +142,8 @@ static void h_move(const kite_request *req) {
     return;
   }
   atomic_fetch_add(&p->moves, 1);
+  if (req->flags & KITE_REQ_SEQUENCED)
+    atomic_fetch_add(&p->moves_seq, 1);
 }
 
 static void h_chat(const kite_request *req) {
@@ -272,6 +274,7 @@ typedef struct bot {
   uint32_t last_tick, snaps, snaps_after_move, snaps_after_spoof, score_next, scores;
   uint32_t chat_sent, chat_acked, chat_ack_bad, unseq;
   int oversize_rc, fit_rc, flood_full;
+  unsigned max_unreliable;
   uint64_t connected_at;
   kite_client_stats stats;
 } bot;
@@ -407,11 +410,14 @@ static void *bot_main(void *arg) {
           b->flood_full++;
           break;
         }
+      for (int i = 0; i < 16; i++) /* and the lane, unpaced */
+        kite_conn_send_unreliable(b->conn, MSG_SPAM, junk, 256, 0);
     }
     if (b->kind == OVERSIZE && b->oversize_rc == 0) {
       kite_conn_stats st;
       kite_conn_get_stats(b->conn, &st);
       static uint8_t big[4096];
+      b->max_unreliable = st.max_unreliable;
       if (st.max_unreliable == 0 || st.max_unreliable >= sizeof big) {
         FAIL("bot %d: max_unreliable %u", b->idx, st.max_unreliable);
         b->oversize_rc = -100;
@@ -652,8 +658,16 @@ static void play_match(void **state) {
       CHECK(b->snaps_after_move > 0 && b->snaps_after_spoof > 0,
             "snapshots: %u after the move, %u after the spoofing",
             b->snaps_after_move, b->snaps_after_spoof);
-    if (b->kind == OVERSIZE && !b->tcp)
+    if (b->kind == OVERSIZE) {
       CHECK(atomic_load(&p->big) <= 1, "big %u", atomic_load(&p->big));
+      printf("bot %d (%s): max_unreliable %u, one of that size delivered: %u\n",
+             i, b->tcp ? "tcp" : "kcp", b->max_unreliable, atomic_load(&p->big));
+    }
+    if (i <= 1)
+      printf("bot %d (%s): %u moves sent sequenced, %u handled, %u flagged "
+             "KITE_REQ_SEQUENCED\n", i, b->tcp ? "tcp" : "kcp",
+             atomic_load(&p->moves), atomic_load(&p->moves),
+             atomic_load(&p->moves_seq));
     if (i == 0)
       CHECK(b->stats.rejected == 1 && b->stats.connected == 1,
             "rejected %llu connected %llu", (unsigned long long)b->stats.rejected,
