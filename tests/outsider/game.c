@@ -36,9 +36,9 @@
 enum { MSG_MOVE = 1, MSG_CHAT = 2, MSG_CHAT_ACK = 3, MSG_SNAP = 4,
        MSG_SCORE = 5, MSG_KICK_WHY = 6, MSG_SPAM = 7, MSG_BIG = 8 };
 enum { MAXB = 64 };
-enum kind { NORMAL, VANISH, FLOOD, OVERSIZE, CHEAT, REUSE_OTHER, MIGRATE };
+enum kind { NORMAL, VANISH, FLOOD, OVERSIZE, CHEAT, REUSE_OTHER, MIGRATE, STAY };
 static const char *kind_name[] = {"normal", "vanish", "flood", "oversize",
-                                  "cheat", "reuse-other", "migrate"};
+                                  "cheat", "reuse-other", "migrate", "stay"};
 #define PROTO 0x4f555453u /* "OUTS" */
 #define MATCH_KEY KITE_TIMER_CLOCK_KEY(1) /* the match clock's executor */
 
@@ -279,7 +279,8 @@ typedef struct bot {
   kite_client_stats stats;
 } bot;
 static bot bots[MAXB];
-static atomic_bool match_over;
+static atomic_bool match_over, give_up;
+static atomic_int stayers_done;
 static atomic_int bots_open;
 
 static void c_connect(kite_conn *c, void *user) {
@@ -376,7 +377,8 @@ static void *bot_main(void *arg) {
   uint64_t next_move = 0, next_chat = 0;
   bool reused = false, vanished = false;
   int32_t x = 0;
-  while (!atomic_load(&match_over) && b->on_disconnect == 0) {
+  while ((b->kind == STAY ? !atomic_load(&give_up) : !atomic_load(&match_over)) &&
+         b->on_disconnect == 0) {
     if (vanished) { /* the player's phone died: nothing polls the socket */
       usleep(10000);
       continue;
@@ -445,6 +447,8 @@ static void *bot_main(void *arg) {
     kite_client_poll(b->cli, 10);
   kite_client_stats_get(b->cli, &b->stats);
   kite_client_destroy(b->cli);
+  if (b->kind == STAY)
+    atomic_fetch_add(&stayers_done, 1);
   return NULL;
 }
 
@@ -456,6 +460,7 @@ static enum kind kind_of(int i) {
   case 9: case 16: return CHEAT;
   case 17: return REUSE_OTHER;
   case 18: return MIGRATE;
+  case 19: case 20: return STAY; /* still playing when the server stops */
   default: return NORMAL;
   }
 }
@@ -561,10 +566,12 @@ static void play_match(void **state) {
     usleep(20000);
   atomic_store(&match_over, true);
   for (int i = 0; i < nbots; i++)
-    pthread_join(th[i], NULL);
-  /* Every server-side session ends (vanished ones by the idle timeout). */
+    if (bots[i].kind != STAY)
+      pthread_join(th[i], NULL);
+  /* Every server-side session ends (vanished ones by the idle timeout),
+   * but the two still playing. */
   end = now_ms() + 10000;
-  while (atomic_load(&srv_connected) > 0 && now_ms() < end)
+  while (atomic_load(&srv_connected) > 2 && now_ms() < end)
     usleep(10000);
   assert_int_equal(kite_timer_stop(srv, tick_id), 0);
   atomic_store(&relay_run, false);
@@ -574,8 +581,18 @@ static void play_match(void **state) {
   end = now_ms() + 10000;
   do {
     kite_server_stats_get(srv, &st);
-  } while (st.sessions > 0 && now_ms() < end && usleep(10000) == 0);
+  } while (st.sessions > 2 && now_ms() < end && usleep(10000) == 0);
+  /* A restart: the two still playing are told (bounded). */
   kite_server_stop(srv);
+  end = now_ms() + 10000;
+  while (atomic_load(&stayers_done) < 2 && now_ms() < end)
+    usleep(10000);
+  atomic_store(&give_up, true);
+  for (int i = 0; i < nbots; i++)
+    if (bots[i].kind == STAY)
+      pthread_join(th[i], NULL);
+  kite_server_stats st2;
+  kite_server_stats_get(srv, &st2);
   kite_group_destroy(match);
   kite_server_destroy(srv);
   close(relay_fd);
@@ -624,6 +641,11 @@ static void play_match(void **state) {
       CHECK(b->on_disconnect == 0, "vanished, yet on_disconnect %d", b->on_disconnect);
       CHECK(pr == KITE_CLOSE_IDLE || pr == KITE_CLOSE_DEAD_LINK,
             "server reason %s", kite_close_reason_name(pr));
+      break;
+    case STAY:
+      CHECK(b->on_disconnect == 1 && b->reason == KITE_CLOSE_SHUTDOWN,
+            "client reason %s", kite_client_reason_name(b->reason));
+      CHECK(pr == KITE_CLOSE_SHUTDOWN, "server reason %s", kite_close_reason_name(pr));
       break;
     case CHEAT:
       CHECK(b->on_disconnect == 1 && b->reason == KITE_CLOSE_KICKED,
@@ -722,12 +744,13 @@ static void play_match(void **state) {
          (unsigned long long)st.v2_amplification_held, atomic_load(&relay_spoofed));
   assert_int_equal(atomic_load(&failures), 0);
   /* Every session that opened ended once, for a reason counted. */
-  assert_int_equal(st.closed_normal + st.closed_idle + st.closed_kicked +
-                       st.closed_dead_link + st.closed_protocol +
-                       st.closed_slow_peer + st.closed_shutdown,
-                   st.sessions_opened);
-  assert_int_equal(st.closed_shutdown, 0);
-  assert_int_equal(st.sessions, 0);
+  assert_int_equal(st.sessions, 2);
+  assert_int_equal(st2.closed_normal + st2.closed_idle + st2.closed_kicked +
+                       st2.closed_dead_link + st2.closed_protocol +
+                       st2.closed_slow_peer + st2.closed_shutdown,
+                   st2.sessions_opened);
+  assert_int_equal(st2.closed_shutdown, 2);
+  assert_int_equal(st2.sessions, 0);
   /* 20 Hz, loosely: at least half the ticks the match's length holds. */
   assert_true(atomic_load(&ticks) >= (unsigned)match_ms / 100);
   assert_int_equal(bad, 0);
