@@ -12,9 +12,11 @@
  * so A's next N messages are dropped as stale (unreliable_drop_stale):
  * a game's snapshots of A stop for N sends, seconds to minutes.
  *
- * Here: the server sends A 100 times (all delivered), then 64 messages of
- * other msg_ids that a relay on the path drops, then A once more, which
- * must be delivered. Without a fix it is dropped as stale.
+ * Here, each way (the server's sender, then the client's): A 100 times
+ * (all delivered), then 64 messages of other msg_ids that a relay on the
+ * path drops, then A once more, which must be delivered. Without a fix it
+ * is dropped as stale, both ways. With 63 others (-DSEQ_OTHERS=63) the
+ * sender still holds A and both pass: the sender's forgetting is the bug.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,7 +54,7 @@ static uint64_t now_ms(void) {
  * by the test thread through the atomics. */
 static int relay_fd, up_fd;
 static struct sockaddr_in server_sa;
-static atomic_bool run, drop, drain;
+static atomic_bool run, drop, drop_up, drain;
 static atomic_uint dropped;
 
 static int udp_bind(void) {
@@ -76,9 +78,14 @@ static void *relay(void *arg) {
   uint8_t buf[2048];
   while (atomic_load(&run)) {
     if (atomic_load(&drain)) {
-      while (recv(up_fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
-        atomic_fetch_add(&dropped, 1);
+      if (atomic_load(&drop))
+        while (recv(up_fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+          atomic_fetch_add(&dropped, 1);
+      if (atomic_load(&drop_up))
+        while (recv(relay_fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+          atomic_fetch_add(&dropped, 1);
       atomic_store(&drop, false);
+      atomic_store(&drop_up, false);
       atomic_store(&drain, false);
     }
     struct pollfd pf[2] = {{relay_fd, POLLIN, 0}, {up_fd, POLLIN, 0}};
@@ -88,7 +95,9 @@ static void *relay(void *arg) {
       socklen_t l = sizeof client;
       ssize_t n = recvfrom(relay_fd, buf, sizeof buf, 0,
                            (struct sockaddr *)&client, &l);
-      if (n > 0)
+      if (n > 0 && atomic_load(&drop_up))
+        atomic_fetch_add(&dropped, 1);
+      else if (n > 0)
         sendto(up_fd, buf, (size_t)n, 0, (struct sockaddr *)&server_sa,
                sizeof server_sa);
     }
@@ -129,6 +138,13 @@ static void h_stage(const kite_request *req) {
   kite_reply(req, MSG_ACK, ack, sizeof ack);
 }
 
+/* What the server's handlers took of the client's lane (inline: the
+ * shard thread writes, the test thread reads). */
+static atomic_int srv_a, srv_others;
+static void h_lane(const kite_request *req) {
+  atomic_fetch_add(req->msg_id == MSG_A ? &srv_a : &srv_others, 1);
+}
+
 /* Client state: the test thread's own (callbacks run inside its poll). */
 static int acks[4], ack_rc[4], a_got, others_got;
 static bool open_;
@@ -159,8 +175,22 @@ static void stage(kite_client *cli, kite_conn *conn, uint8_t n) {
   assert_int_equal(ack_rc[n], 0);
 }
 
-static void after_loss_next_one_is_delivered(void **state) {
+static kite_server *srv;
+static kite_client *cli;
+static kite_conn *conn;
+static pthread_t relay_th;
+
+/* A server behind the relay, a client connected through it. */
+static int setup(void **state) {
   (void)state;
+  open_ = false;
+  memset(acks, 0, sizeof acks);
+  a_got = others_got = 0;
+  atomic_store(&srv_a, 0);
+  atomic_store(&srv_others, 0);
+  atomic_store(&drop, false);
+  atomic_store(&drop_up, false);
+  atomic_store(&drain, false);
   uint8_t key[KITE_TOKEN_KEY_BYTES];
   assert_int_equal(kite_token_key_new(key), 0);
   relay_fd = udp_bind();
@@ -180,17 +210,18 @@ static void after_loss_next_one_is_delivered(void **state) {
   cfg.public_addr = relay_addr;
   cfg.unreliable_bytes_per_s = 1u << 20; /* no budget drop in the way */
   cfg.log_level = KITE_LOG_WARN;
-  kite_server *srv;
   assert_int_equal(kite_server_create(&srv, &cfg), 0);
   assert_int_equal(kite_server_route(srv, MSG_STAGE, h_stage, NULL), 0);
+  assert_int_equal(kite_server_route(srv, MSG_A, h_lane, NULL), 0);
+  for (int i = 0; i < OTHERS; i++)
+    assert_int_equal(kite_server_route(srv, (uint16_t)(MSG_B0 + i), h_lane, NULL), 0);
   assert_int_equal(kite_server_start(srv), 0);
   server_sa = (struct sockaddr_in){
       .sin_family = AF_INET,
       .sin_port = htons((uint16_t)kite_server_udp_port(srv)),
       .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   atomic_store(&run, true);
-  pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, relay, NULL), 0);
+  assert_int_equal(pthread_create(&relay_th, NULL, relay, NULL), 0);
 
   const char *addrs[] = {relay_addr};
   kite_token_params p = {.protocol_id = 7, .client_id = 1, .ttl_s = 60,
@@ -204,15 +235,32 @@ static void after_loss_next_one_is_delivered(void **state) {
   cc.on_message = c_message;
   cc.on_unreliable = c_unreliable;
   cc.log_level = KITE_LOG_WARN;
-  kite_client *cli;
   assert_int_equal(kite_client_create(&cli, &cc), 0);
-  kite_conn *conn;
   assert_int_equal(kite_client_connect_token(cli, token, NULL, &conn), 0);
   uint64_t end = now_ms() + 10000;
   while (!open_ && now_ms() < end)
     kite_client_poll(cli, 10);
   assert_true(open_);
 
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  kite_client_destroy(cli);
+  atomic_store(&run, false);
+  pthread_join(relay_th, NULL);
+  kite_server_stop(srv);
+  kite_server_destroy(srv);
+  close(relay_fd);
+  close(up_fd);
+  return 0;
+}
+
+/* Server to client. */
+static void after_loss_next_one_is_delivered(void **state) {
+  (void)state;
+  uint64_t end;
   /* A, A_FIRST times, all delivered (loopback; bounded wait). */
   stage(cli, conn, 1);
   end = now_ms() + 5000;
@@ -255,19 +303,68 @@ static void after_loss_next_one_is_delivered(void **state) {
   printf("after the loss: A delivered %d, dropped as stale %llu\n",
          a_got - A_FIRST, (unsigned long long)cs.unreliable_drop_stale);
 
-  kite_client_destroy(cli);
-  atomic_store(&run, false);
-  pthread_join(th, NULL);
-  kite_server_stop(srv);
-  kite_server_destroy(srv);
-  close(relay_fd);
-  close(up_fd);
   assert_int_equal(cs.unreliable_drop_stale, 0);
   assert_int_equal(a_got, A_FIRST + 1);
 }
 
+/* Client to server: the client's sender forgets likewise. */
+static void after_loss_server_takes_the_next_one(void **state) {
+  (void)state;
+  static const uint8_t body[4];
+  for (int i = 0; i < A_FIRST; i++) {
+    assert_int_equal(kite_conn_send_unreliable(conn, MSG_A, body, sizeof body,
+                                               KITE_UNRELIABLE_SEQUENCED), 0);
+    kite_client_poll(cli, 0);
+  }
+  uint64_t end = now_ms() + 5000;
+  while (atomic_load(&srv_a) < A_FIRST && now_ms() < end)
+    kite_client_poll(cli, 10);
+  assert_int_equal(atomic_load(&srv_a), A_FIRST);
+
+  /* OTHERS msg_ids, lost on the path. */
+  atomic_store(&drop_up, true);
+  for (int i = 0; i < OTHERS; i++) {
+    assert_int_equal(kite_conn_send_unreliable(conn, (uint16_t)(MSG_B0 + i),
+                                               body, sizeof body,
+                                               KITE_UNRELIABLE_SEQUENCED), 0);
+    kite_client_poll(cli, 0); /* sent with this poll's batch */
+  }
+  kite_client_stats cs;
+  kite_client_stats_get(cli, &cs);
+  assert_true(cs.unreliable_out >= A_FIRST + OTHERS);
+  unsigned before = atomic_load(&dropped);
+  end = now_ms() + 5000; /* the relay has read (and dropped) some */
+  while (atomic_load(&dropped) == before && now_ms() < end)
+    kite_client_poll(cli, 10);
+  atomic_store(&drain, true);
+  end = now_ms() + 5000;
+  while (atomic_load(&drain) && now_ms() < end)
+    kite_client_poll(cli, 10);
+  assert_false(atomic_load(&drain));
+  assert_int_equal(atomic_load(&srv_others), 0); /* all lost, as meant */
+
+  /* A once more: the newest A; the server must take it. */
+  assert_int_equal(kite_conn_send_unreliable(conn, MSG_A, body, sizeof body,
+                                             KITE_UNRELIABLE_SEQUENCED), 0);
+  kite_server_stats st;
+  end = now_ms() + 5000;
+  do {
+    kite_client_poll(cli, 10);
+    kite_server_stats_get(srv, &st);
+  } while (atomic_load(&srv_a) == A_FIRST && st.unreliable_drop_stale == 0 &&
+           now_ms() < end);
+  printf("after the loss: the server took %d A, dropped as stale %llu\n",
+         atomic_load(&srv_a) - A_FIRST,
+         (unsigned long long)st.unreliable_drop_stale);
+  assert_int_equal(st.unreliable_drop_stale, 0);
+  assert_int_equal(atomic_load(&srv_a), A_FIRST + 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(after_loss_next_one_is_delivered)};
+      cmocka_unit_test_setup_teardown(after_loss_next_one_is_delivered, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(after_loss_server_takes_the_next_one,
+                                      setup, teardown)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
