@@ -603,7 +603,7 @@ static void play_match(void **state) {
   printf("mode %s, %d bots, %llu ms, %u ticks, %u score events\n", mode_arg,
          nbots, (unsigned long long)(now_ms() - t0), atomic_load(&ticks),
          atomic_load(&score_seq));
-  int bad = 0;
+  int bad = 0, tcp_quit_dead = 0;
   kite_client_stats cs = {0};
 #define CHECK(cond, ...) do { if (!(cond)) { bad++; \
     printf("bot %d (%s, %s): ", b->idx, kind_name[b->kind], b->tcp ? "tcp" : "kcp"); \
@@ -661,7 +661,13 @@ static void play_match(void **state) {
     default:
       CHECK(b->on_disconnect == 1 && b->reason == KITE_CLOSE_NORMAL,
             "client reason %s", kite_client_reason_name(b->reason));
-      CHECK(pr == KITE_CLOSE_NORMAL, "server reason %s", kite_close_reason_name(pr));
+      /* A TCP quit with unread snapshots in the socket resets it; the
+       * server, writing the next one, may take the reset before the quit's
+       * close notice and count a dead link (test_tcp_close_notice). */
+      CHECK(pr == KITE_CLOSE_NORMAL || (b->tcp && pr == KITE_CLOSE_DEAD_LINK),
+            "server reason %s", kite_close_reason_name(pr));
+      if (pr == KITE_CLOSE_DEAD_LINK)
+        tcp_quit_dead++;
       /* In worker modes a peer's close drops what waits in its mailbox
        * (logic.h, "After a close"): handled lies between acked and sent. */
       CHECK(atomic_load(&p->chats) >= b->chat_acked &&
@@ -742,6 +748,7 @@ static void play_match(void **state) {
          (unsigned long long)st.v2_path_challenges,
          (unsigned long long)st.v2_path_fallbacks,
          (unsigned long long)st.v2_amplification_held, atomic_load(&relay_spoofed));
+  printf("TCP quits the server counted as dead links: %d\n", tcp_quit_dead);
   assert_int_equal(atomic_load(&failures), 0);
   /* Every session that opened ended once, for a reason counted. */
   assert_int_equal(st.sessions, 2);
@@ -756,7 +763,7 @@ static void play_match(void **state) {
   assert_int_equal(bad, 0);
   assert_int_equal(st.sessions_opened, (uint64_t)(nbots - 1));
   assert_int_equal(st.closed_kicked, 2);
-  assert_true(st.closed_idle + st.closed_dead_link == 2);
+  assert_true(st.closed_idle + st.closed_dead_link == 2 + (unsigned)tcp_quit_dead);
   assert_true(st.v2_reject_used + st.v2_tcp_reject_used >= 1);
   assert_true(st.v2_migrations >= 1);
   assert_true(atomic_load(&relay_after_move) > 0);
