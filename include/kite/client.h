@@ -145,8 +145,10 @@ typedef struct kite_client_config {
                      size_t len, void *user);
   /* Messages of the unreliable lane (kite_conn_send_unreliable()): |flags|
    * has KITE_UNRELIABLE_SEQUENCED when it came sequenced (no older one of
-   * its msg_id will follow it). NULL: they go to on_message like any, the
-   * lane untold. Version 1 has no lane: its frames all go to on_message. */
+   * its msg_id will follow it); over TCP never, even when the server sent
+   * it sequenced: the stream is in order, so no sequencing is sent.
+   * NULL: they go to on_message like any, the lane untold. Version 1 has
+   * no lane: its frames all go to on_message. */
   void (*on_unreliable)(kite_conn *c, uint16_t msg_id, unsigned flags,
                         const uint8_t *body, size_t len, void *user);
   /* Exactly once per kite_client_connect() that returned 0. |c| is freed
@@ -262,7 +264,13 @@ int kite_client_connect_tcp(kite_client *c, const char *server_addr,
  * KITE_CONNECT_REJECTED(r) (5 to 8 are version 2's reasons),
  * KITE_CONNECT_TIMEOUT, KITE_CONNECT_FAILED (TCP), KITE_CLOSE_PROTOCOL (an
  * ACCEPT that opened but broke the table; on TCP an OPENED that does not
- * open, or any other reply), or KITE_CONNECT_EXPIRED. Once open: the
+ * open, or any other reply), or KITE_CONNECT_EXPIRED. A token that
+ * opened a session already is bound to that session's address and port:
+ * REJECT 8 (KITE_CONNECT_REJECTED_USED) answers only that address and
+ * port (over UDP the same kite_client); from any other, every new TCP
+ * connection included, it gets no answer, so the attempt ends
+ * KITE_CONNECT_TIMEOUT (UDP) or KITE_CONNECT_FAILED (TCP). To reconnect,
+ * a player needs a new token. Once open: the
  * reason of the server's CLOSE (over TCP its CLOSE frame; an end of
  * stream without one is KITE_CLOSE_DEAD_LINK, 5: a FIN is not
  * authenticated), KITE_CLOSE_PROTOCOL for a datagram or record that

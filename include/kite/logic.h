@@ -113,7 +113,9 @@ typedef struct kite_request {
                                     UNRELIABLE item, or a v2 TCP frame with
                                     the unreliable flag) */
 #define KITE_REQ_SEQUENCED 0x2u  /* unreliable and sequenced: no older one
-                                    of its msg_id comes after it */
+                                    of its msg_id comes after it (never
+                                    over TCP: the stream is in order, so
+                                    no sequencing is sent) */
 
 typedef void (*kite_handler_fn)(const kite_request *req);
 

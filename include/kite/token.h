@@ -48,7 +48,12 @@ typedef struct kite_token_params {
                                its first address taken) */
   size_t naddrs;            /* 1..KITE_TOKEN_ADDRS_MAX */
   const void *user_data;    /* may be NULL when user_data_len is 0 */
-  size_t user_data_len;     /* 0..KITE_TOKEN_USER_DATA_MAX */
+  size_t user_data_len;     /* 0..KITE_TOKEN_USER_DATA_MAX. The length
+                               is not carried: the server sees the
+                               payload zero-padded to 256 bytes
+                               (kite_session_info.user_data), so one
+                               that may end in zero bytes carries its
+                               own length */
   uint64_t now_s;           /* creation time, Unix seconds; 0: the clock's */
 } kite_token_params;
 
