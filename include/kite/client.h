@@ -373,8 +373,10 @@ int kite_conn_send(kite_conn *conn, uint16_t msg_id, const void *body,
  * Returns 0, or KITE_EINVAL (msg_id 0 or 0xFF00.., an unknown flag, NULL
  * body with |len|), KITE_ESTATE (not open), KITE_EMSGSIZE (|len| above the
  * server's max_unreliable from ACCEPT or OPENED; version 1: max_frame;
- * nothing sent), or, for frames, kite_conn_send()'s. Callbacks may call
- * it. kite.js carries the lane as frames over WebSocket (a later issue). */
+ * nothing sent), KITE_ENOMEM (sequenced, v2 UDP: no memory for the count
+ * of a msg_id first sent; each msg_id's count is kept for the session's
+ * life, 4 bytes a msg_id), or, for frames, kite_conn_send()'s. Callbacks
+ * may call it. kite.js carries the lane as frames over WebSocket (a later issue). */
 KITE_API
 int kite_conn_send_unreliable(kite_conn *conn, uint16_t msg_id,
                               const void *body, size_t len, unsigned flags);

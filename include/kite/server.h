@@ -364,6 +364,10 @@ int kite_session_send(kite_server *srv, kite_session_id id, uint16_t msg_id,
  *                   UDP) or the session's send queue (else) are full; from
  *                   the session's own shard, the budget dropped it (v2 UDP)
  *                   or the send queue is full. Counted; retry next tick.
+ *   KITE_ENOMEM     no memory for the lane's datagram, or (sequenced, v2
+ *                   UDP) for the first seq of a msg_id never sent before:
+ *                   the sender keeps each msg_id's count for the session's
+ *                   life (4 bytes a msg_id, the first send allocates).
  * A message accepted (0) may still be dropped on the way (budget, a close),
  * counted, as the network may drop it. */
 KITE_API

@@ -145,7 +145,7 @@ typedef struct kite__cli_v2 {
   bool done;              /* CLOSE sent (or numbers ran out): nothing more */
   bool rd_live;           /* TCP: |rd| initialised */
   kite__v2seq seq_in;     /* UDP: the server's sequenced messages */
-  kite__v2seq seq_out;    /* UDP: ours, the last seq per msg_id */
+  kite__v2seq_out seq_out; /* UDP: ours, the next seq per msg_id, kept */
   kite__v2rec_reader rd;  /* TCP: the server's records */
 } kite__cli_v2;
 

@@ -76,6 +76,7 @@ void kite__cli_v2_free(kite_conn *conn) {
   if (v2->rd_live)
     kite__v2rec_reader_free(&v2->rd);
   drop_token(v2);
+  kite__v2seq_out_free(&v2->seq_out);
   sodium_memzero(v2, sizeof(*v2));
   free(v2);
   conn->v2 = NULL;

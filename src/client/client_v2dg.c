@@ -92,7 +92,7 @@ void kite__cli_v2dg_open(kite_conn *conn, int i, const kite__v2accept *a,
   kite__replay_init(&v2->win);
   v2->pn.next = 0;
   kite__v2seq_init(&v2->seq_in);
-  kite__v2seq_init(&v2->seq_out);
+  kite__v2seq_out_free(&v2->seq_out); /* a fresh count, from 0 */
   if (kite__cli_kcp_start(conn, a->mtu - KITE__V2PKT_MIN, a->rcv_wnd,
                           &v2_ops) < 0)
     return;
@@ -152,7 +152,8 @@ int kite__cli_v2dg_send_unreliable(kite_conn *conn, uint16_t msg_id,
   uint16_t seq = 0;
   if (flags & KITE_UNRELIABLE_SEQUENCED) {
     f = KITE__V2U_F_SEQ;
-    seq = kite__v2seq_next(&v2->seq_out, msg_id);
+    if (kite__v2seq_next(&v2->seq_out, msg_id, &seq) < 0)
+      return KITE_ENOMEM; /* a first msg_id, no memory to count it */
   }
   int n = kite__v2item_put_unreliable(
       cli->v2_out + ITEMS_AT, sizeof(cli->v2_out) - KITE__V2PKT_OVERHEAD,

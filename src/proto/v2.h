@@ -11,7 +11,7 @@
  *   v2pkt.c   protected datagrams, and key limits (section 9)
  *   replay.c  the replay window (section 4)
  *   v2item.c  the items of a datagram (section 5), UNRELIABLE (section 6)
- *   v2seq.c   the receiver's sequencing of unreliable messages (section 6)
+ *   v2seq.c   the sequencing of unreliable messages, both sides (section 6)
  *   v2rec.c   TCP records (section 8)
  *   tokrec.c  the token record (section 3: tags bound to addresses)
  * Every primitive is libsodium's; every secret a function held on its

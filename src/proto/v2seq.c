@@ -1,34 +1,12 @@
 #include "proto/v2seq.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "kite/error.h"
 
 void kite__v2seq_init(kite__v2seq *s) {
   memset(s, 0, sizeof(*s));
-}
-
-/* Slot |i| (or a new one at the end, the least recently used evicted when
- * full) becomes slot 0 with |msg_id| and |value|. */
-static void use(kite__v2seq *s, unsigned i, uint16_t msg_id, uint16_t value) {
-  if (i >= s->n) {
-    if (s->n < KITE__V2SEQ_SLOTS) {
-      i = s->n++;
-    } else {
-      i = KITE__V2SEQ_SLOTS - 1;
-      s->forgotten++;
-    }
-  }
-  memmove(&s->slot[1], &s->slot[0], i * sizeof(s->slot[0]));
-  s->slot[0].msg_id = msg_id;
-  s->slot[0].newest = value;
-}
-
-uint16_t kite__v2seq_next(kite__v2seq *s, uint16_t msg_id) {
-  unsigned i = 0;
-  while (i < s->n && s->slot[i].msg_id != msg_id)
-    i++;
-  uint16_t seq = i < s->n ? (uint16_t)(s->slot[i].newest + 1) : 0;
-  use(s, i, msg_id, seq);
-  return seq;
 }
 
 bool kite__v2seq_accept(kite__v2seq *s, uint16_t msg_id, uint16_t seq) {
@@ -55,4 +33,43 @@ bool kite__v2seq_accept(kite__v2seq *s, uint16_t msg_id, uint16_t seq) {
   s->slot[0].msg_id = msg_id;
   s->slot[0].newest = newest;
   return deliver;
+}
+
+void kite__v2seq_out_init(kite__v2seq_out *o) {
+  memset(o, 0, sizeof(*o));
+}
+
+void kite__v2seq_out_free(kite__v2seq_out *o) {
+  free(o->e);
+  kite__v2seq_out_init(o);
+}
+
+int kite__v2seq_next(kite__v2seq_out *o, uint16_t msg_id, uint16_t *seq) {
+  /* The first entry whose msg_id is >= |msg_id|. */
+  uint32_t lo = 0, hi = o->n;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (o->e[mid].msg_id < msg_id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < o->n && o->e[lo].msg_id == msg_id) {
+    *seq = o->e[lo].next++; /* uint16_t: 65535 wraps to 0 */
+    return 0;
+  }
+  if (o->n == o->cap) { /* n < 65536: one entry per msg_id */
+    uint32_t cap = o->cap ? o->cap * 2 : KITE__V2SEQ_OUT_MIN;
+    void *e = realloc(o->e, cap * sizeof(o->e[0]));
+    if (!e)
+      return KITE_ENOMEM;
+    o->e = e;
+    o->cap = cap;
+  }
+  memmove(&o->e[lo + 1], &o->e[lo], (o->n - lo) * sizeof(o->e[0]));
+  o->e[lo].msg_id = msg_id;
+  o->e[lo].next = 1;
+  o->n++;
+  *seq = 0;
+  return 0;
 }

@@ -56,6 +56,7 @@ static void v2_free(kite__v2sess *v) {
   if (v->kcp)
     kite__kcp_destroy(v->kcp);
   free(v->lane);
+  kite__v2seq_out_free(&v->seq_out);
   sodium_memzero(v, sizeof(*v) + v->ident.user_len); /* user data after it */
   free(v);
 }
@@ -91,7 +92,7 @@ int kite__v2_session_new(kite__shard *sh, kite__session *s,
   kite__replay_init(&v->window);
   v->pn.next = 0;
   kite__v2seq_init(&v->seq_in);
-  kite__v2seq_init(&v->seq_out);
+  kite__v2seq_out_init(&v->seq_out);
   v->budget = cfg->unreliable_bytes_per_s; /* a second's worth to start */
   v->budget_ms = sh->now;
   v->ident.client_id = n->tok->client_id;

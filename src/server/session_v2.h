@@ -66,7 +66,7 @@ typedef struct kite__v2sess {
   kite__v2path path;
   /* The unreliable lane (session_v2_lane.c). */
   kite__v2seq seq_in;     /* the peer's sequenced messages: newest per msg_id */
-  kite__v2seq seq_out;    /* ours: the last seq sent per msg_id */
+  kite__v2seq_out seq_out; /* ours: the next seq per msg_id, kept */
   uint8_t *lane;          /* UNRELIABLE items waiting for the next datagram
                              (one datagram's room, allocated at the first) */
   uint16_t lane_len;      /* bytes waiting there */

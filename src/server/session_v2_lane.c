@@ -68,7 +68,8 @@ int kite__v2_send_unreliable(kite__session *s, uint16_t msg_id,
   uint16_t seq = 0;
   if (flags & KITE_UNRELIABLE_SEQUENCED) {
     f = KITE__V2U_F_SEQ;
-    seq = kite__v2seq_next(&v->seq_out, msg_id);
+    if (kite__v2seq_next(&v->seq_out, msg_id, &seq) < 0)
+      return KITE_ENOMEM; /* a first msg_id, no memory to count it */
   }
   int n = kite__v2item_put_unreliable(v->lane + v->lane_len,
                                       room - v->lane_len, msg_id, f, seq, body,
