@@ -143,7 +143,7 @@ typedef struct kite_client_config {
    * then it is closed. Closing at once with the server's bytes unread
    * would reset it, and a server that wrote before reading the notice
    * would count the quit as a dead link. At most max_sessions linger at
-   * once (a newer one closes the oldest at once: tcp_linger_cut);
+   * once (a newer one closes the oldest at once: tcp_linger_full);
    * kite_client_destroy() closes those still lingering at once. The
    * session is gone meanwhile: on_disconnect runs as without it.
    * 0: closed at once. 0..60000 (2000) */
@@ -467,10 +467,10 @@ void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out);
   X(tcp_bytes_out, "TCP stream bytes the kernel took")                     \
   X(tcp_lingers, "TCP sessions closed on purpose that lingered after "      \
                  "their FIN (tcp_linger_ms)")                              \
-  X(tcp_linger_expired, "lingering TCP connections closed at "             \
-                        "tcp_linger_ms, the server's end unseen")          \
-  X(tcp_linger_cut, "lingering TCP connections closed early: "             \
-                    "max_sessions were lingering")                         \
+  X(tcp_linger_cut, "lingering TCP connections closed at tcp_linger_ms, " \
+                    "the server's end unseen")                             \
+  X(tcp_linger_full, "lingering TCP connections closed early: "            \
+                     "max_sessions were lingering")                        \
   X(tcp_linger_bytes, "TCP bytes read and discarded while lingering")      \
   X(v2_attempts, "version 2: token addresses tried (HELLO or connect)")     \
   X(v2_drop_size, "version 2: datagrams under 31 bytes, over the mtu, or "  \

@@ -12,9 +12,10 @@
  * allocated at the first linger. Every entry waits the same tcp_linger_ms,
  * so deadlines follow the ring's order and the head is the next one due;
  * one that ended early stays as a hole (fd -1) until the head passes it.
- * A full ring closes its oldest at once (tcp_linger_cut). epoll reports an
- * entry with its address as data.ptr (client_poll.c tells it from a
- * session's by kite__cli_linger_owns()).
+ * A full ring closes its oldest at once (tcp_linger_full). epoll reports
+ * an entry with its address as data.ptr (client_poll.c tells it from a
+ * session's by kite__cli_linger_owns()). Everything here is the client
+ * thread's, as the rest of struct kite_client.
  */
 #include "client/client_internal.h"
 
@@ -54,7 +55,7 @@ static bool room(kite_client *c) {
       return false;
   }
   if (c->linger_n == c->cfg.max_sessions) {
-    c->stats.tcp_linger_cut++;
+    c->stats.tcp_linger_full++;
     end(c, &c->lingers[c->linger_head]);
     pop_ended(c);
   }
@@ -102,7 +103,7 @@ void kite__cli_linger_on_event(kite_client *c, void *ptr) {
 void kite__cli_linger_expire(kite_client *c) {
   while (c->linger_n &&
          kite__ms_reached(c->now, c->lingers[c->linger_head].due_ms)) {
-    c->stats.tcp_linger_expired++;
+    c->stats.tcp_linger_cut++;
     end(c, &c->lingers[c->linger_head]);
     pop_ended(c);
   }
