@@ -137,6 +137,17 @@ typedef struct kite_client_config {
   /* Bytes queued per TCP session for a kernel buffer that is full; a send
    * beyond it is refused (KITE_EFULL). 64..1 GiB (1 MiB) */
   uint32_t tcp_send_max;
+  /* TCP: after a close on purpose (notice and FIN sent), the connection
+   * lingers this long at most, what the server still sends read and
+   * discarded in kite_client_poll(), until the server's end of stream;
+   * then it is closed. Closing at once with the server's bytes unread
+   * would reset it, and a server that wrote before reading the notice
+   * would count the quit as a dead link. At most max_sessions linger at
+   * once (a newer one closes the oldest at once: tcp_linger_full);
+   * kite_client_destroy() closes those still lingering at once. The
+   * session is gone meanwhile: on_disconnect runs as without it.
+   * 0: closed at once. 0..60000 (2000) */
+  uint32_t tcp_linger_ms;
 
   /* Each may be NULL. |user| below is the client-wide pointer; the
    * session's own is kite_conn_user(). |body| is valid during the call. */
@@ -394,7 +405,8 @@ int kite_conn_ping(kite_conn *conn);
  * waited for. During the handshake nothing is sent. On TCP, what is
  * queued and the close notice (reason 0; left out when tcp_send_max is
  * full) are written as far as the kernel takes them without waiting, then
- * the connection is shut down (FIN) and closed at once. Its
+ * the connection is shut down (FIN) and lingers (tcp_linger_ms): closed
+ * at the server's end of stream, at most tcp_linger_ms later. Its
  * on_disconnect(KITE_CLOSE_NORMAL) runs from the next poll (or from the
  * safe point of the current one, when called from a callback). Returns 0,
  * or KITE_ECLOSED when it is closed already. Callbacks may call it. */
@@ -455,6 +467,13 @@ void kite_conn_get_stats(const kite_conn *conn, kite_conn_stats *out);
   X(tcp_resets, "open TCP sessions ended by a reset or socket error")        \
   X(tcp_bytes_in, "TCP stream bytes received")                               \
   X(tcp_bytes_out, "TCP stream bytes the kernel took")                     \
+  X(tcp_lingers, "TCP sessions closed on purpose that lingered after "      \
+                 "their FIN (tcp_linger_ms)")                              \
+  X(tcp_linger_cut, "lingering TCP connections closed at tcp_linger_ms, " \
+                    "the server's end unseen")                             \
+  X(tcp_linger_full, "lingering TCP connections closed early: "            \
+                     "max_sessions were lingering")                        \
+  X(tcp_linger_bytes, "TCP bytes read and discarded while lingering")      \
   X(v2_attempts, "version 2: token addresses tried (HELLO or connect)")     \
   X(v2_drop_size, "version 2: datagrams under 31 bytes, over the mtu, or "  \
                   "with a packet number at or past 2^48")                  \

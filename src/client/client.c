@@ -39,6 +39,7 @@ void kite_client_config_init(kite_client_config *cfg) {
   cfg->max_frame = 1u << 20;
   cfg->segments_max = 65536;
   cfg->tcp_send_max = 1u << 20;
+  cfg->tcp_linger_ms = 2000;
   cfg->log_level = KITE_LOG_INFO;
 }
 
@@ -127,6 +128,8 @@ static int check_config(kite_client *c, const kite_client_config *cfg) {
    * server's pings could never be answered. */
   if (cfg->tcp_send_max < 64 || cfg->tcp_send_max > (1u << 30))
     return bad(c, "tcp_send_max (64..1073741824)");
+  if (cfg->tcp_linger_ms > 60000)
+    return bad(c, "tcp_linger_ms (0..60000)");
   return 0;
 }
 
@@ -235,6 +238,7 @@ static int alloc_tables(kite_client *c) {
 }
 
 static void free_all(kite_client *c) {
+  kite__cli_linger_free(c); /* before the epoll they are removed from */
   if (c->ep >= 0)
     close(c->ep);
   if (c->fd >= 0)

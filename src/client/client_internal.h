@@ -205,6 +205,12 @@ typedef uint32_t (*kite__cli_clock_fn)(void *user);
  * level-triggered, so the rest are reported by the next poll. */
 #define KITE__CLIENT_EVENTS 64
 
+/* A TCP connection closed on purpose, lingering (client_linger.c). */
+typedef struct kite__cli_linger {
+  int fd;          /* -1: ended (end of stream, error, deadline) */
+  uint32_t due_ms; /* closed at this instant if still open */
+} kite__cli_linger;
+
 /* Every field is the client thread's. */
 struct kite_client {
   kite_client_config cfg;
@@ -212,6 +218,10 @@ struct kite_client {
   int fd;
   int ep;        /* epoll: the UDP socket and every TCP connection */
   uint32_t ntcp; /* TCP descriptors open: poll(0) asks epoll only then */
+  /* Lingering closes: a ring of max_sessions entries (allocated at the
+   * first), the oldest at |linger_head| (client_linger.c). */
+  kite__cli_linger *lingers;
+  uint32_t linger_head, linger_n;
   bool v6;      /* AF_INET6 socket: IPv4 servers are kept v4-mapped */
   bool in_poll; /* inside kite_client_poll(): callbacks may be running */
   uint32_t now; /* the time of the step being handled */
@@ -411,6 +421,24 @@ void kite__cli_tcp_start(kite_conn *conn);
 /* Version 2: gives the connection up (FIN, descriptor closed, output
  * freed) so that the next address can start afresh. */
 void kite__cli_tcp_release(kite_conn *conn);
+
+/* ---- client_linger.c ---- */
+
+/* Keeps |fd| (notice and FIN sent) open in the client's poll loop, its
+ * reads discarded, until the server's end of stream or tcp_linger_ms.
+ * false: not kept (tcp_linger_ms 0, no memory, epoll refused): the caller
+ * closes it. A full ring closes its oldest entry first. */
+bool kite__cli_linger_start(kite_client *c, int fd);
+/* true when |ptr|, an epoll data.ptr, is a lingering entry's. */
+bool kite__cli_linger_owns(const kite_client *c, const void *ptr);
+/* epoll reported the entry at |ptr|: reads and discards, ends at EOF. */
+void kite__cli_linger_on_event(kite_client *c, void *ptr);
+/* Closes every entry whose deadline c->now has reached. */
+void kite__cli_linger_expire(kite_client *c);
+/* |wait| (ms, -1: none) shortened to the next linger deadline. */
+int kite__cli_linger_timeout_ms(const kite_client *c, uint32_t now, int wait);
+/* Closes every lingering descriptor at once; frees the ring. */
+void kite__cli_linger_free(kite_client *c);
 
 /* Writes |n| buffers to the socket as they are (no records): OPEN v2. */
 int kite__cli_tcp_send_raw(kite_conn *conn, const struct iovec *iov, int n);

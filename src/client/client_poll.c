@@ -81,6 +81,7 @@ int kite_client_poll(kite_client *c, int timeout_ms) {
                  : kite__wheel_timeout_ms(&c->wheel, c->now, timeout_ms);
   if (wait < 0)
     wait = timeout_ms; /* no timer: the caller's bound, or forever */
+  wait = kite__cli_linger_timeout_ms(c, c->now, wait);
   /* Without a wait the UDP socket is read whatever epoll would say: a
    * recvmmsg that finds nothing costs what the epoll_wait would, and a
    * client with no TCP connection (the benchmarked KCP path) then makes
@@ -108,11 +109,14 @@ int kite_client_poll(kite_client *c, int timeout_ms) {
    * still allocated; one closed since the wait is skipped by its state. */
   for (int i = 0; i < n; i++) {
     kite_conn *conn = c->events[i].data.ptr;
-    if (conn)
+    if (conn && kite__cli_linger_owns(c, conn))
+      kite__cli_linger_on_event(c, conn);
+    else if (conn)
       conn->tp->on_event(conn, c->events[i].events);
   }
   c->now = c->clock(c->clock_user);
   kite__wheel_advance(&c->wheel, c->now, on_timer, c);
+  kite__cli_linger_expire(c);
   safe_point(c);
   c->in_poll = false;
   return rc;
@@ -121,5 +125,7 @@ int kite_client_poll(kite_client *c, int timeout_ms) {
 int kite_client_timeout_ms(const kite_client *c) {
   if (work_waiting(c))
     return 0;
-  return kite__wheel_timeout_ms(&c->wheel, c->clock(c->clock_user), -1);
+  uint32_t now = c->clock(c->clock_user);
+  return kite__cli_linger_timeout_ms(
+      c, now, kite__wheel_timeout_ms(&c->wheel, now, -1));
 }

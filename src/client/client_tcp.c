@@ -346,9 +346,10 @@ static void send_notice(kite_conn *conn, uint8_t reason) {
   cli->stats.tcp_bytes_out += conn->out.bytes_out - before;
 }
 
-/* Writes what is queued (best effort, no waiting), sends FIN, closes the
- * descriptor and frees the output buffer. Idempotent. */
-void kite__cli_tcp_release(kite_conn *conn) {
+/* Writes what is queued (best effort, no waiting), sends FIN, then closes
+ * the descriptor, or hands it to the lingering close when |linger|, and
+ * frees the output buffer. Idempotent. */
+static void release(kite_conn *conn, bool linger) {
   kite_client *cli = conn->cli;
   if (conn->fd < 0) {
     kite__tcp_out_free(&conn->out);
@@ -363,30 +364,41 @@ void kite__cli_tcp_release(kite_conn *conn) {
   /* Removed by hand, not by close(): a forked child may share the socket,
    * and epoll would go on reporting it with a freed session. */
   kite__cli_watch(conn, 0);
+  conn->watching = 0;
   shutdown(conn->fd, SHUT_WR);
+  int fd = conn->fd;
+  conn->fd = -1;
+  kite__tcp_out_free(&conn->out);
+  /* Kept until the server's end of stream: it counts in ntcp until then
+   * (client_linger.c closes it). */
+  if (linger && kite__cli_linger_start(cli, fd))
+    return;
   /* Closing with unread bytes makes Linux send RST, which also throws away
    * what we queued just now (a last frame, our FIN): read and drop what
    * has arrived. Into the stack, not scratch: a callback up the stack may
    * be reading a frame's body there. */
   uint8_t sink[4096];
   for (int i = 0; i < KITE__TCP_DRAIN_READS; i++)
-    if (recv(conn->fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+    if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
       break;
-  close(conn->fd);
-  conn->fd = -1;
+  close(fd);
   cli->ntcp--;
-  kite__tcp_out_free(&conn->out);
 }
 
+void kite__cli_tcp_release(kite_conn *conn) { release(conn, false); }
+
+/* A close on purpose sends its notice and lingers; one after the server's
+ * end of stream, a reset or a failed connect closes at once. */
 static void tcp_close(kite_conn *conn, bool was_open, int wire_reason) {
-  if (was_open && wire_reason >= 0) {
+  bool on_purpose = was_open && wire_reason >= 0;
+  if (on_purpose) {
     if (conn->v2)
       kite__cli_v2tcp_send_close(conn, (uint8_t)wire_reason);
     else
       send_notice(conn, (uint8_t)wire_reason);
   }
-  kite__cli_tcp_release(conn);
-  if (was_open && wire_reason >= 0)
+  release(conn, on_purpose);
+  if (on_purpose)
     conn->cli->stats.closed_by_client++;
 }
 
