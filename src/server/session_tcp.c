@@ -220,34 +220,37 @@ void kite__tconn_flush(kite__shard *sh, kite__session *s) {
   kite__session_publish_queue(s);
 }
 
-void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
-                               uint32_t events) {
+void kite__tconn_session_events(kite__shard *sh, kite__tconn *c,
+                                uint32_t events,
+                                void (*read)(kite__shard *sh, kite__session *s)) {
   kite__session *s = c->s;
   if (events & EPOLLOUT)
     kite__tconn_flush(sh, s);
   if (s->link == c && (c->events & EPOLLIN) &&
       (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-    conn_read(sh, s);
+    read(sh, s);
   else if (s->link == c && (events & (EPOLLHUP | EPOLLERR)))
     kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* paused, and broken */
   kite__session_publish_rtt(s, sh->now);
   kite__session_settle(s);
 }
 
-static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
-  kite__shard *sh = s->shard;
-  kite__tconn *c = conn_of(s);
-  bool was_pending = kite__tcp_out_pending(&c->out) != 0;
-  int rc = kite__tconn_write(sh, c, iov, n);
+void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
+                               uint32_t events) {
+  kite__tconn_session_events(sh, c, events, conn_read);
+}
+
+int kite__tconn_sent(kite__session *s, kite__tconn *c, int rc,
+                     bool was_pending, uint8_t why) {
   if (rc == KITE_EFULL) {
-    KITE__STAT_INC(sh, tcp_send_full);
+    KITE__STAT_INC(s->shard, tcp_send_full);
     return KITE_EFULL;
   }
   if (rc < 0) {
     /* The stream is cut (reset, or no memory for the rest): the session
      * ends at the next safe point, and this frame with it. */
     if (s->close_pending == KITE__NO_CLOSE)
-      s->close_pending = KITE_CLOSE_DEAD_LINK;
+      s->close_pending = why;
     kite__session_mark_dirty(s);
     return 0;
   }
@@ -255,6 +258,13 @@ static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
     kite__session_schedule(s); /* the stall deadline starts */
   kite__session_publish_queue(s);
   return 0;
+}
+
+static int tcp_sendv(kite__session *s, struct iovec *iov, int n) {
+  kite__tconn *c = conn_of(s);
+  bool was_pending = kite__tcp_out_pending(&c->out) != 0;
+  int rc = kite__tconn_write(s->shard, c, iov, n);
+  return kite__tconn_sent(s, c, rc, was_pending, KITE_CLOSE_DEAD_LINK);
 }
 
 bool kite__tconn_next_due(kite__session *s, uint32_t now_ms, uint32_t *due_ms) {

@@ -295,16 +295,7 @@ static void session_read(kite__shard *sh, kite__session *s) {
 }
 
 static void session_ready(kite__shard *sh, kite__tconn *c, uint32_t events) {
-  kite__session *s = c->s;
-  if (events & EPOLLOUT)
-    kite__tconn_flush(sh, s);
-  if (s->link == c && (c->events & EPOLLIN) &&
-      (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-    session_read(sh, s);
-  else if (s->link == c && (events & (EPOLLHUP | EPOLLERR)))
-    kite__session_close(s, KITE_CLOSE_DEAD_LINK);
-  kite__session_publish_rtt(s, sh->now);
-  kite__session_settle(s);
+  kite__tconn_session_events(sh, c, events, session_read);
 }
 
 /* ---- before the session: the head, the 101, the OPEN ---- */
@@ -464,24 +455,11 @@ static int ws_send_v2(kite__session *s, struct iovec *iov, int n) {
 }
 
 static int ws_sendv(kite__session *s, struct iovec *iov, int n) {
-  kite__shard *sh = s->shard;
   kite__tconn *c = s->link;
   bool was_pending = kite__tcp_out_pending(&c->out) != 0;
   int rc = c->v2 ? ws_send_v2(s, iov, n) : kite__ws_send(&c->wsc->ws, iov, n);
-  if (rc == KITE_EFULL) {
-    KITE__STAT_INC(sh, tcp_send_full);
-    return KITE_EFULL;
-  }
-  if (rc < 0) { /* closed or broken: the session ends at a safe point */
-    if (s->close_pending == KITE__NO_CLOSE)
-      s->close_pending = KITE_CLOSE_DEAD_LINK;
-    kite__session_mark_dirty(s);
-    return 0;
-  }
-  if (!was_pending && kite__tcp_out_pending(&c->out))
-    kite__session_schedule(s); /* the stall deadline starts */
-  kite__session_publish_queue(s);
-  return 0;
+  /* An error other than full: closed or broken. */
+  return kite__tconn_sent(s, c, rc, was_pending, KITE_CLOSE_DEAD_LINK);
 }
 
 /* The frame the mailbox refused, then the input the WebSocket held. */

@@ -130,6 +130,19 @@ void kite__tconn_teardown(kite__session *s);
 /* epoll reported |events| on |c|, in its SESSION phase. */
 void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
                                uint32_t events);
+/* The same for any transport on a TCP connection (TCP, WebSocket, TCP
+ * v2): output flushed, then |read| while reading is on, or a broken
+ * connection closed while it is paused. */
+void kite__tconn_session_events(kite__shard *sh, kite__tconn *c,
+                                uint32_t events,
+                                void (*read)(kite__shard *sh, kite__session *s));
+/* What a transport's sendv returns after writing a frame's bytes to |c|
+ * (|rc| from the write; |was_pending|: output was queued before it):
+ * KITE_EFULL counted and passed on; another error means the stream is cut
+ * and the session ends with |why| at the next safe point (the frame goes
+ * with it: 0); else 0, the stall deadline started if output now waits. */
+int kite__tconn_sent(kite__session *s, kite__tconn *c, int rc,
+                     bool was_pending, uint8_t why);
 /* Arms the epoll mask |events| for |c| (no call when unchanged). */
 void kite__tconn_arm(kite__shard *sh, kite__tconn *c, uint32_t events);
 

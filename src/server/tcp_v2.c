@@ -468,16 +468,7 @@ static void tcp2_read(kite__shard *sh, kite__session *s) {
 }
 
 static void tcp2_ready(kite__shard *sh, kite__tconn *c, uint32_t events) {
-  kite__session *s = c->s;
-  if (events & EPOLLOUT)
-    kite__tconn_flush(sh, s);
-  if (s->link == c && (c->events & EPOLLIN) &&
-      (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-    tcp2_read(sh, s);
-  else if (s->link == c && (events & (EPOLLHUP | EPOLLERR)))
-    kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* paused, and broken */
-  kite__session_publish_rtt(s, sh->now);
-  kite__session_settle(s);
+  kite__tconn_session_events(sh, c, events, tcp2_read);
 }
 
 void kite__tv2_tcp_open(kite__shard *sh, kite__tconn *c, const uint8_t *rest,
@@ -506,29 +497,16 @@ static int tcp2_sendv(kite__session *s, struct iovec *iov, int n) {
   uint32_t pending = kite__tcp_out_pending(&c->out);
   const uint8_t *bytes;
   ptrdiff_t k = kite__tv2_seal(sh, c->v2, iov, n, c->out.max - pending, &bytes);
-  if (k == KITE_EFULL) {
-    KITE__STAT_INC(sh, tcp_send_full);
-    return KITE_EFULL;
-  }
   struct iovec w = {(void *)(uintptr_t)bytes, k > 0 ? (size_t)k : 0};
   int rc = k > 0 ? kite__tconn_write(sh, c, &w, 1) : (int)k;
-  if (rc < 0) {
-    /* Numbers ran out (reason 7: the CLOSE frame is the last record), or
-     * the stream is cut: the session ends at the next safe point. */
-    uint8_t why = KITE_CLOSE_DEAD_LINK;
-    if (k == KITE__V2_ELIMIT && !c->v2->mute) {
-      KITE__STAT_INC(sh, v2_tcp_key_exhausted);
-      why = KITE__CLOSE_KEY_EXHAUSTED;
-    }
-    if (s->close_pending == KITE__NO_CLOSE)
-      s->close_pending = why;
-    kite__session_mark_dirty(s);
-    return 0;
+  /* Numbers ran out (reason 7: the CLOSE frame is the last record), or
+   * the stream is cut: the session ends at the next safe point. */
+  uint8_t why = KITE_CLOSE_DEAD_LINK;
+  if (k == KITE__V2_ELIMIT && !c->v2->mute) {
+    KITE__STAT_INC(sh, v2_tcp_key_exhausted);
+    why = KITE__CLOSE_KEY_EXHAUSTED;
   }
-  if (!pending && kite__tcp_out_pending(&c->out))
-    kite__session_schedule(s); /* the stall deadline starts */
-  kite__session_publish_queue(s);
-  return 0;
+  return kite__tconn_sent(s, c, rc, pending != 0, why);
 }
 
 /* The plaintext the mailbox refused, then the records not read on. */
