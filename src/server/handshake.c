@@ -273,16 +273,7 @@ void kite__handshake_control(kite__shard *sh, const uint8_t *data, size_t len,
     if (owner == sh->index) {
       handle_close(sh, &c, from);
     } else if (owner < srv->nshards) {
-      kite__cmd *cmd = malloc(sizeof(*cmd) + len);
-      if (!cmd)
-        return;
-      *cmd = (kite__cmd){.type = KITE__CMD_DGRAM, .len = (uint32_t)len,
-                         .from = *from, .local = *local};
-      memcpy(cmd->data, data, len);
-      if (!kite__shard_post(&srv->shards[owner], cmd)) {
-        free(cmd);
-        KITE__STAT_INC(sh, inbox_full);
-      }
+      kite__shard_handoff(sh, owner, data, len, from, local);
     } else {
       KITE__STAT_INC(sh, drop_close);
     }

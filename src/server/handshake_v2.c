@@ -292,18 +292,10 @@ static void connect_v2(kite__shard *sh, const kite__v2ctl *c,
     refused(sh, c, KITE__REJECT_COOKIE, from, local, "bad cookie");
     return;
   }
-  /* The owner reads it again from the start: the whole datagram goes. */
-  kite__cmd *cmd = malloc(sizeof(*cmd) + len);
-  if (!cmd)
-    return;
-  *cmd = (kite__cmd){.type = KITE__CMD_DGRAM, .len = (uint32_t)len,
-                     .from = *from, .local = *local};
-  memcpy(cmd->data, data, len);
-  if (!kite__shard_post(&srv->shards[owner], cmd)) {
-    free(cmd);
+  /* The owner reads it again from the start, and counts it; dropped here,
+   * it is counted here. */
+  if (!kite__shard_handoff(sh, owner, data, len, from, local))
     KITE__STAT_INC(sh, v2_connect);
-    KITE__STAT_INC(sh, inbox_full);
-  }
 }
 
 void kite__v2_handshake_control(kite__shard *sh, const uint8_t *data,

@@ -194,21 +194,20 @@ void kite__shard_send_ctrl(kite__shard *sh, const kite__ctrl *c,
     kite__udp_tx_add(sh->tx, to, local, buf, (size_t)n);
 }
 
-static void handoff(kite__shard *sh, uint32_t owner, const uint8_t *data,
-                    size_t len, const kite__addr *from,
-                    const kite__local *local) {
+bool kite__shard_handoff(kite__shard *sh, uint32_t owner, const uint8_t *data,
+                         size_t len, const kite__addr *from,
+                         const kite__local *local) {
   kite__cmd *cmd = malloc(sizeof(*cmd) + len);
   if (!cmd)
-    return;
+    return false;
   *cmd = (kite__cmd){.type = KITE__CMD_DGRAM, .len = (uint32_t)len,
                      .from = *from, .local = *local};
   memcpy(cmd->data, data, len);
   if (kite__shard_post(&sh->srv->shards[owner], cmd))
-    KITE__STAT_INC(sh, handoffs);
-  else {
-    free(cmd);
-    KITE__STAT_INC(sh, inbox_full);
-  }
+    return true;
+  free(cmd);
+  KITE__STAT_INC(sh, inbox_full);
+  return false;
 }
 
 void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
@@ -229,9 +228,10 @@ void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
   uint32_t owner = kite__conv_shard(conv);
   if (owner != sh->index) {
     /* Steering is off or unavailable: the owner is one hand-off away. */
-    if (owner < sh->srv->nshards)
-      handoff(sh, owner, data, len, from, local);
-    else
+    if (owner < sh->srv->nshards) {
+      if (kite__shard_handoff(sh, owner, data, len, from, local))
+        KITE__STAT_INC(sh, handoffs);
+    } else
       KITE__STAT_INC(sh, drop_unknown_conv);
     return;
   }

@@ -227,6 +227,13 @@ void kite__shard_notice(kite__session *s);
 void kite__shard_wake(kite__shard *sh);
 /* The shard the calling thread runs, or NULL. */
 kite__shard *kite__shard_current(void);
+/* Shard thread: hands a datagram this shard read to shard |owner|, which
+ * reads it again from the start (the kernel did not steer it there). true
+ * when posted; false when the copy could not be made or the owner's inbox
+ * was full (counted inbox_full): dropped. */
+bool kite__shard_handoff(kite__shard *sh, uint32_t owner, const uint8_t *data,
+                         size_t len, const kite__addr *from,
+                         const kite__local *local);
 void kite__shard_dispatch(kite__shard *sh, const uint8_t *data, size_t len,
                           const kite__addr *from, const kite__local *local);
 /* Sends one control packet from this shard's socket. */
