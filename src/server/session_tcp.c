@@ -182,8 +182,10 @@ static bool reading(const kite__session *s) {
          s->close_pending == KITE__NO_CLOSE && s->state == KITE__S_OPEN;
 }
 
-static void conn_read(kite__shard *sh, kite__session *s) {
-  for (int i = 0; i < READS_PER_WAKEUP && reading(s); i++) {
+/* Up to READS_PER_WAKEUP reads of the session's bytes into |in|. */
+static void conn_read(kite__shard *sh, kite__session *s,
+                      const kite__tconn_input *in) {
+  for (int i = 0; i < READS_PER_WAKEUP && in->reading(s); i++) {
     ssize_t n = recv(conn_of(s)->fd, sh->tcp_rx, KITE__TCP_RX_BYTES, MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR)
@@ -194,11 +196,11 @@ static void conn_read(kite__shard *sh, kite__session *s) {
     }
     if (n == 0) { /* the reason its close notice gave, if one came */
       kite__session_close_by_peer(s, s->peer_reason != KITE__NO_CLOSE
-                                         ? s->peer_reason : KITE_CLOSE_NORMAL);
+                                         ? s->peer_reason : in->eof_reason);
       return;
     }
     KITE__STAT_ADD(sh, tcp_bytes_in, (uint64_t)n);
-    take(s, sh->tcp_rx, (size_t)n);
+    in->take(s, sh->tcp_rx, (size_t)n);
     if (n < KITE__TCP_RX_BYTES)
       return;
   }
@@ -222,22 +224,25 @@ void kite__tconn_flush(kite__shard *sh, kite__session *s) {
 
 void kite__tconn_session_events(kite__shard *sh, kite__tconn *c,
                                 uint32_t events,
-                                void (*read)(kite__shard *sh, kite__session *s)) {
+                                const kite__tconn_input *in) {
   kite__session *s = c->s;
   if (events & EPOLLOUT)
     kite__tconn_flush(sh, s);
   if (s->link == c && (c->events & EPOLLIN) &&
       (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-    read(sh, s);
+    conn_read(sh, s, in);
   else if (s->link == c && (events & (EPOLLHUP | EPOLLERR)))
     kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* paused, and broken */
   kite__session_publish_rtt(s, sh->now);
   kite__session_settle(s);
 }
 
+/* v1: an end of stream after no close notice is a normal close. */
+static const kite__tconn_input tcp_input = {reading, take, KITE_CLOSE_NORMAL};
+
 void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
                                uint32_t events) {
-  kite__tconn_session_events(sh, c, events, conn_read);
+  kite__tconn_session_events(sh, c, events, &tcp_input);
 }
 
 int kite__tconn_sent(kite__session *s, kite__tconn *c, int rc,

@@ -28,7 +28,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#define READS_PER_WAKEUP 4
 
 struct kite__wsconn {
   kite__shard *sh;
@@ -271,31 +270,16 @@ static void session_after(kite__shard *sh, kite__session *s, ptrdiff_t rc) {
     kite__tconn_arm(sh, c, c->events & ~(uint32_t)EPOLLIN);
 }
 
-static void session_read(kite__shard *sh, kite__session *s) {
-  kite__tconn *c = s->link;
-  for (int i = 0; i < READS_PER_WAKEUP && reading(s); i++) {
-    ssize_t n = recv(c->fd, sh->tcp_rx, KITE__TCP_RX_BYTES, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* reset */
-      return;
-    }
-    if (n == 0) { /* EOF without a WebSocket close */
-      kite__session_close_by_peer(s, s->peer_reason != KITE__NO_CLOSE
-                                         ? s->peer_reason : KITE_CLOSE_DEAD_LINK);
-      return;
-    }
-    KITE__STAT_ADD(sh, tcp_bytes_in, (uint64_t)n);
-    session_after(sh, s, ws_input(c, sh->tcp_rx, (size_t)n));
-    if (n < KITE__TCP_RX_BYTES)
-      return;
-  }
+static void ws_take(kite__session *s, const uint8_t *p, size_t n) {
+  session_after(s->shard, s, ws_input(s->link, p, n));
 }
 
+/* An end of stream without a WebSocket close: dead link, as on TCP v2
+ * (v1 sessions read their close notice first, when one came). */
+static const kite__tconn_input ws_in = {reading, ws_take, KITE_CLOSE_DEAD_LINK};
+
 static void session_ready(kite__shard *sh, kite__tconn *c, uint32_t events) {
-  kite__tconn_session_events(sh, c, events, session_read);
+  kite__tconn_session_events(sh, c, events, &ws_in);
 }
 
 /* ---- before the session: the head, the 101, the OPEN ---- */

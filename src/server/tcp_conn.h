@@ -130,12 +130,21 @@ void kite__tconn_teardown(kite__session *s);
 /* epoll reported |events| on |c|, in its SESSION phase. */
 void kite__tconn_session_ready(kite__shard *sh, kite__tconn *c,
                                uint32_t events);
-/* The same for any transport on a TCP connection (TCP, WebSocket, TCP
- * v2): output flushed, then |read| while reading is on, or a broken
- * connection closed while it is paused. */
+/* How a transport on a TCP connection (TCP, WebSocket, TCP v2) reads its
+ * session's bytes: whether it reads now, where the bytes go, and the
+ * close reason of an end of stream that no close notice preceded. */
+typedef struct kite__tconn_input {
+  bool (*reading)(const kite__session *s);
+  void (*take)(kite__session *s, const uint8_t *p, size_t n);
+  uint8_t eof_reason;
+} kite__tconn_input;
+/* The session's epoll events for any of them: output flushed, then up to
+ * 4 reads of 64 KiB while |in| reads (a reset: dead link; an end of
+ * stream: the notice's reason, else in->eof_reason), or a broken
+ * connection closed while reading is paused. */
 void kite__tconn_session_events(kite__shard *sh, kite__tconn *c,
                                 uint32_t events,
-                                void (*read)(kite__shard *sh, kite__session *s));
+                                const kite__tconn_input *in);
 /* What a transport's sendv returns after writing a frame's bytes to |c|
  * (|rc| from the write; |was_pending|: output was queued before it):
  * KITE_EFULL counted and passed on; another error means the stream is cut

@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define READS_PER_WAKEUP 4 /* as v1's: 4 x 64 KiB, then the others */
 
 size_t kite__tv2_seal_cap(uint32_t max_frame) {
   size_t f = KITE__FRAME_HDR + (size_t)max_frame;
@@ -443,32 +442,12 @@ static void take(kite__session *s, const uint8_t *p, size_t n) {
     hold_ct(s, p + used, n - used);
 }
 
-static void tcp2_read(kite__shard *sh, kite__session *s) {
-  kite__tconn *c = conn_of(s);
-  for (int i = 0; i < READS_PER_WAKEUP && kite__tv2_reading(s); i++) {
-    ssize_t n = recv(c->fd, sh->tcp_rx, KITE__TCP_RX_BYTES, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        kite__session_close(s, KITE_CLOSE_DEAD_LINK); /* reset */
-      return;
-    }
-    if (n == 0) { /* a FIN proves nothing: reason 5 unless a CLOSE frame */
-      kite__session_close_by_peer(s, s->peer_reason != KITE__NO_CLOSE
-                                         ? s->peer_reason
-                                         : KITE_CLOSE_DEAD_LINK);
-      return;
-    }
-    KITE__STAT_ADD(sh, tcp_bytes_in, (uint64_t)n);
-    take(s, sh->tcp_rx, (size_t)n);
-    if (n < KITE__TCP_RX_BYTES)
-      return;
-  }
-}
+/* A FIN proves nothing: reason 5 unless a CLOSE frame came. */
+static const kite__tconn_input tcp2_in = {kite__tv2_reading, take,
+                                          KITE_CLOSE_DEAD_LINK};
 
 static void tcp2_ready(kite__shard *sh, kite__tconn *c, uint32_t events) {
-  kite__tconn_session_events(sh, c, events, tcp2_read);
+  kite__tconn_session_events(sh, c, events, &tcp2_in);
 }
 
 void kite__tv2_tcp_open(kite__shard *sh, kite__tconn *c, const uint8_t *rest,
